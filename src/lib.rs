@@ -1,0 +1,17 @@
+//! zkstate: declarative config-sync and reconciliation for Apache ZooKeeper.
+//!
+//! The stages, read top to bottom:
+//!
+//! - [`manifest`]: YAML manifests → typed, validated [`model::DesiredState`] (pure, no I/O below the loader).
+//! - [`recipes`]: pure expansion of Service / Queue / ElectionGroup into znodes; the only place
+//!   that knows kazoo and Curator node formats.
+//! - [`model`]: value types shared by every stage: validated znode paths, ACLs, desired and live trees.
+//! - [`plan`]: `plan(&DesiredState, &LiveTree, &Options) -> Plan`, pure and deterministic.
+//! - [`zk`]: the only module that talks to ZooKeeper: sessions, snapshots, the leader lock, atomic apply.
+//! - [`cli`]: clap types, one file per subcommand, plan and status rendering.
+pub mod cli;
+pub mod manifest;
+pub mod model;
+pub mod plan;
+pub mod recipes;
+pub mod zk;
