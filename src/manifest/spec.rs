@@ -1,0 +1,336 @@
+//! The manifest document shapes as serde types. The JSON Schema in `schemas/` is generated from
+//! these types (schemars), so the doc comments here are what an editor shows.
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// The envelope of every manifest document (Kubernetes style).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Envelope {
+    /// Always `zkstate/v1`.
+    pub api_version: ApiVersion,
+    /// What the document declares.
+    pub kind: KindName,
+    pub metadata: Metadata,
+    /// The kind's specification.
+    pub spec: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum ApiVersion {
+    #[serde(rename = "zkstate/v1")]
+    V1,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum KindName {
+    /// Configuration znodes under one root.
+    ConfigTree,
+    /// Service registrations (Curator service discovery or plain JSON).
+    Service,
+    /// A distributed queue (kazoo or Curator layout).
+    Queue,
+    /// A leader-election group (kazoo Election or Curator LeaderLatch layout).
+    ElectionGroup,
+}
+
+/// Identifies the document.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    /// Unique per kind in the whole manifest set; lowercase letters, digits, `-`, `_` and `.`.
+    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9_.]{0,251}[a-z0-9])?$"))]
+    pub name: String,
+}
+
+/// Configuration znodes: `nodes` keys are paths relative to `root`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConfigTreeSpec {
+    /// Absolute znode path; node keys are relative to it.
+    pub root: String,
+    /// `true`: delete nodes this tree created earlier and no longer declares. `exclusive`: also
+    /// delete every undeclared node under `root`. Default `false`: never delete.
+    #[serde(default)]
+    pub prune: PruneSpec,
+    /// Default ACL for the nodes this tree creates (and enforces on them).
+    #[serde(default)]
+    pub acl: Option<Vec<AclSpec>>,
+    /// The znodes, keyed by path relative to `root` (`db/url`).
+    #[serde(default)]
+    pub nodes: BTreeMap<String, NodeValue>,
+    /// `enforce` (default) reverts drift; `observe` reports drift and never writes.
+    #[serde(default)]
+    pub mode: ModeSpec,
+    /// Globs relative to `root` (`runtime/**`) whose nodes are never compared, written or pruned.
+    #[serde(default)]
+    pub ignore: Vec<String>,
+}
+
+/// `true`, `false` or `exclusive`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum PruneSpec {
+    Bool(bool),
+    Word(PruneWord),
+}
+
+impl Default for PruneSpec {
+    fn default() -> Self {
+        PruneSpec::Bool(false)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PruneWord {
+    /// Delete every undeclared node under `root` (except `ignore` matches and ephemerals).
+    Exclusive,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ModeSpec {
+    /// Revert drift.
+    #[default]
+    Enforce,
+    /// Report drift, never write.
+    Observe,
+}
+
+/// One ACL entry.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AclSpec {
+    pub scheme: AclScheme,
+    /// `anyone` for `world`, `user:BASE64SHA1` for `digest`, an address or CIDR for `ip`.
+    pub id: String,
+    /// Permissions granted.
+    #[schemars(length(min = 1))]
+    pub perms: Vec<PermWord>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AclScheme {
+    World,
+    Digest,
+    Ip,
+    Auth,
+    Sasl,
+    X509,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PermWord {
+    Read,
+    Write,
+    Create,
+    Delete,
+    Admin,
+    All,
+}
+
+/// A node's data: a plain string (its UTF-8 bytes) or an object naming one data source.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum NodeValue {
+    /// The UTF-8 bytes of the string.
+    Text(String),
+    Spec(Box<NodeSpec>),
+}
+
+/// A node with an explicit data source. At most one of `json`, `yaml`, `file`, `env`, `base64`,
+/// `value`, `int32`, `int64`; none (`{}`) means empty data.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    /// JSON text, rendered compactly with object keys sorted.
+    #[serde(default)]
+    pub json: Option<serde_json::Value>,
+    /// YAML text, rendered block style with mapping keys sorted.
+    #[serde(default)]
+    pub yaml: Option<serde_json::Value>,
+    /// The bytes of a file, relative to the manifest's own directory.
+    #[serde(default)]
+    pub file: Option<String>,
+    /// The value of an environment variable (UTF-8 bytes).
+    #[serde(default)]
+    pub env: Option<String>,
+    /// Base64 (standard alphabet, padded) bytes.
+    #[serde(default)]
+    pub base64: Option<String>,
+    /// A plain string; usually with `policy: create-only`.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// 4-byte big-endian integer (Curator SharedCount, kazoo Counter with support_curator).
+    #[serde(default)]
+    pub int32: Option<i32>,
+    /// 8-byte big-endian integer (Curator DistributedAtomicLong).
+    #[serde(default)]
+    pub int64: Option<i64>,
+    /// Never print or log the data.
+    #[serde(default)]
+    pub secret: bool,
+    /// `enforce` (default) or `create-only`: seeded once, then owned by the application.
+    #[serde(default)]
+    pub policy: Option<PolicySpec>,
+    /// A JSON Schema file (relative to the manifest) that the data must satisfy (checked at validate time).
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// ACL for this node (overrides the tree's `acl`).
+    #[serde(default)]
+    pub acl: Option<Vec<AclSpec>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicySpec {
+    /// Revert drift (default).
+    Enforce,
+    /// Create when missing; never update or prune.
+    CreateOnly,
+}
+
+/// Service registrations at `<basePath>/<metadata.name>/<instance id>`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServiceSpec {
+    /// `curator` (curator-x-discovery ServiceInstance JSON) or `json` (plain kazoo-style JSON).
+    pub format: ServiceFormat,
+    /// Absolute path; instances live at `<basePath>/<service name>/<instance id>`.
+    pub base_path: String,
+    /// `cluster` (default): persistent, reconciled like config. `host`: ephemeral, kept by the
+    /// agent on this host for its own session.
+    #[serde(default)]
+    pub scope: ScopeSpec,
+    /// The instances.
+    #[serde(default)]
+    pub instances: Vec<InstanceSpec>,
+    /// ACL for the nodes this service creates.
+    #[serde(default)]
+    pub acl: Option<Vec<AclSpec>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceFormat {
+    Curator,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ScopeSpec {
+    /// Ephemeral, owned by the agent session on this host.
+    Host,
+    /// Persistent, reconciled like config.
+    #[default]
+    Cluster,
+}
+
+/// One service instance.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InstanceSpec {
+    /// Instance id: the znode name.
+    pub id: String,
+    /// Host name or IP address clients connect to.
+    pub address: String,
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: u32,
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 65535))]
+    pub ssl_port: Option<u32>,
+    /// Free-form payload object.
+    #[serde(default)]
+    pub payload: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Curator format: the payload's `@class` (default `java.util.LinkedHashMap`).
+    #[serde(default)]
+    pub payload_class: Option<String>,
+    /// Curator format: the `uriSpec` template, e.g. `{scheme}://{address}:{port}`.
+    #[serde(default)]
+    pub uri_spec: Option<String>,
+    /// Registered only while this check passes (agent, `scope: host`).
+    #[serde(default)]
+    pub check: Option<CheckSpec>,
+}
+
+/// A health check.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    /// `host:port` that must accept a TCP connection.
+    pub tcp: String,
+    /// How often to check, e.g. `5s` (default 10s).
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h) ?)+$"))]
+    pub interval: Option<String>,
+}
+
+/// A distributed queue.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct QueueSpec {
+    /// Absolute znode path of the queue.
+    pub path: String,
+    /// `kazoo` (Queue), `kazoo-locking` (LockingQueue) or `curator` (DistributedQueue).
+    pub format: QueueFormat,
+    /// `status` and metrics flag the queue above this depth.
+    #[serde(default)]
+    pub alert_depth: Option<u64>,
+    /// Items enqueued once, when zkstate creates the queue.
+    #[serde(default)]
+    pub seed: Vec<String>,
+    /// ACL for the queue nodes zkstate creates.
+    #[serde(default)]
+    pub acl: Option<Vec<AclSpec>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum QueueFormat {
+    Kazoo,
+    KazooLocking,
+    Curator,
+}
+
+/// A leader-election group.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ElectionGroupSpec {
+    /// Absolute znode path of the group.
+    pub path: String,
+    /// `kazoo` (Election) or `curator` (LeaderLatch).
+    pub format: ElectionFormat,
+    /// This host runs for leader while the agent runs.
+    #[serde(default)]
+    pub participate: Option<ParticipateSpec>,
+    /// ACL for the group node.
+    #[serde(default)]
+    pub acl: Option<Vec<AclSpec>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ElectionFormat {
+    Kazoo,
+    Curator,
+}
+
+/// Participation of this host in an election.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ParticipateSpec {
+    /// The contender's identifier (node data), e.g. `${HOSTNAME}`.
+    pub identifier: String,
+    /// Command run when this host becomes leader (argv).
+    #[serde(default)]
+    pub on_elected: Vec<String>,
+    /// Command run when this host stops being leader (argv).
+    #[serde(default)]
+    pub on_revoked: Vec<String>,
+}
