@@ -1,1 +1,494 @@
-//! placeholder
+//! The planner: `plan(&DesiredState, &LiveTree, &Inventory, &Options) -> Plan`, pure and
+//! deterministic. It pairs desired and live nodes, decides creates (parents first), updates
+//! (carrying the version read), deletes (children first, only what pruning allows), ACL changes,
+//! queue seeds, and the new ownership inventory. No I/O; the executor in `zk` turns a plan into
+//! multi-op transactions.
+use std::collections::{BTreeMap, BTreeSet};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use crate::model::{
+    AclEntry, DataPolicy, DesiredState, Inventory, LiveNode, LiveTree, ManagedRoot, Mode, NodeMode,
+    Owner, OwnerInventory, Prune, ZPath,
+};
+
+/// What kind of change.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    Create,
+    Update,
+    Delete,
+    Acl,
+}
+
+/// How a create is made.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CreateKind {
+    Persistent,
+    Container,
+    PersistentSequential,
+    Ephemeral,
+}
+
+/// One planned change.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Change {
+    pub op: Op,
+    /// The znode; for a sequential create the path prefix the server appends a sequence to.
+    pub path: String,
+    pub owner: Option<Owner>,
+    /// Data is secret: never printed.
+    pub secret: bool,
+    /// Data before (update, delete).
+    pub before: Option<Vec<u8>>,
+    /// Data after (create, update).
+    pub after: Option<Vec<u8>>,
+    /// Version read at snapshot time: data version for update/delete, ACL version for `acl`.
+    pub version: i32,
+    /// Create mode (creates only).
+    pub create: CreateKind,
+    /// ACL to create with (create) or to set (acl).
+    pub acl: Vec<AclEntry>,
+    /// ACL before (acl changes).
+    pub before_acl: Option<Vec<AclEntry>>,
+    /// In an `observe` tree: reported, never written.
+    pub observe: bool,
+}
+
+impl Change {
+    fn new(op: Op, path: &str, owner: Option<Owner>) -> Self {
+        Change {
+            op,
+            path: path.to_owned(),
+            owner,
+            secret: false,
+            before: None,
+            after: None,
+            version: -1,
+            create: CreateKind::Persistent,
+            acl: Vec::new(),
+            before_acl: None,
+            observe: false,
+        }
+    }
+}
+
+/// A note the planner wants the operator to see (e.g. a delete it skipped for safety).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Note {
+    pub path: String,
+    pub message: String,
+}
+
+/// Planner options.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Skip host-scoped resources (`apply`/`diff`: the agent owns them).
+    pub skip_host_scoped: bool,
+    /// Treat every root as `mode: observe` (agent `--observe`).
+    pub observe_all: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            skip_host_scoped: true,
+            observe_all: false,
+        }
+    }
+}
+
+/// Changes counted per op.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub delete: usize,
+}
+
+/// The result of planning.
+#[derive(Clone, Default, PartialEq, Eq, Debug)]
+pub struct Plan {
+    /// In execution order: creates (parents first, seeds after their parent), updates, deletes
+    /// (children first), then ACL changes (which cannot ride in a multi).
+    pub changes: Vec<Change>,
+    /// The inventory after this plan is applied.
+    pub inventory: Inventory,
+    /// True when `inventory` differs from the one read (bookkeeping to write even without changes).
+    pub inventory_changed: bool,
+    /// Inventory nodes outside their owner's current root: never deleted, reported.
+    pub orphaned: BTreeMap<Owner, Vec<ZPath>>,
+    pub notes: Vec<Note>,
+}
+
+impl Plan {
+    /// Counts of every change (observed ones included; `acl` counts as an update).
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in &self.changes {
+            match c.op {
+                Op::Create => s.create += 1,
+                Op::Update | Op::Acl => s.update += 1,
+                Op::Delete => s.delete += 1,
+            }
+        }
+        s
+    }
+
+    /// True when nothing differs.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// Changes that will be written (not in an observe tree).
+    pub fn writable(&self) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(|c| !c.observe)
+    }
+
+    /// Changes per owner, for drift reports.
+    pub fn drift_by_owner(&self) -> BTreeMap<Owner, Summary> {
+        let mut m: BTreeMap<Owner, Summary> = BTreeMap::new();
+        for c in &self.changes {
+            if let Some(o) = &c.owner {
+                let s = m.entry(o.clone()).or_default();
+                match c.op {
+                    Op::Create => s.create += 1,
+                    Op::Update | Op::Acl => s.update += 1,
+                    Op::Delete => s.delete += 1,
+                }
+            }
+        }
+        m
+    }
+}
+
+/// Per-root facts the planner needs while pairing.
+struct RootInfo<'a> {
+    root: &'a ManagedRoot,
+    ignore: Option<GlobSet>,
+    observe: bool,
+}
+
+impl RootInfo<'_> {
+    fn ignores(&self, path: &ZPath) -> bool {
+        match (&self.ignore, path.relative_to(&self.root.root)) {
+            (Some(set), Some(rel)) if !rel.is_empty() => set.is_match(rel),
+            _ => false,
+        }
+    }
+}
+
+fn build_ignore(globs: &[String]) -> Option<GlobSet> {
+    if globs.is_empty() {
+        return None;
+    }
+    let mut b = GlobSetBuilder::new();
+    for g in globs {
+        // The manifest loader validated every glob; an invalid one is skipped here.
+        if let Ok(g) = Glob::new(g) {
+            b.add(g);
+        }
+    }
+    b.build().ok()
+}
+
+/// True for names that look like a sequential child (`...0000000042`, `...-2147483648`).
+pub fn is_sequential_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    if b.len() < 10 {
+        return false;
+    }
+    let tail = &b[b.len() - 10..];
+    if tail.iter().all(u8::is_ascii_digit) {
+        return true;
+    }
+    false
+}
+
+fn acl_sorted(acl: &[AclEntry]) -> Vec<AclEntry> {
+    let mut v = acl.to_vec();
+    v.sort();
+    v
+}
+
+/// Computes the plan. Deterministic: identical inputs give identical plans.
+pub fn plan(
+    desired: &DesiredState,
+    live: &LiveTree,
+    inventory: &Inventory,
+    opts: &Options,
+) -> Plan {
+    let roots: BTreeMap<&Owner, RootInfo<'_>> = desired
+        .roots
+        .iter()
+        .filter(|r| !(opts.skip_host_scoped && r.host_scoped))
+        .map(|r| {
+            (
+                &r.owner,
+                RootInfo {
+                    root: r,
+                    ignore: build_ignore(&r.ignore),
+                    observe: opts.observe_all || r.mode == Mode::Observe,
+                },
+            )
+        })
+        .collect();
+    let active = |owner: &Owner| roots.get(owner);
+    let ignored = |path: &ZPath| roots.values().any(|r| r.ignores(path));
+
+    let mut creates = Vec::new();
+    let mut updates = Vec::new();
+    let mut acls = Vec::new();
+    let mut notes = Vec::new();
+    let mut created: BTreeSet<&ZPath> = BTreeSet::new();
+
+    for (path, want) in &desired.nodes {
+        let Some(info) = active(&want.owner) else {
+            continue;
+        };
+        if ignored(path) {
+            continue;
+        }
+        let observe = info.observe;
+        match live.nodes.get(path) {
+            None => {
+                let mut c = Change::new(Op::Create, path.as_str(), Some(want.owner.clone()));
+                c.after = Some(want.data.clone());
+                c.secret = want.secret;
+                c.create = match want.mode {
+                    NodeMode::Persistent => CreateKind::Persistent,
+                    NodeMode::Container => CreateKind::Container,
+                    NodeMode::Ephemeral => CreateKind::Ephemeral,
+                };
+                c.acl = want.acl.clone().unwrap_or_else(|| vec![AclEntry::open()]);
+                c.observe = observe;
+                creates.push(c);
+                created.insert(path);
+            }
+            Some(have) => {
+                if have.is_ephemeral() && want.mode != NodeMode::Ephemeral {
+                    notes.push(Note {
+                        path: path.to_string(),
+                        message: "declared persistent but an ephemeral node of another session is there; left alone".into(),
+                    });
+                    continue;
+                }
+                if want.policy == DataPolicy::Enforce && have.data != want.data {
+                    let mut c = Change::new(Op::Update, path.as_str(), Some(want.owner.clone()));
+                    c.before = Some(have.data.clone());
+                    c.after = Some(want.data.clone());
+                    c.secret = want.secret;
+                    c.version = have.version;
+                    c.observe = observe;
+                    updates.push(c);
+                }
+                if let (Some(want_acl), Some(have_acl)) = (&want.acl, &have.acl)
+                    && want.policy != DataPolicy::CreateOnly
+                    && acl_sorted(want_acl) != acl_sorted(have_acl)
+                {
+                    let mut c = Change::new(Op::Acl, path.as_str(), Some(want.owner.clone()));
+                    c.acl = want_acl.clone();
+                    c.before_acl = Some(have_acl.clone());
+                    c.version = have.aversion;
+                    c.observe = observe;
+                    acls.push(c);
+                }
+            }
+        }
+    }
+
+    // Seeds ride in the transaction that creates their parent.
+    let mut seeds_by_parent: BTreeMap<&ZPath, Vec<Change>> = BTreeMap::new();
+    for seed in &desired.seeds {
+        if !created.contains(&seed.parent) {
+            continue;
+        }
+        let Some(info) = active(&seed.owner) else {
+            continue;
+        };
+        let mut c = Change::new(Op::Create, &seed.prefix, Some(seed.owner.clone()));
+        c.after = Some(seed.data.clone());
+        c.create = CreateKind::PersistentSequential;
+        c.acl = desired
+            .nodes
+            .get(&seed.parent)
+            .and_then(|n| n.acl.clone())
+            .unwrap_or_else(|| vec![AclEntry::open()]);
+        c.observe = info.observe;
+        seeds_by_parent.entry(&seed.parent).or_default().push(c);
+    }
+    let mut ordered_creates = Vec::with_capacity(creates.len());
+    for c in creates {
+        let seeds = ZPath::parse(&c.path)
+            .ok()
+            .and_then(|p| seeds_by_parent.remove(&p));
+        ordered_creates.push(c);
+        if let Some(s) = seeds {
+            ordered_creates.extend(s);
+        }
+    }
+
+    // Deletes: candidates per owner, never outside the owner's root.
+    let mut delete_set: BTreeMap<ZPath, (Owner, bool)> = BTreeMap::new();
+    let mut orphaned: BTreeMap<Owner, Vec<ZPath>> = BTreeMap::new();
+    for info in roots.values() {
+        let r = info.root;
+        if r.prune == Prune::Off {
+            continue;
+        }
+        let mut candidates: Vec<&ZPath> = Vec::new();
+        if let Some(inv) = inventory.owners.get(&r.owner) {
+            candidates.extend(inv.paths.iter().filter(|p| p.is_within(&r.root)));
+        }
+        if r.prune == Prune::Exclusive {
+            candidates.extend(
+                live.nodes
+                    .range(r.root.clone()..)
+                    .take_while(|(p, _)| p.is_within(&r.root))
+                    .map(|(p, _)| p),
+            );
+        }
+        for p in candidates {
+            if *p == r.root || desired.nodes.contains_key(p) || ignored(p) {
+                continue;
+            }
+            let Some(node) = live.nodes.get(p) else {
+                continue;
+            };
+            if node.is_ephemeral() || is_sequential_name(p.name()) {
+                continue;
+            }
+            delete_set.insert(p.clone(), (r.owner.clone(), info.observe));
+        }
+    }
+    // Owners whose documents are gone: prune what they recorded, if they pruned.
+    for (owner, inv) in &inventory.owners {
+        if desired.roots.iter().any(|r| &r.owner == owner) || inv.prune == Prune::Off {
+            continue;
+        }
+        for p in &inv.paths {
+            if !p.is_within(&inv.root) || desired.nodes.contains_key(p) || ignored(p) {
+                continue;
+            }
+            if let Some(node) = live.nodes.get(p)
+                && !node.is_ephemeral()
+            {
+                delete_set.insert(p.clone(), (owner.clone(), opts.observe_all));
+            }
+        }
+    }
+    // Children first; a node keeps living if any live child of it is not deleted too.
+    let mut deletes = Vec::new();
+    let mut deleted: BTreeSet<ZPath> = BTreeSet::new();
+    for (p, (owner, observe)) in delete_set.iter().rev() {
+        let node = &live.nodes[p];
+        let blocked = node
+            .children
+            .iter()
+            .map(|c| p.child(c))
+            .find(|c| !deleted.contains(c));
+        if let Some(child) = blocked {
+            notes.push(Note {
+                path: p.to_string(),
+                message: format!(
+                    "not pruned: it still has a child zkstate does not delete ({child})"
+                ),
+            });
+            continue;
+        }
+        deleted.insert(p.clone());
+        let mut c = Change::new(Op::Delete, p.as_str(), Some(owner.clone()));
+        c.before = Some(node.data.clone());
+        // A node that is no longer declared has lost its `secret` flag: deletes never show data.
+        c.secret = true;
+        c.version = node.version;
+        c.observe = *observe;
+        deletes.push(c);
+    }
+
+    // The inventory after this plan.
+    let mut new_inv = inventory.clone();
+    for info in roots.values() {
+        let r = info.root;
+        if r.host_scoped || info.observe {
+            continue;
+        }
+        let old = inventory.owners.get(&r.owner);
+        let mut paths: BTreeSet<ZPath> = desired
+            .nodes
+            .iter()
+            .filter(|(p, n)| {
+                n.owner == r.owner
+                    && p.is_within(&r.root)
+                    && n.policy != DataPolicy::CreateOnly
+                    && n.mode != NodeMode::Ephemeral
+                    && !ignored(p)
+                    && (n.policy != DataPolicy::Parent
+                        || created.contains(p)
+                        || old.is_some_and(|o| o.paths.contains(*p)))
+            })
+            .map(|(p, _)| p.clone())
+            .collect();
+        if let Some(old) = old {
+            for p in &old.paths {
+                if !p.is_within(&r.root) {
+                    // Moved root: never deleted, kept on record and reported.
+                    paths.insert(p.clone());
+                    orphaned.entry(r.owner.clone()).or_default().push(p.clone());
+                } else if !deleted.contains(p)
+                    && live.nodes.contains_key(p)
+                    && !desired.nodes.contains_key(p)
+                {
+                    // Still there (prune off or blocked): stays on record.
+                    paths.insert(p.clone());
+                }
+            }
+        }
+        new_inv.owners.insert(
+            r.owner.clone(),
+            OwnerInventory {
+                root: r.root.clone(),
+                prune: r.prune,
+                paths,
+            },
+        );
+    }
+    for (owner, inv) in &inventory.owners {
+        if roots.contains_key(owner) || desired.roots.iter().any(|r| &r.owner == owner) {
+            continue;
+        }
+        if opts.observe_all {
+            continue;
+        }
+        let left: BTreeSet<ZPath> = inv
+            .paths
+            .iter()
+            .filter(|p| !deleted.contains(*p))
+            .cloned()
+            .collect();
+        if left.is_empty() {
+            new_inv.owners.remove(owner);
+        } else if let Some(o) = new_inv.owners.get_mut(owner) {
+            o.paths = left;
+        }
+    }
+
+    let mut changes = ordered_creates;
+    changes.extend(updates);
+    changes.extend(deletes);
+    changes.extend(acls);
+    let inventory_changed = new_inv != *inventory;
+    Plan {
+        changes,
+        inventory: new_inv,
+        inventory_changed,
+        orphaned,
+        notes,
+    }
+}
+
+/// Looks up a live node.
+pub fn live_node<'a>(live: &'a LiveTree, path: &ZPath) -> Option<&'a LiveNode> {
+    live.nodes.get(path)
+}

@@ -1,1 +1,14 @@
-//! placeholder
+//! The only module that talks to ZooKeeper: sessions ([`session`]), snapshots of the managed
+//! subtrees ([`snapshot`]), the leader lock ([`lock`]), the ownership inventory and applied-state
+//! record ([`state`]), and the atomic executor that turns a plan into fenced multi-op
+//! transactions ([`apply`]). [`reconcile`] wires them into one pass that the CLI and the agent
+//! share.
+pub mod apply;
+pub mod error;
+pub mod lock;
+pub mod reconcile;
+pub mod session;
+pub mod snapshot;
+pub mod state;
+
+pub use error::ZkError;

@@ -1,0 +1,248 @@
+//! The executor: turns write operations into fenced multi-op transactions. One plan is one
+//! multi unless `--allow-split`, which packs ordered atomic batches. Every multi starts with a
+//! check of our leader-lock node, so a process that lost the lock cannot write.
+use zookeeper_client as zk;
+
+use super::ZkError;
+use super::lock::LeaderLock;
+use super::state::WriteOp;
+use crate::model::{AclEntry, JUTE_MAXBUFFER};
+use crate::plan::CreateKind;
+
+/// Executor options.
+#[derive(Clone, Debug)]
+pub struct ExecOptions {
+    /// The server's jute.maxbuffer: the largest request it accepts.
+    pub max_request_bytes: usize,
+    /// Apply a too-large plan as ordered atomic batches instead of refusing it.
+    pub allow_split: bool,
+    /// Length of the connection string's chroot (every path is sent with it).
+    pub chroot_len: usize,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        ExecOptions {
+            max_request_bytes: JUTE_MAXBUFFER,
+            allow_split: false,
+            chroot_len: 0,
+        }
+    }
+}
+
+/// Why a transaction did not land.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ExecError {
+    #[error(
+        "the plan needs a {bytes}-byte transaction, more than one ZooKeeper request may carry ({limit} bytes, jute.maxbuffer); nothing was written. Re-run with --allow-split to apply it as ordered atomic batches, or split the change"
+    )]
+    TooLarge { bytes: usize, limit: usize },
+    #[error("conflict on {path}: {source}")]
+    Conflict {
+        path: String,
+        #[source]
+        source: zk::Error,
+        /// Batches that had landed before the conflict.
+        landed: usize,
+    },
+    #[error("lost the leader lock before writing; nothing of this batch was written")]
+    LockLost { landed: usize },
+    /// The connection dropped while a multi was in flight: it may or may not have landed.
+    #[error("connection lost while committing: {source}")]
+    Uncertain {
+        #[source]
+        source: zk::Error,
+        landed: usize,
+    },
+    #[error(transparent)]
+    Zk(#[from] ZkError),
+}
+
+/// What the executor did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecReport {
+    pub batches: usize,
+    pub ops: usize,
+    pub bytes: usize,
+    /// Serialized size of each batch.
+    pub batch_bytes: Vec<usize>,
+}
+
+fn acl_len(acl: &[AclEntry]) -> usize {
+    4 + acl
+        .iter()
+        .map(|a| 4 + 4 + a.scheme.len() + 4 + a.id.len())
+        .sum::<usize>()
+}
+
+/// Serialized size of one op inside a multi (jute encoding, including its `MultiHeader`).
+pub fn op_size(op: &WriteOp, chroot_len: usize) -> usize {
+    let header = 4 + 1 + 4;
+    let path = |p: &str| 4 + chroot_len + p.len();
+    header
+        + match op {
+            WriteOp::Create {
+                path: p, data, acl, ..
+            } => path(p) + 4 + data.len() + acl_len(acl) + 4,
+            WriteOp::Set { path: p, data, .. } => path(p) + 4 + data.len() + 4,
+            WriteOp::Delete { path: p, .. } => path(p) + 4,
+        }
+}
+
+/// Request header + the closing `MultiHeader` + the fencing check.
+fn fixed_size(lock: &LeaderLock, chroot_len: usize) -> usize {
+    8 + 9 + (9 + 4 + chroot_len + lock.node.len() + 4)
+}
+
+/// Packs ops into batches under the size limit, keeping their order.
+pub fn batches(
+    ops: &[WriteOp],
+    lock: &LeaderLock,
+    opts: &ExecOptions,
+) -> Result<Vec<std::ops::Range<usize>>, ExecError> {
+    let fixed = fixed_size(lock, opts.chroot_len);
+    let total: usize = fixed
+        + ops
+            .iter()
+            .map(|o| op_size(o, opts.chroot_len))
+            .sum::<usize>();
+    if total <= opts.max_request_bytes {
+        return Ok(vec![0..ops.len()]);
+    }
+    if !opts.allow_split {
+        return Err(ExecError::TooLarge {
+            bytes: total,
+            limit: opts.max_request_bytes,
+        });
+    }
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut size = fixed;
+    for (i, op) in ops.iter().enumerate() {
+        let s = op_size(op, opts.chroot_len);
+        if fixed + s > opts.max_request_bytes {
+            return Err(ExecError::TooLarge {
+                bytes: fixed + s,
+                limit: opts.max_request_bytes,
+            });
+        }
+        if size + s > opts.max_request_bytes {
+            out.push(start..i);
+            start = i;
+            size = fixed;
+        }
+        size += s;
+    }
+    if start < ops.len() {
+        out.push(start..ops.len());
+    }
+    Ok(out)
+}
+
+fn create_mode(k: CreateKind) -> zk::CreateMode {
+    match k {
+        CreateKind::Persistent => zk::CreateMode::Persistent,
+        CreateKind::Container => zk::CreateMode::Container,
+        CreateKind::PersistentSequential => zk::CreateMode::PersistentSequential,
+        CreateKind::Ephemeral => zk::CreateMode::Ephemeral,
+    }
+}
+
+/// Commits `ops` as fenced multis, in order. Batches that landed stay landed when a later one
+/// fails (only with `allow_split`); each batch is atomic.
+pub async fn execute(
+    client: &zk::Client,
+    lock: &LeaderLock,
+    ops: &[WriteOp],
+    opts: &ExecOptions,
+) -> Result<ExecReport, ExecError> {
+    let ranges = batches(ops, lock, opts)?;
+    let mut report = ExecReport::default();
+    for (landed, range) in ranges.into_iter().enumerate() {
+        let batch = &ops[range.clone()];
+        let acls: Vec<Vec<zk::Acl>> = batch
+            .iter()
+            .map(|op| match op {
+                WriteOp::Create { acl, .. } => acl.iter().map(super::snapshot::to_zk_acl).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
+        let mut writer = client.new_multi_writer();
+        writer
+            .add_check_version(&lock.node, 0)
+            .map_err(|e| ZkError::op("check", &lock.node, e))?;
+        for (op, acl) in batch.iter().zip(&acls) {
+            let r = match op {
+                WriteOp::Create {
+                    path, data, mode, ..
+                } => {
+                    let o = create_mode(*mode).with_acls(zk::Acls::new(acl));
+                    writer.add_create(path, data, &o)
+                }
+                WriteOp::Set {
+                    path,
+                    data,
+                    version,
+                } => writer.add_set_data(path, data, Some(*version)),
+                WriteOp::Delete { path, version } => writer.add_delete(path, Some(*version)),
+            };
+            r.map_err(|e| ZkError::op("prepare", op.path(), e))?;
+        }
+        let bytes = fixed_size(lock, opts.chroot_len)
+            + batch
+                .iter()
+                .map(|o| op_size(o, opts.chroot_len))
+                .sum::<usize>();
+        match writer.commit().await {
+            Ok(_) => {
+                report.batches += 1;
+                report.ops += batch.len();
+                report.bytes += bytes;
+                report.batch_bytes.push(bytes);
+            }
+            Err(zk::MultiWriteError::OperationFailed { index: 0, .. }) => {
+                return Err(ExecError::LockLost { landed });
+            }
+            Err(zk::MultiWriteError::OperationFailed { index, source }) => {
+                let path = batch
+                    .get(index - 1)
+                    .map(|o| o.path().to_owned())
+                    .unwrap_or_default();
+                return Err(ExecError::Conflict {
+                    path,
+                    source,
+                    landed,
+                });
+            }
+            Err(zk::MultiWriteError::RequestFailed { source }) => match source {
+                zk::Error::SessionExpired | zk::Error::NoAuth | zk::Error::AuthFailed => {
+                    return Err(ZkError::op("commit", batch[0].path(), source).into());
+                }
+                source => return Err(ExecError::Uncertain { source, landed }),
+            },
+        }
+    }
+    Ok(report)
+}
+
+/// Applies ACL changes (they cannot ride in a multi), each checked against the ACL version read.
+pub async fn set_acls(
+    client: &zk::Client,
+    changes: &[(String, Vec<AclEntry>, i32)],
+) -> Result<(), ExecError> {
+    for (path, acl, version) in changes {
+        let acl: Vec<zk::Acl> = acl.iter().map(super::snapshot::to_zk_acl).collect();
+        client
+            .set_acl(path, &acl, Some(*version))
+            .await
+            .map_err(|source| match source {
+                zk::Error::BadVersion | zk::Error::NoNode => ExecError::Conflict {
+                    path: path.clone(),
+                    source,
+                    landed: 0,
+                },
+                e => ExecError::Zk(ZkError::op("set ACL of", path, e)),
+            })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,42 @@
+//! Errors of the ZooKeeper side, classified for the exit-code scheme.
+use zookeeper_client as zk;
+
+/// A failure talking to ZooKeeper.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ZkError {
+    #[error("failed to connect to ZooKeeper at {hosts}: {source}")]
+    Connect {
+        hosts: String,
+        #[source]
+        source: zk::Error,
+    },
+    #[error("failed to {op} {path}: {source}")]
+    Op {
+        op: &'static str,
+        path: String,
+        #[source]
+        source: zk::Error,
+    },
+    #[error("invalid option: {0}")]
+    Invalid(String),
+    #[error("leader lock {path} not acquired within {timeout:?} (held by {holder})")]
+    LockTimeout {
+        path: String,
+        holder: String,
+        timeout: std::time::Duration,
+    },
+    #[error("lost the leader lock {0}: refusing to write")]
+    LockLost(String),
+    #[error("corrupt zkstate record at {path}: {message}")]
+    Corrupt { path: String, message: String },
+}
+
+impl ZkError {
+    pub fn op(op: &'static str, path: impl Into<String>, source: zk::Error) -> Self {
+        ZkError::Op {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! One reconcile pass, shared by `diff`, `apply`, `status` and the agent: read zkstate's records,
+//! snapshot the managed subtrees, plan, and (for apply) commit under the leader lock with
+//! optimistic concurrency — a conflict re-reads, re-plans and retries a bounded number of times.
+use std::collections::BTreeSet;
+use std::time::SystemTime;
+
+use zookeeper_client as zk;
+
+use super::ZkError;
+use super::apply::{ExecError, ExecOptions, ExecReport, execute, set_acls};
+use super::lock::LeaderLock;
+use super::snapshot::{Areas, snapshot};
+use super::state::{
+    AppliedRecord, StatePaths, StoredState, WriteOp, applied_op, decode, inventory_ops,
+};
+use crate::model::{DesiredState, LiveTree, Prune};
+use crate::plan::{self, Op, Plan};
+
+/// Options of a pass.
+#[derive(Clone, Debug)]
+pub struct PassOptions {
+    pub state: StatePaths,
+    pub planner: plan::Options,
+    pub exec: ExecOptions,
+    /// Refuse to delete more than this many nodes unless `force`.
+    pub max_deletes: usize,
+    pub force: bool,
+    /// Recorded with the apply (e.g. a git commit).
+    pub revision: Option<String>,
+    /// Who applies (host:pid or host id), recorded with the apply.
+    pub identifier: String,
+    /// Digest of the manifest set, recorded with the apply.
+    pub digest: String,
+    /// Plan/commit attempts before giving up on conflicts.
+    pub max_attempts: usize,
+}
+
+/// A plan together with what it was computed from.
+#[derive(Clone, Debug)]
+pub struct Observed {
+    pub plan: Plan,
+    pub live: LiveTree,
+    pub stored: StoredState,
+}
+
+/// What an apply pass ended with.
+#[derive(Clone, Debug)]
+pub enum ApplyOutcome {
+    /// Nothing to write.
+    InSync(Observed),
+    Applied {
+        observed: Observed,
+        report: ExecReport,
+        attempts: usize,
+    },
+    /// `<state-path>/suspend` exists: planned and reported, nothing written.
+    Suspended(Observed),
+    /// A safety guard refused the plan; nothing written.
+    Refused { observed: Observed, reason: String },
+}
+
+/// Why an apply pass failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApplyError {
+    #[error(
+        "gave up after {attempts} attempts: {path} kept changing under us ({message}); nothing more was written"
+    )]
+    Conflicts {
+        path: String,
+        message: String,
+        attempts: usize,
+    },
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error(transparent)]
+    Zk(#[from] ZkError),
+}
+
+/// Reads zkstate's own records.
+pub async fn read_stored(client: &zk::Client, state: &StatePaths) -> Result<StoredState, ZkError> {
+    let mut areas = Areas::default();
+    areas.subtrees.insert(state.inventory());
+    areas.nodes.insert(state.applied());
+    areas.nodes.insert(state.suspend());
+    let live = snapshot(client, &areas).await?;
+    decode(state, &live)
+}
+
+/// What a snapshot must read to plan `desired`.
+pub fn areas_for(desired: &DesiredState, stored: &StoredState, opts: &plan::Options) -> Areas {
+    let mut areas = Areas::default();
+    for r in &desired.roots {
+        if opts.skip_host_scoped && r.host_scoped {
+            continue;
+        }
+        areas.subtrees.insert(r.root.clone());
+        areas.nodes.extend(r.root.ancestors());
+    }
+    let roots: BTreeSet<_> = desired.roots.iter().map(|r| &r.owner).collect();
+    for (owner, inv) in &stored.inventory.owners {
+        if !roots.contains(owner) && inv.prune != Prune::Off {
+            areas.subtrees.insert(inv.root.clone());
+        }
+    }
+    for (p, n) in &desired.nodes {
+        if !areas.subtrees.iter().any(|s| p.is_within(s)) {
+            areas.nodes.insert(p.clone());
+        }
+        if n.acl.is_some() {
+            areas.acls.insert(p.clone());
+        }
+    }
+    areas
+}
+
+/// Snapshot + plan, no writes, no lock (`diff`, `status`, and every apply attempt).
+pub async fn observe(
+    client: &zk::Client,
+    desired: &DesiredState,
+    opts: &PassOptions,
+) -> Result<Observed, ZkError> {
+    let stored = read_stored(client, &opts.state).await?;
+    let areas = areas_for(desired, &stored, &opts.planner);
+    let live = snapshot(client, &areas).await?;
+    let plan = plan::plan(desired, &live, &stored.inventory, &opts.planner);
+    Ok(Observed { plan, live, stored })
+}
+
+/// The node writes of a plan (ACL changes excluded), in plan order.
+pub fn plan_ops(plan: &Plan) -> Vec<WriteOp> {
+    plan.writable()
+        .filter_map(|c| match c.op {
+            Op::Create => Some(WriteOp::Create {
+                path: c.path.clone(),
+                data: c.after.clone().unwrap_or_default(),
+                mode: c.create,
+                acl: c.acl.clone(),
+            }),
+            Op::Update => Some(WriteOp::Set {
+                path: c.path.clone(),
+                data: c.after.clone().unwrap_or_default(),
+                version: c.version,
+            }),
+            Op::Delete => Some(WriteOp::Delete {
+                path: c.path.clone(),
+                version: c.version,
+            }),
+            Op::Acl => None,
+        })
+        .collect()
+}
+
+/// Plans and applies under `lock`, retrying on conflicts.
+pub async fn apply(
+    client: &zk::Client,
+    lock: &LeaderLock,
+    desired: &DesiredState,
+    opts: &PassOptions,
+) -> Result<ApplyOutcome, ApplyError> {
+    let mut last_conflict = (String::new(), String::new());
+    for attempt in 1..=opts.max_attempts.max(1) {
+        let observed = observe(client, desired, opts).await?;
+        if observed.stored.suspended {
+            return Ok(ApplyOutcome::Suspended(observed));
+        }
+        let deletes = observed
+            .plan
+            .writable()
+            .filter(|c| c.op == Op::Delete)
+            .count();
+        if deletes > opts.max_deletes && !opts.force {
+            let reason = format!(
+                "the plan deletes {deletes} nodes, more than --max-deletes {}; nothing was written (re-run with --force if this is intended)",
+                opts.max_deletes
+            );
+            return Ok(ApplyOutcome::Refused { observed, reason });
+        }
+        let mut ops = plan_ops(&observed.plan);
+        let acl_changes: Vec<(String, Vec<crate::model::AclEntry>, i32)> = observed
+            .plan
+            .writable()
+            .filter(|c| c.op == Op::Acl)
+            .map(|c| (c.path.clone(), c.acl.clone(), c.version))
+            .collect();
+        if ops.is_empty() && acl_changes.is_empty() && !observed.plan.inventory_changed {
+            return Ok(ApplyOutcome::InSync(observed));
+        }
+        ops.extend(inventory_ops(
+            &opts.state,
+            &observed.stored,
+            &observed.plan.inventory,
+        ));
+        let txn = uuid::Uuid::new_v4().simple().to_string();
+        let record = AppliedRecord {
+            revision: opts.revision.clone().unwrap_or_default(),
+            time: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            digest: opts.digest.clone(),
+            by: opts.identifier.clone(),
+            txn: txn.clone(),
+            counts: observed.plan.summary(),
+        };
+        ops.push(applied_op(&opts.state, &observed.stored, &record));
+        tracing::debug!(attempt, ops = ops.len(), "committing");
+        match execute(client, lock, &ops, &opts.exec).await {
+            Ok(report) => {
+                set_acls(client, &acl_changes).await?;
+                return Ok(ApplyOutcome::Applied {
+                    observed,
+                    report,
+                    attempts: attempt,
+                });
+            }
+            Err(ExecError::Conflict { path, source, .. }) => {
+                tracing::info!(%path, error = %source, attempt, "conflict; re-planning");
+                last_conflict = (path, source.to_string());
+            }
+            Err(ExecError::Uncertain { source, .. }) => {
+                // The multi may have landed: the applied record tells.
+                let stored = read_stored(client, &opts.state).await?;
+                if stored.applied.as_ref().is_some_and(|(r, _)| r.txn == txn) {
+                    set_acls(client, &acl_changes).await?;
+                    let report = ExecReport {
+                        batches: 1,
+                        ops: ops.len(),
+                        ..Default::default()
+                    };
+                    return Ok(ApplyOutcome::Applied {
+                        observed,
+                        report,
+                        attempts: attempt,
+                    });
+                }
+                tracing::info!(error = %source, attempt, "connection lost while committing; not applied, re-planning");
+                last_conflict = (String::from("(connection)"), source.to_string());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApplyError::Conflicts {
+        path: last_conflict.0,
+        message: last_conflict.1,
+        attempts: opts.max_attempts,
+    })
+}

@@ -1,0 +1,346 @@
+//! zkstate's own records under `<state-path>` (default `/zkstate`):
+//!
+//! - `lock/`: the leader lock (see [`super::lock`]);
+//! - `inventory/<Kind>.<name>`: one node per owner (JSON header: root, prune), whose children
+//!   `seg-<n>` are append-only segments of `+/path` / `-/path` lines, replayed in order. Segments
+//!   keep every write small enough for one multi even for 100k-node trees; they are compacted
+//!   into one when there are many and the whole list is small;
+//! - `applied`: the applied-state record (revision, time, digest, by, counts, transaction id);
+//! - `suspend`: while it exists, the leader plans and reports but does not write.
+//!
+//! Everything here is written in the same multi as the changes it records.
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::ZkError;
+use crate::model::{Inventory, Kind, LiveTree, Owner, OwnerInventory, Prune, ZPath};
+use crate::plan::CreateKind;
+
+/// Largest inventory segment written at once.
+const SEGMENT_BYTES: usize = 256 * 1024;
+/// Compact an owner's segments into one once there are this many.
+const COMPACT_SEGMENTS: usize = 8;
+
+/// One write inside a multi.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteOp {
+    Create {
+        path: String,
+        data: Vec<u8>,
+        mode: CreateKind,
+        acl: Vec<crate::model::AclEntry>,
+    },
+    Set {
+        path: String,
+        data: Vec<u8>,
+        version: i32,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
+}
+
+impl WriteOp {
+    pub fn path(&self) -> &str {
+        match self {
+            WriteOp::Create { path, .. }
+            | WriteOp::Set { path, .. }
+            | WriteOp::Delete { path, .. } => path,
+        }
+    }
+}
+
+/// Paths of the records under a state path.
+#[derive(Clone, Debug)]
+pub struct StatePaths {
+    pub root: ZPath,
+}
+
+impl StatePaths {
+    pub fn new(root: ZPath) -> Self {
+        StatePaths { root }
+    }
+    pub fn inventory(&self) -> ZPath {
+        self.root.child("inventory")
+    }
+    pub fn applied(&self) -> ZPath {
+        self.root.child("applied")
+    }
+    pub fn suspend(&self) -> ZPath {
+        self.root.child("suspend")
+    }
+    pub fn lock(&self) -> ZPath {
+        self.root.child("lock")
+    }
+    fn owner_node(&self, owner: &Owner) -> ZPath {
+        self.inventory()
+            .child(&format!("{}.{}", owner.kind, owner.name))
+    }
+}
+
+/// The applied-state record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedRecord {
+    pub revision: String,
+    /// RFC 3339.
+    pub time: String,
+    pub digest: String,
+    pub by: String,
+    pub txn: String,
+    pub counts: crate::plan::Summary,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct OwnerHeader {
+    kind: String,
+    name: String,
+    root: String,
+    prune: String,
+}
+
+/// How an owner's inventory is stored now.
+#[derive(Clone, Debug, Default)]
+pub struct OwnerRecord {
+    pub header_version: i32,
+    /// `(segment path, version, bytes)` in replay order.
+    pub segments: Vec<(ZPath, i32, usize)>,
+    pub next_seq: u64,
+}
+
+/// zkstate's records as read from ZooKeeper.
+#[derive(Clone, Debug, Default)]
+pub struct StoredState {
+    pub inventory: Inventory,
+    pub records: BTreeMap<Owner, OwnerRecord>,
+    pub applied: Option<(AppliedRecord, i32)>,
+    pub suspended: bool,
+}
+
+fn corrupt(path: &ZPath, message: impl Into<String>) -> ZkError {
+    ZkError::Corrupt {
+        path: path.to_string(),
+        message: message.into(),
+    }
+}
+
+fn prune_word(p: Prune) -> &'static str {
+    match p {
+        Prune::Off => "off",
+        Prune::Owned => "owned",
+        Prune::Exclusive => "exclusive",
+    }
+}
+
+/// Decodes the records from a snapshot that read `inventory` as a subtree and `applied` and
+/// `suspend` as nodes.
+pub fn decode(paths: &StatePaths, live: &LiveTree) -> Result<StoredState, ZkError> {
+    let mut out = StoredState::default();
+    let inv = paths.inventory();
+    if let Some(dir) = live.nodes.get(&inv) {
+        for name in &dir.children {
+            let owner_path = inv.child(name);
+            let Some(node) = live.nodes.get(&owner_path) else {
+                continue;
+            };
+            let header: OwnerHeader = serde_json::from_slice(&node.data)
+                .map_err(|e| corrupt(&owner_path, format!("bad inventory header: {e}")))?;
+            let kind =
+                Kind::parse(&header.kind).ok_or_else(|| corrupt(&owner_path, "unknown kind"))?;
+            let owner = Owner::new(kind, header.name);
+            let root =
+                ZPath::parse(&header.root).map_err(|e| corrupt(&owner_path, e.to_string()))?;
+            let prune = match header.prune.as_str() {
+                "owned" => Prune::Owned,
+                "exclusive" => Prune::Exclusive,
+                _ => Prune::Off,
+            };
+            let mut segs: Vec<(u64, ZPath)> = node
+                .children
+                .iter()
+                .filter_map(|c| {
+                    c.strip_prefix("seg-")
+                        .and_then(|n| n.parse().ok())
+                        .map(|n| (n, owner_path.child(c)))
+                })
+                .collect();
+            segs.sort();
+            let mut set: BTreeSet<ZPath> = BTreeSet::new();
+            let mut rec = OwnerRecord {
+                header_version: node.version,
+                ..Default::default()
+            };
+            for (n, sp) in &segs {
+                let Some(seg) = live.nodes.get(sp) else {
+                    continue;
+                };
+                let text = std::str::from_utf8(&seg.data)
+                    .map_err(|_| corrupt(sp, "segment is not UTF-8"))?;
+                for line in text.lines() {
+                    let (sign, p) = line.split_at(1.min(line.len()));
+                    let Ok(p) = ZPath::parse(p) else {
+                        return Err(corrupt(sp, format!("bad line {line:?}")));
+                    };
+                    match sign {
+                        "+" => {
+                            set.insert(p);
+                        }
+                        "-" => {
+                            set.remove(&p);
+                        }
+                        _ => return Err(corrupt(sp, format!("bad line {line:?}"))),
+                    }
+                }
+                rec.segments.push((sp.clone(), seg.version, seg.data.len()));
+                rec.next_seq = n + 1;
+            }
+            out.records.insert(owner.clone(), rec);
+            out.inventory.owners.insert(
+                owner,
+                OwnerInventory {
+                    root,
+                    prune,
+                    paths: set,
+                },
+            );
+        }
+    }
+    if let Some(node) = live.nodes.get(&paths.applied()) {
+        let rec: AppliedRecord = serde_json::from_slice(&node.data)
+            .map_err(|e| corrupt(&paths.applied(), format!("bad applied record: {e}")))?;
+        out.applied = Some((rec, node.version));
+    }
+    out.suspended = live.nodes.contains_key(&paths.suspend());
+    Ok(out)
+}
+
+fn segment_ops(owner_path: &ZPath, mut seq: u64, lines: &[String]) -> (Vec<WriteOp>, u64) {
+    let mut ops = Vec::new();
+    let mut buf = String::new();
+    let flush = |buf: &mut String, seq: &mut u64, ops: &mut Vec<WriteOp>| {
+        if !buf.is_empty() {
+            ops.push(WriteOp::Create {
+                path: owner_path.child(&format!("seg-{:010}", *seq)).to_string(),
+                data: std::mem::take(buf).into_bytes(),
+                mode: CreateKind::Persistent,
+                acl: vec![crate::model::AclEntry::open()],
+            });
+            *seq += 1;
+        }
+    };
+    for l in lines {
+        if buf.len() + l.len() + 1 > SEGMENT_BYTES {
+            flush(&mut buf, &mut seq, &mut ops);
+        }
+        buf.push_str(l);
+        buf.push('\n');
+    }
+    flush(&mut buf, &mut seq, &mut ops);
+    (ops, seq)
+}
+
+/// The writes that turn the stored inventory into `new`, in a safe order (headers before their
+/// segments, segments before their headers on removal).
+pub fn inventory_ops(paths: &StatePaths, stored: &StoredState, new: &Inventory) -> Vec<WriteOp> {
+    let mut ops = Vec::new();
+    let owners: BTreeSet<&Owner> = stored
+        .inventory
+        .owners
+        .keys()
+        .chain(new.owners.keys())
+        .collect();
+    for owner in owners {
+        let owner_path = paths.owner_node(owner);
+        let old = stored.inventory.owners.get(owner);
+        let rec = stored.records.get(owner);
+        match (old, new.owners.get(owner)) {
+            (None, None) => {}
+            (Some(_), None) => {
+                if let Some(rec) = rec {
+                    for (sp, v, _) in &rec.segments {
+                        ops.push(WriteOp::Delete {
+                            path: sp.to_string(),
+                            version: *v,
+                        });
+                    }
+                    ops.push(WriteOp::Delete {
+                        path: owner_path.to_string(),
+                        version: rec.header_version,
+                    });
+                }
+            }
+            (None, Some(n)) => {
+                ops.push(WriteOp::Create {
+                    path: owner_path.to_string(),
+                    data: header_bytes(owner, n),
+                    mode: CreateKind::Persistent,
+                    acl: vec![crate::model::AclEntry::open()],
+                });
+                let lines: Vec<String> = n.paths.iter().map(|p| format!("+{p}")).collect();
+                ops.extend(segment_ops(&owner_path, 0, &lines).0);
+            }
+            (Some(o), Some(n)) => {
+                let rec = rec.cloned().unwrap_or_default();
+                if o.root != n.root || o.prune != n.prune {
+                    ops.push(WriteOp::Set {
+                        path: owner_path.to_string(),
+                        data: header_bytes(owner, n),
+                        version: rec.header_version,
+                    });
+                }
+                if o.paths == n.paths {
+                    continue;
+                }
+                let full_bytes: usize = n.paths.iter().map(|p| p.as_str().len() + 2).sum();
+                if rec.segments.len() + 1 >= COMPACT_SEGMENTS && full_bytes <= SEGMENT_BYTES {
+                    for (sp, v, _) in &rec.segments {
+                        ops.push(WriteOp::Delete {
+                            path: sp.to_string(),
+                            version: *v,
+                        });
+                    }
+                    let lines: Vec<String> = n.paths.iter().map(|p| format!("+{p}")).collect();
+                    ops.extend(segment_ops(&owner_path, rec.next_seq, &lines).0);
+                } else {
+                    let mut lines: Vec<String> = n
+                        .paths
+                        .difference(&o.paths)
+                        .map(|p| format!("+{p}"))
+                        .collect();
+                    lines.extend(o.paths.difference(&n.paths).map(|p| format!("-{p}")));
+                    ops.extend(segment_ops(&owner_path, rec.next_seq, &lines).0);
+                }
+            }
+        }
+    }
+    ops
+}
+
+fn header_bytes(owner: &Owner, inv: &OwnerInventory) -> Vec<u8> {
+    let h = OwnerHeader {
+        kind: owner.kind.to_string(),
+        name: owner.name.clone(),
+        root: inv.root.to_string(),
+        prune: prune_word(inv.prune).to_owned(),
+    };
+    serde_json::to_vec(&h).unwrap_or_default()
+}
+
+/// The write that records an apply.
+pub fn applied_op(paths: &StatePaths, stored: &StoredState, rec: &AppliedRecord) -> WriteOp {
+    let data = serde_json::to_vec(rec).unwrap_or_default();
+    match &stored.applied {
+        Some((_, version)) => WriteOp::Set {
+            path: paths.applied().to_string(),
+            data,
+            version: *version,
+        },
+        None => WriteOp::Create {
+            path: paths.applied().to_string(),
+            data,
+            mode: CreateKind::Persistent,
+            acl: vec![crate::model::AclEntry::open()],
+        },
+    }
+}
