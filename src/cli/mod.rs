@@ -7,7 +7,14 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub mod apply;
+pub mod common;
+pub mod diff;
+pub mod export;
+pub mod render;
 pub mod schema;
+pub mod status;
+pub mod suspend;
 pub mod validate;
 
 /// The exit-code scheme shared by every command.
@@ -91,6 +98,81 @@ pub enum Command {
     Validate(FilesArgs),
     /// Print the JSON Schema of the manifests.
     Schema,
+    /// Compare the manifests with the live tree and print the plan; writes nothing.
+    Diff(PlanArgs),
+    /// Plan and apply atomically, under the leader lock.
+    Apply(ApplyArgs),
+    /// Print a live subtree as a ConfigTree manifest.
+    Export(ExportArgs),
+    /// Leader lock, last apply, drift, queues, elections, services.
+    Status(StatusArgs),
+    /// Create `<state-path>/suspend`: the leader plans and reports but does not write.
+    Suspend,
+    /// Delete `<state-path>/suspend`.
+    Resume,
+}
+
+/// `-f PATH...` and `--output`.
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub files: FilesArgs,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// `apply` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Plan only (same as `diff`).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Recorded with the apply (e.g. a git commit).
+    #[arg(long)]
+    pub revision: Option<String>,
+    /// Refuse (exit 3) a plan deleting more nodes than this, unless --force.
+    #[arg(long, default_value_t = 50)]
+    pub max_deletes: usize,
+    /// Apply even above --max-deletes.
+    #[arg(long)]
+    pub force: bool,
+    /// Give up waiting for the leader lock after this long (exit 4); default: wait forever.
+    #[arg(long)]
+    pub lock_timeout: Option<humantime::Duration>,
+    /// Apply a plan larger than one ZooKeeper request as ordered atomic batches.
+    #[arg(long)]
+    pub allow_split: bool,
+    /// The server's jute.maxbuffer: the largest request one transaction may be.
+    #[arg(long, default_value_t = crate::model::JUTE_MAXBUFFER)]
+    pub max_request_bytes: usize,
+    /// Layout of the leader lock node.
+    #[arg(long, value_enum, default_value_t = apply::LockFormatArg::Kazoo)]
+    pub lock_format: apply::LockFormatArg,
+}
+
+/// `export` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// The subtree to export.
+    #[arg(long)]
+    pub path: String,
+    /// `metadata.name` of the exported ConfigTree (default: derived from the path).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+/// `status` flags.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Manifest file or directory (repeatable); without, reports what the inventory records.
+    #[arg(short = 'f', long = "file")]
+    pub files: Vec<PathBuf>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 /// `-f PATH...`: files or directories (recursive, `*.yaml`/`*.yml`, sorted).
@@ -104,6 +186,7 @@ pub struct FilesArgs {
 /// Parses the arguments, runs the command, maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_tracing(&cli.global);
     let exit = run(cli);
     ExitCode::from(exit as u8)
 }
@@ -113,5 +196,32 @@ pub fn run(cli: Cli) -> Exit {
     match &cli.command {
         Command::Validate(a) => validate::run(a, &cli.global),
         Command::Schema => schema::run(),
+        Command::Diff(a) => diff::run(a, &cli.global),
+        Command::Apply(a) => apply::run(a, &cli.global),
+        Command::Export(a) => export::run(a, &cli.global),
+        Command::Status(a) => status::run(a, &cli.global),
+        Command::Suspend => suspend::run(true, &cli.global),
+        Command::Resume => suspend::run(false, &cli.global),
     }
+}
+
+/// Logs go to stderr through `tracing`; `-v` raises the level, `-q` lowers it, `RUST_LOG` wins.
+fn init_tracing(global: &GlobalArgs) {
+    let level = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("zkstate={level},zookeeper_client=error"))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match global.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
 }

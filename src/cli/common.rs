@@ -1,0 +1,119 @@
+//! What several commands share: resolving the connection, loading manifests, building pass
+//! options, a runtime.
+use std::path::PathBuf;
+
+use super::{Exit, GlobalArgs};
+use crate::model::{DesiredState, ZPath};
+use crate::zk::apply::ExecOptions;
+use crate::zk::reconcile::PassOptions;
+use crate::zk::session::ConnectOptions;
+use crate::zk::state::StatePaths;
+
+/// A loaded manifest set.
+pub struct Manifests {
+    pub desired: DesiredState,
+    pub digest: String,
+    pub documents: usize,
+}
+
+/// Prints an error line and returns the exit code.
+pub fn fail(exit: Exit, msg: impl std::fmt::Display) -> Exit {
+    eprintln!("error: {msg}");
+    exit
+}
+
+/// Loads and validates manifests; prints diagnostics and returns the exit code on failure.
+pub fn load_manifests(files: &[PathBuf], global: &GlobalArgs) -> Result<Manifests, Exit> {
+    let _ = (files, global);
+    Err(fail(Exit::Trouble, "manifest loading is not wired yet"))
+}
+
+/// The connection options from `--zk`, `--auth`, `--session-timeout`.
+pub fn connect_options(global: &GlobalArgs) -> Result<ConnectOptions, Exit> {
+    let Some(hosts) = global.zk.clone().filter(|h| !h.trim().is_empty()) else {
+        return Err(fail(
+            Exit::Trouble,
+            "no ZooKeeper given: pass --zk HOST:PORT[,HOST:PORT...][/chroot] or set ZKSTATE_ZK",
+        ));
+    };
+    let digest_auth =
+        ConnectOptions::parse_auth(&global.auth).map_err(|e| fail(Exit::Trouble, e))?;
+    Ok(ConnectOptions {
+        hosts,
+        digest_auth,
+        session_timeout: *global.session_timeout,
+    })
+}
+
+/// The chroot part of a connection string, if any.
+pub fn chroot_len(hosts: &str) -> usize {
+    hosts
+        .find('/')
+        .map(|i| hosts.len() - i)
+        .filter(|l| *l > 1)
+        .unwrap_or(0)
+}
+
+/// The validated state path.
+pub fn state_paths(global: &GlobalArgs) -> Result<StatePaths, Exit> {
+    ZPath::parse(&global.state_path)
+        .map(StatePaths::new)
+        .map_err(|e| {
+            fail(
+                Exit::Trouble,
+                format!("invalid --state-path {:?}: {e}", global.state_path),
+            )
+        })
+}
+
+/// This process's identifier in lock data and records: `host:pid`.
+pub fn identifier() -> String {
+    format!("{}:{}", hostname(), std::process::id())
+}
+
+/// The machine's host name.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Pass options with the defaults of `diff`/`status` (apply overrides some).
+pub fn pass_options(global: &GlobalArgs, state: StatePaths, digest: String) -> PassOptions {
+    PassOptions {
+        state,
+        planner: crate::plan::Options::default(),
+        exec: ExecOptions {
+            chroot_len: global.zk.as_deref().map(chroot_len).unwrap_or(0),
+            ..ExecOptions::default()
+        },
+        max_deletes: 50,
+        force: false,
+        revision: None,
+        identifier: identifier(),
+        digest,
+        max_attempts: 5,
+    }
+}
+
+/// A current-thread runtime for one command.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            fail(
+                Exit::Trouble,
+                format!("failed to start the async runtime: {e}"),
+            )
+        })
+}
+
+/// Prints a JSON value on one line.
+pub fn print_json(v: &serde_json::Value) {
+    println!("{v}");
+}

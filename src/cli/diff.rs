@@ -1,0 +1,43 @@
+//! `zkstate diff`: compare the manifests with the live tree and print the plan; never takes the
+//! lock, never writes. Exit 0 in sync, 1 differences, 2 trouble.
+use super::common::{
+    connect_options, fail, load_manifests, pass_options, print_json, runtime, state_paths,
+};
+use super::render::{plan_json, plan_text};
+use super::{Exit, GlobalArgs, OutputFormat, PlanArgs};
+use crate::zk::{reconcile, session};
+
+pub fn run(args: &PlanArgs, global: &GlobalArgs) -> Exit {
+    let m = match load_manifests(&args.files.files, global) {
+        Ok(m) => m,
+        Err(e) => return e,
+    };
+    let (copts, state) = match (connect_options(global), state_paths(global)) {
+        (Ok(c), Ok(s)) => (c, s),
+        (Err(e), _) | (_, Err(e)) => return e,
+    };
+    let opts = pass_options(global, state, m.digest.clone());
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return e,
+    };
+    rt.block_on(async {
+        let client = match session::connect(&copts).await {
+            Ok(c) => c,
+            Err(e) => return fail(Exit::Trouble, e),
+        };
+        let observed = match reconcile::observe(&client, &m.desired, &opts).await {
+            Ok(o) => o,
+            Err(e) => return fail(Exit::Trouble, e),
+        };
+        match args.output {
+            OutputFormat::Json => print_json(&plan_json(&observed.plan)),
+            OutputFormat::Text => print!("{}", plan_text(&observed.plan)),
+        }
+        if observed.plan.is_empty() {
+            Exit::Ok
+        } else {
+            Exit::Finding
+        }
+    })
+}

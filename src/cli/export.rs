@@ -1,0 +1,121 @@
+//! `zkstate export --path ZNODE`: print a live subtree as a ConfigTree manifest that `diff`
+//! reports as in sync. UTF-8 text becomes a plain string, anything else `{base64: ...}`, empty
+//! nodes without children `{}`; ephemeral nodes (and sequential children) are left out; empty
+//! parents are implied by their children; the root's own data uses the key `.`. ACLs are not
+//! exported (a ConfigTree without `acl` does not compare ACLs).
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+
+use super::common::{connect_options, fail, runtime};
+use super::{Exit, ExportArgs, GlobalArgs};
+use crate::model::{LiveTree, ZPath};
+use crate::zk::{session, snapshot};
+
+pub fn run(args: &ExportArgs, global: &GlobalArgs) -> Exit {
+    let root = match ZPath::parse(&args.path) {
+        Ok(p) => p,
+        Err(e) => {
+            return fail(
+                Exit::Trouble,
+                format!("invalid --path {:?}: {e}", args.path),
+            );
+        }
+    };
+    let copts = match connect_options(global) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return e,
+    };
+    rt.block_on(async {
+        let client = match session::connect(&copts).await {
+            Ok(c) => c,
+            Err(e) => return fail(Exit::Trouble, e),
+        };
+        let mut areas = snapshot::Areas::default();
+        areas.subtrees.insert(root.clone());
+        let live = match snapshot::snapshot(&client, &areas).await {
+            Ok(l) => l,
+            Err(e) => return fail(Exit::Trouble, e),
+        };
+        if !live.nodes.contains_key(&root) {
+            return fail(Exit::Trouble, format!("{root} does not exist"));
+        }
+        let name = args.name.clone().unwrap_or_else(|| default_name(&root));
+        print!("{}", render_manifest(&root, &name, &live));
+        Exit::Ok
+    })
+}
+
+/// `metadata.name` derived from a path: `/config/payments` → `config-payments`.
+pub fn default_name(root: &ZPath) -> String {
+    let s: String = root
+        .as_str()
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_alphanumeric() { c } else { '-' }
+        })
+        .collect();
+    let s = s.trim_matches('-').to_owned();
+    if s.is_empty() { "root".into() } else { s }
+}
+
+/// Renders the manifest text (JSON-quoted scalars are valid YAML).
+pub fn render_manifest(root: &ZPath, name: &str, live: &LiveTree) -> String {
+    let mut out = String::new();
+    out.push_str("apiVersion: zkstate/v1\nkind: ConfigTree\n");
+    let _ = writeln!(out, "metadata:\n  name: {}", q(name));
+    let _ = writeln!(out, "spec:\n  root: {}", q(root.as_str()));
+    out.push_str("  nodes:\n");
+    let mut any = false;
+    for (path, node) in live.nodes.range(root.clone()..) {
+        if !path.is_within(root) {
+            break;
+        }
+        if node.is_ephemeral()
+            || path
+                .ancestors()
+                .any(|a| live.nodes.get(&a).is_some_and(|n| n.is_ephemeral()))
+        {
+            continue;
+        }
+        if path.name().len() >= 10 && crate::plan::is_sequential_name(path.name()) && path != root {
+            continue;
+        }
+        let rel = match path.relative_to(root) {
+            Some("") => ".",
+            Some(r) => r,
+            None => continue,
+        };
+        let has_children = !node.children.is_empty();
+        if node.data.is_empty() && (has_children || rel == ".") {
+            continue;
+        }
+        any = true;
+        let value = if node.data.is_empty() {
+            "{}".to_owned()
+        } else {
+            match std::str::from_utf8(&node.data) {
+                Ok(s) => q(s),
+                Err(_) => format!(
+                    "{{base64: {}}}",
+                    q(&base64::engine::general_purpose::STANDARD.encode(&node.data))
+                ),
+            }
+        };
+        let _ = writeln!(out, "    {}: {value}", q(rel));
+    }
+    if !any {
+        out.truncate(out.len() - "  nodes:\n".len());
+        out.push_str("  nodes: {}\n");
+    }
+    out
+}
+
+fn q(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}

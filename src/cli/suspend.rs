@@ -1,0 +1,45 @@
+//! `zkstate suspend` / `zkstate resume`: create / delete `<state-path>/suspend`.
+use zookeeper_client as zk;
+
+use super::common::{connect_options, fail, runtime, state_paths};
+use super::{Exit, GlobalArgs};
+use crate::zk::{lock, session};
+
+pub fn run(suspend: bool, global: &GlobalArgs) -> Exit {
+    let (copts, state) = match (connect_options(global), state_paths(global)) {
+        (Ok(c), Ok(s)) => (c, s),
+        (Err(e), _) | (_, Err(e)) => return e,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return e,
+    };
+    rt.block_on(async {
+        let client = match session::connect(&copts).await {
+            Ok(c) => c,
+            Err(e) => return fail(Exit::Trouble, e),
+        };
+        let path = state.suspend();
+        if suspend {
+            if let Err(e) = lock::ensure_path(&client, state.root.as_str()).await {
+                return fail(Exit::Trouble, e);
+            }
+            let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+            let data = super::common::identifier();
+            match client.create(path.as_str(), data.as_bytes(), &opts).await {
+                Ok(_) => println!(
+                    "suspended: {path} created; the leader plans and reports but does not write"
+                ),
+                Err(zk::Error::NodeExists) => println!("already suspended: {path} exists"),
+                Err(e) => return fail(Exit::Trouble, format!("failed to create {path}: {e}")),
+            }
+        } else {
+            match client.delete(path.as_str(), None).await {
+                Ok(()) => println!("resumed: {path} deleted"),
+                Err(zk::Error::NoNode) => println!("not suspended: {path} does not exist"),
+                Err(e) => return fail(Exit::Trouble, format!("failed to delete {path}: {e}")),
+            }
+        }
+        Exit::Ok
+    })
+}
