@@ -492,3 +492,6 @@ pub fn plan(
 pub fn live_node<'a>(live: &'a LiveTree, path: &ZPath) -> Option<&'a LiveNode> {
     live.nodes.get(path)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,302 @@
+use super::*;
+use crate::model::{DesiredNode, Kind, LiveNode, ManagedRoot, SeedItem};
+
+fn p(s: &str) -> ZPath {
+    ZPath::parse(s).unwrap()
+}
+
+fn owner() -> Owner {
+    Owner::new(Kind::ConfigTree, "t")
+}
+
+fn root(prune: Prune) -> ManagedRoot {
+    ManagedRoot {
+        owner: owner(),
+        root: p("/c"),
+        prune,
+        mode: Mode::Enforce,
+        ignore: vec!["runtime/**".into()],
+        host_scoped: false,
+    }
+}
+
+fn node(path: &str, data: &str, policy: DataPolicy) -> DesiredNode {
+    DesiredNode {
+        path: p(path),
+        data: data.as_bytes().to_vec(),
+        secret: false,
+        policy,
+        acl: None,
+        mode: NodeMode::Persistent,
+        owner: owner(),
+    }
+}
+
+fn desired(prune: Prune, nodes: &[DesiredNode]) -> DesiredState {
+    let mut d = DesiredState {
+        roots: vec![root(prune)],
+        ..Default::default()
+    };
+    d.nodes.insert(p("/c"), node("/c", "", DataPolicy::Parent));
+    for n in nodes {
+        d.nodes.insert(n.path.clone(), n.clone());
+    }
+    d
+}
+
+fn live(nodes: &[(&str, &str, i32)]) -> LiveTree {
+    let mut t = LiveTree::default();
+    for (path, data, version) in nodes {
+        t.nodes.insert(
+            p(path),
+            LiveNode {
+                data: data.as_bytes().to_vec(),
+                version: *version,
+                ..Default::default()
+            },
+        );
+    }
+    let paths: Vec<ZPath> = t.nodes.keys().cloned().collect();
+    for path in paths {
+        if let Some(parent) = path.parent()
+            && let Some(n) = t.nodes.get_mut(&parent)
+        {
+            n.children.push(path.name().to_owned());
+        }
+    }
+    t
+}
+
+fn ops(plan: &Plan) -> Vec<(Op, &str)> {
+    plan.changes
+        .iter()
+        .map(|c| (c.op, c.path.as_str()))
+        .collect()
+}
+
+#[test]
+fn creates_parents_first_and_updates_carry_the_version() {
+    let d = desired(
+        Prune::Off,
+        &[
+            node("/c/a/b", "x", DataPolicy::Enforce),
+            node("/c/a", "", DataPolicy::Parent),
+            node("/c/u", "new", DataPolicy::Enforce),
+        ],
+    );
+    let l = live(&[("/c", "", 0), ("/c/u", "old", 7)]);
+    let plan = plan(&d, &l, &Inventory::default(), &Options::default());
+    assert_eq!(
+        ops(&plan),
+        vec![
+            (Op::Create, "/c/a"),
+            (Op::Create, "/c/a/b"),
+            (Op::Update, "/c/u")
+        ]
+    );
+    assert_eq!(plan.changes[2].version, 7);
+    assert_eq!(plan.changes[2].before.as_deref(), Some(&b"old"[..]));
+    assert_eq!(
+        plan.summary(),
+        Summary {
+            create: 2,
+            update: 1,
+            delete: 0
+        }
+    );
+    // Identical inputs give identical plans.
+    assert_eq!(
+        plan,
+        super::plan(&d, &l, &Inventory::default(), &Options::default())
+    );
+}
+
+#[test]
+fn create_only_and_parent_data_are_never_compared() {
+    let d = desired(
+        Prune::Off,
+        &[
+            node("/c/counter", "0", DataPolicy::CreateOnly),
+            node("/c/p", "", DataPolicy::Parent),
+        ],
+    );
+    let l = live(&[("/c", "x", 0), ("/c/counter", "41", 3), ("/c/p", "data", 1)]);
+    assert!(plan(&d, &l, &Inventory::default(), &Options::default()).is_empty());
+}
+
+#[test]
+fn prune_deletes_only_inventory_nodes_children_first() {
+    let d = desired(Prune::Owned, &[node("/c/keep", "k", DataPolicy::Enforce)]);
+    let l = live(&[
+        ("/c", "", 0),
+        ("/c/keep", "k", 0),
+        ("/c/gone", "", 0),
+        ("/c/gone/leaf", "v", 2),
+        ("/c/foreign", "f", 0),
+    ]);
+    let mut inv = Inventory::default();
+    inv.owners.insert(
+        owner(),
+        OwnerInventory {
+            root: p("/c"),
+            prune: Prune::Owned,
+            paths: [p("/c/keep"), p("/c/gone"), p("/c/gone/leaf")]
+                .into_iter()
+                .collect(),
+        },
+    );
+    let plan = plan(&d, &l, &inv, &Options::default());
+    assert_eq!(
+        ops(&plan),
+        vec![(Op::Delete, "/c/gone/leaf"), (Op::Delete, "/c/gone")]
+    );
+    assert_eq!(plan.changes[0].version, 2);
+    let new = &plan.inventory.owners[&owner()];
+    assert_eq!(
+        new.paths.iter().map(ZPath::as_str).collect::<Vec<_>>(),
+        vec!["/c/keep"]
+    );
+}
+
+#[test]
+fn exclusive_prunes_undeclared_but_not_ignored_ephemeral_or_sequential() {
+    let d = desired(
+        Prune::Exclusive,
+        &[node("/c/keep", "k", DataPolicy::Enforce)],
+    );
+    let mut l = live(&[
+        ("/c", "", 0),
+        ("/c/keep", "k", 0),
+        ("/c/stray", "s", 0),
+        ("/c/runtime", "", 0),
+        ("/c/runtime/x", "r", 0),
+        ("/c/eph", "e", 0),
+        ("/c/entry-100-0000000001", "q", 0),
+    ]);
+    l.nodes.get_mut(&p("/c/eph")).unwrap().ephemeral_owner = 42;
+    let plan = plan(&d, &l, &Inventory::default(), &Options::default());
+    assert_eq!(ops(&plan), vec![(Op::Delete, "/c/stray")]);
+    // `runtime` itself is not matched by `runtime/**` and has an ignored child: left alone.
+    assert!(
+        plan.changes
+            .iter()
+            .all(|c| !c.path.starts_with("/c/runtime"))
+    );
+}
+
+#[test]
+fn a_node_with_a_foreign_child_is_not_pruned() {
+    let d = desired(Prune::Owned, &[]);
+    let l = live(&[
+        ("/c", "", 0),
+        ("/c/mine", "", 0),
+        ("/c/mine/theirs", "t", 0),
+    ]);
+    let mut inv = Inventory::default();
+    inv.owners.insert(
+        owner(),
+        OwnerInventory {
+            root: p("/c"),
+            prune: Prune::Owned,
+            paths: [p("/c/mine")].into_iter().collect(),
+        },
+    );
+    let plan = plan(&d, &l, &inv, &Options::default());
+    assert!(plan.changes.is_empty());
+    assert_eq!(plan.notes.len(), 1);
+    assert!(
+        plan.inventory.owners[&owner()]
+            .paths
+            .contains(&p("/c/mine"))
+    );
+}
+
+#[test]
+fn never_deletes_outside_the_root_and_reports_orphans() {
+    let d = desired(Prune::Owned, &[]);
+    let l = live(&[("/c", "", 0), ("/old/x", "o", 0)]);
+    let mut inv = Inventory::default();
+    inv.owners.insert(
+        owner(),
+        OwnerInventory {
+            root: p("/old"),
+            prune: Prune::Owned,
+            paths: [p("/old/x")].into_iter().collect(),
+        },
+    );
+    let plan = plan(&d, &l, &inv, &Options::default());
+    assert!(plan.changes.is_empty());
+    assert_eq!(plan.orphaned[&owner()], vec![p("/old/x")]);
+}
+
+#[test]
+fn observe_mode_marks_changes_and_ignored_nodes_are_skipped() {
+    let mut d = desired(
+        Prune::Off,
+        &[
+            node("/c/a", "x", DataPolicy::Enforce),
+            node("/c/runtime/z", "1", DataPolicy::Enforce),
+        ],
+    );
+    d.roots[0].mode = Mode::Observe;
+    let l = live(&[("/c", "", 0)]);
+    let plan = plan(&d, &l, &Inventory::default(), &Options::default());
+    assert_eq!(ops(&plan), vec![(Op::Create, "/c/a")]);
+    assert!(plan.changes[0].observe);
+    assert_eq!(plan.writable().count(), 0);
+}
+
+#[test]
+fn seeds_ride_with_the_create_of_their_queue_only() {
+    let mut d = desired(Prune::Off, &[node("/c/q", "", DataPolicy::Enforce)]);
+    d.seeds.push(SeedItem {
+        parent: p("/c/q"),
+        prefix: "/c/q/entry-100-".into(),
+        data: b"a".to_vec(),
+        owner: owner(),
+    });
+    let plan1 = plan(
+        &d,
+        &live(&[("/c", "", 0)]),
+        &Inventory::default(),
+        &Options::default(),
+    );
+    assert_eq!(
+        ops(&plan1),
+        vec![(Op::Create, "/c/q"), (Op::Create, "/c/q/entry-100-")]
+    );
+    assert_eq!(plan1.changes[1].create, CreateKind::PersistentSequential);
+    let plan2 = plan(
+        &d,
+        &live(&[("/c", "", 0), ("/c/q", "", 0)]),
+        &Inventory::default(),
+        &Options::default(),
+    );
+    assert!(plan2.is_empty());
+}
+
+#[test]
+fn acl_drift_is_its_own_change() {
+    let mut n = node("/c/a", "x", DataPolicy::Enforce);
+    n.acl = Some(vec![AclEntry {
+        scheme: "world".into(),
+        id: "anyone".into(),
+        perms: crate::model::Perms::READ,
+    }]);
+    let d = desired(Prune::Off, &[n]);
+    let mut l = live(&[("/c", "", 0), ("/c/a", "x", 0)]);
+    let a = l.nodes.get_mut(&p("/c/a")).unwrap();
+    a.acl = Some(vec![AclEntry::open()]);
+    a.aversion = 3;
+    let plan = plan(&d, &l, &Inventory::default(), &Options::default());
+    assert_eq!(ops(&plan), vec![(Op::Acl, "/c/a")]);
+    assert_eq!(plan.changes[0].version, 3);
+}
+
+#[test]
+fn sequential_names() {
+    assert!(is_sequential_name("entry-100-0000000001"));
+    assert!(is_sequential_name("abc__lock__0000000000"));
+    assert!(!is_sequential_name("db"));
+    assert!(!is_sequential_name("url-config"));
+}
