@@ -11,6 +11,11 @@ use crate::zk::reconcile::{self, ApplyError, ApplyOutcome};
 use crate::zk::{ZkError, session};
 
 pub fn run(args: &ApplyArgs, global: &GlobalArgs) -> Exit {
+    run_with(args, global, true)
+}
+
+/// Runs `apply`; with `print` false only changes and errors are printed (the dev loop).
+pub fn run_with(args: &ApplyArgs, global: &GlobalArgs, print: bool) -> Exit {
     if args.dry_run {
         return super::diff::run(&args.plan, global);
     }
@@ -100,6 +105,9 @@ pub fn run(args: &ApplyArgs, global: &GlobalArgs) -> Exit {
             Err(ApplyError::Exec(e @ ExecError::TooLarge { .. })) => return fail(Exit::Refused, e),
             Err(e) => return fail(Exit::Trouble, e),
         };
+        if !print && plan.is_empty() {
+            return exit;
+        }
         if json {
             let mut v = plan_json(&plan);
             if let (Some(obj), Some(extra)) = (v.as_object_mut(), extra.as_object()) {

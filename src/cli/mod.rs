@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod apply;
 pub mod common;
+pub mod dev;
 pub mod diff;
 pub mod export;
 pub mod render;
@@ -110,6 +111,18 @@ pub enum Command {
     Suspend,
     /// Delete `<state-path>/suspend`.
     Resume,
+    /// Quick start: a throwaway local ZooKeeper, the manifests applied and kept in sync.
+    Dev(DevArgs),
+}
+
+/// `dev` flags.
+#[derive(Debug, Clone, Args)]
+pub struct DevArgs {
+    #[command(flatten)]
+    pub files: FilesArgs,
+    /// How often to re-apply the manifests.
+    #[arg(long, default_value = "10s")]
+    pub resync_interval: humantime::Duration,
 }
 
 /// `-f PATH...` and `--output`.
@@ -202,6 +215,7 @@ pub fn run(cli: Cli) -> Exit {
         Command::Status(a) => status::run(a, &cli.global),
         Command::Suspend => suspend::run(true, &cli.global),
         Command::Resume => suspend::run(false, &cli.global),
+        Command::Dev(a) => dev::run(a, &cli.global),
     }
 }
 

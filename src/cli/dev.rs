@@ -1,0 +1,85 @@
+//! `zkstate dev -f PATH...`: the quick start. Starts a throwaway local ZooKeeper from the installed
+//! `zookeeper` package on a free loopback port, applies the manifests, shows the plan and the
+//! status, then keeps reconciling (every `--resync-interval`) until Ctrl-C or SIGTERM, which stop
+//! the server and remove its data. Exit 0 after Ctrl-C, 2 if ZooKeeper cannot start.
+use std::time::Duration;
+
+use super::common::{fail, runtime};
+use super::{ApplyArgs, DevArgs, Exit, GlobalArgs, OutputFormat, PlanArgs, StatusArgs};
+use crate::zk::server::{ServerOptions, ZkServer};
+
+pub fn run(args: &DevArgs, global: &GlobalArgs) -> Exit {
+    let server = match ZkServer::start_with(ServerOptions::default()) {
+        Ok(s) => s,
+        Err(e) => {
+            return fail(
+                Exit::Trouble,
+                format!("failed to start a local ZooKeeper: {e}"),
+            );
+        }
+    };
+    let hosts = server.connect_string();
+    println!(
+        "Local ZooKeeper running: --zk {hosts}  (data in {})",
+        server.data_dir().display()
+    );
+    println!("  e.g. ZKSTATE_ZK={hosts} zkstate status\n");
+    let mut global = global.clone();
+    global.zk = Some(hosts.clone());
+    let apply = ApplyArgs {
+        plan: PlanArgs {
+            files: args.files.clone(),
+            output: OutputFormat::Text,
+        },
+        dry_run: false,
+        revision: Some("dev".into()),
+        max_deletes: 50,
+        force: false,
+        lock_timeout: Some(Duration::from_secs(10).into()),
+        allow_split: true,
+        max_request_bytes: crate::model::JUTE_MAXBUFFER,
+        lock_format: super::apply::LockFormatArg::Kazoo,
+    };
+    let first = super::apply::run(&apply, &global);
+    if first != Exit::Ok {
+        eprintln!(
+            "(the first apply exited {first:?}; fix the manifests and they are retried every resync)"
+        );
+    }
+    println!();
+    let status = StatusArgs {
+        files: args.files.files.clone(),
+        output: OutputFormat::Text,
+    };
+    let _ = super::status::run(&status, &global);
+    println!(
+        "\nReconciling every {}; Ctrl-C stops ZooKeeper and removes its data.",
+        args.resync_interval
+    );
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return e,
+    };
+    let interval: Duration = args.resync_interval.into();
+    loop {
+        let stop = rt.block_on(async {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(t) => t,
+                    Err(_) => return true,
+                };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => true,
+                _ = term.recv() => true,
+                _ = tokio::time::sleep(interval) => false,
+            }
+        });
+        if stop {
+            break;
+        }
+        let _ = super::apply::run_with(&apply, &global, false);
+    }
+    drop(server);
+    println!("\nStopped the local ZooKeeper and removed its data.");
+    Exit::Ok
+}
