@@ -242,6 +242,7 @@ pub fn plan(
     let mut acls = Vec::new();
     let mut notes = Vec::new();
     let mut created: BTreeSet<&ZPath> = BTreeSet::new();
+    let mut implicit: BTreeSet<ZPath> = BTreeSet::new();
 
     for (path, want) in &desired.nodes {
         let Some(info) = active(&want.owner) else {
@@ -253,6 +254,24 @@ pub fn plan(
         let observe = info.observe;
         match live.nodes.get(path) {
             None => {
+                // Defensive: a missing ancestor that nobody declared is created empty first.
+                let mut missing: Vec<ZPath> = path
+                    .ancestors()
+                    .take_while(|a| {
+                        !live.nodes.contains_key(a)
+                            && !desired.nodes.contains_key(a)
+                            && !implicit.contains(a)
+                    })
+                    .collect();
+                missing.reverse();
+                for a in missing {
+                    let mut c = Change::new(Op::Create, a.as_str(), Some(want.owner.clone()));
+                    c.after = Some(Vec::new());
+                    c.acl = vec![AclEntry::open()];
+                    c.observe = observe;
+                    creates.push(c);
+                    implicit.insert(a);
+                }
                 let mut c = Change::new(Op::Create, path.as_str(), Some(want.owner.clone()));
                 c.after = Some(want.data.clone());
                 c.secret = want.secret;

@@ -107,7 +107,7 @@ pub fn batches(
             .map(|o| op_size(o, opts.chroot_len))
             .sum::<usize>();
     if total <= opts.max_request_bytes {
-        return Ok(vec![0..ops.len()]);
+        return Ok(std::iter::once(0..ops.len()).collect());
     }
     if !opts.allow_split {
         return Err(ExecError::TooLarge {
