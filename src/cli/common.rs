@@ -41,7 +41,7 @@ pub fn connect_options(global: &GlobalArgs) -> Result<ConnectOptions, Exit> {
     Ok(ConnectOptions {
         hosts,
         digest_auth,
-        session_timeout: *global.session_timeout,
+        session_timeout: global.session_timeout(),
     })
 }
 
@@ -56,12 +56,12 @@ pub fn chroot_len(hosts: &str) -> usize {
 
 /// The validated state path.
 pub fn state_paths(global: &GlobalArgs) -> Result<StatePaths, Exit> {
-    ZPath::parse(&global.state_path)
+    ZPath::parse(global.state_path())
         .map(StatePaths::new)
         .map_err(|e| {
             fail(
                 Exit::Trouble,
-                format!("invalid --state-path {:?}: {e}", global.state_path),
+                format!("invalid --state-path {:?}: {e}", global.state_path()),
             )
         })
 }

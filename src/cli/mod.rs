@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod apply;
 pub mod common;
+pub mod config;
 pub mod dev;
 pub mod diff;
 pub mod export;
@@ -64,12 +65,12 @@ pub struct GlobalArgs {
         hide_env_values = true
     )]
     pub auth: Vec<String>,
-    /// ZooKeeper session timeout, e.g. `10s`.
-    #[arg(long, global = true, default_value = "10s")]
-    pub session_timeout: humantime::Duration,
-    /// Where zkstate keeps its lock, inventory and applied-state record.
-    #[arg(long, global = true, default_value = "/zkstate")]
-    pub state_path: String,
+    /// ZooKeeper session timeout, e.g. `10s` [default: 10s].
+    #[arg(long, global = true)]
+    pub session_timeout: Option<humantime::Duration>,
+    /// Where zkstate keeps its lock, inventory and applied-state record [default: /zkstate].
+    #[arg(long, global = true)]
+    pub state_path: Option<String>,
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -199,13 +200,30 @@ pub struct FilesArgs {
 /// Parses the arguments, runs the command, maps the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(&cli.global);
     let exit = run(cli);
     ExitCode::from(exit as u8)
 }
 
+impl GlobalArgs {
+    /// `--session-timeout`, default 10 s.
+    pub fn session_timeout(&self) -> std::time::Duration {
+        self.session_timeout
+            .map(Into::into)
+            .unwrap_or(std::time::Duration::from_secs(10))
+    }
+
+    /// `--state-path`, default `/zkstate`.
+    pub fn state_path(&self) -> &str {
+        self.state_path.as_deref().unwrap_or("/zkstate")
+    }
+}
+
 /// Runs one parsed command.
-pub fn run(cli: Cli) -> Exit {
+pub fn run(mut cli: Cli) -> Exit {
+    if let Err(e) = config::apply(&mut cli.global) {
+        return e;
+    }
+    init_tracing(&cli.global);
     match &cli.command {
         Command::Validate(a) => validate::run(a, &cli.global),
         Command::Schema => schema::run(),
