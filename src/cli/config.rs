@@ -72,11 +72,7 @@ pub fn apply(global: &mut GlobalArgs) -> Result<(), Exit> {
             "state-path" if global.state_path.is_none() => {
                 global.state_path = Some(v.as_str().ok_or_else(|| bad(key))?.to_owned());
             }
-            "log-format" => {
-                if v.as_str() == Some("json") {
-                    global.log_format = LogFormat::Json;
-                }
-            }
+            "log-format" if v.as_str() == Some("json") => global.log_format = LogFormat::Json,
             _ => {}
         }
     }
