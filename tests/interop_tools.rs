@@ -53,11 +53,17 @@ fn kazoo_lock_and_election() {
     let alice = Holder::kazoo(&["lock-hold", h, "/locks/a", "alice"]);
     let node = alice.ready()["node"].as_str().unwrap().to_string();
     assert!(is_kazoo_lock_node(&node), "{node}");
-    assert_eq!(strings(&kazoo(&["children", h, "/locks/a"])), vec![node.clone()]);
+    assert_eq!(
+        strings(&kazoo(&["children", h, "/locks/a"])),
+        vec![node.clone()]
+    );
     let data = kazoo(&["get", h, &format!("/locks/a/{node}")]);
     assert_eq!(data["data"], "alice");
     assert_eq!(data["ephemeral"], true);
-    assert_eq!(strings(&kazoo(&["lock-contenders", h, "/locks/a"])), ["alice"]);
+    assert_eq!(
+        strings(&kazoo(&["lock-contenders", h, "/locks/a"])),
+        ["alice"]
+    );
     assert_eq!(
         kazoo(&["lock-try", h, "/locks/a", "bob", "0.3"]),
         json!({"acquired": false})
@@ -72,7 +78,10 @@ fn kazoo_lock_and_election() {
     let first = Holder::kazoo(&["election-run", h, "/elections/e", "one"]);
     let second = Holder::kazoo(&["election-run", h, "/elections/e", "two"]);
     assert!(is_kazoo_lock_node(first.ready()["node"].as_str().unwrap()));
-    assert_eq!(strings(&kazoo(&["contenders", h, "/elections/e"])), ["one", "two"]);
+    assert_eq!(
+        strings(&kazoo(&["contenders", h, "/elections/e"])),
+        ["one", "two"]
+    );
     drop(first);
     assert!(wait_for(
         || kazoo(&["contenders", h, "/elections/e"]) == json!(["two"]),
@@ -205,8 +214,14 @@ fn curator_service_discovery() {
         ),
         "{data}"
     );
-    assert!(data.ends_with(r#","serviceType":"DYNAMIC","uriSpec":null}"#), "{data}");
-    assert_eq!(kazoo(&["get", h, "/services/payments/inst-1"])["ephemeral"], true);
+    assert!(
+        data.ends_with(r#","serviceType":"DYNAMIC","uriSpec":null}"#),
+        "{data}"
+    );
+    assert_eq!(
+        kazoo(&["get", h, "/services/payments/inst-1"])["ephemeral"],
+        true
+    );
 
     let fixed = Holder::curator(&[
         "discovery-register",
@@ -218,7 +233,12 @@ fn curator_service_discovery() {
         "8081",
         "--static",
     ]);
-    assert!(fixed.ready()["data"].as_str().unwrap().contains(r#""serviceType":"STATIC""#));
+    assert!(
+        fixed.ready()["data"]
+            .as_str()
+            .unwrap()
+            .contains(r#""serviceType":"STATIC""#)
+    );
 
     // Bytes written by someone else (as zkstate will), read by Curator.
     let handmade = r#"{"name":"payments","id":"inst-3","address":"10.0.0.3","port":9090,"sslPort":9443,"payload":{"@class":"java.util.LinkedHashMap","version":"1.4.2"},"registrationTimeUTC":1700000000000,"serviceType":"DYNAMIC","uriSpec":{"parts":[{"value":"scheme","variable":true},{"value":"://","variable":false},{"value":"address","variable":true}]}}"#;
@@ -269,7 +289,10 @@ fn curator_latch_and_mutex() {
     let node = alpha.ready()["node"].as_str().unwrap().to_string();
     assert!(is_curator_node(&node, "latch"), "{node}");
     assert!(node.ends_with("-latch-0000000000"), "{node}");
-    assert_eq!(kazoo(&["get", h, &format!("/latch/{node}")])["data"], "alpha");
+    assert_eq!(
+        kazoo(&["get", h, &format!("/latch/{node}")])["data"],
+        "alpha"
+    );
     assert_eq!(
         curator(&["latch-participants", h, "/latch"]),
         json!([{"id": "alpha", "isLeader": true}, {"id": "beta", "isLeader": false}])
@@ -305,7 +328,10 @@ fn curator_queue_and_counters() {
     let hosts = zk.connect_string();
     let h = hosts.as_str();
 
-    assert_eq!(curator(&["queue-put", h, "/cq", "a", "b"]), json!({"put": 2}));
+    assert_eq!(
+        curator(&["queue-put", h, "/cq", "a", "b"]),
+        json!({"put": 2})
+    );
     assert_eq!(
         curator(&["queue-put", h, "/cq", "c", "dé", "--multi"]),
         json!({"put": 2})
@@ -323,7 +349,10 @@ fn curator_queue_and_counters() {
     framed.push(2);
     assert_eq!(multi["data_b64"], b64(&framed));
 
-    assert_eq!(curator(&["queue-take", h, "/cq", "1", "10000"]), json!(["a"]));
+    assert_eq!(
+        curator(&["queue-take", h, "/cq", "1", "10000"]),
+        json!(["a"])
+    );
     assert_eq!(kazoo(&["children", h, "/cq"]).as_array().unwrap().len(), 2);
     assert_eq!(
         curator(&["queue-take", h, "/cq", "3", "10000"]),
@@ -334,14 +363,23 @@ fn curator_queue_and_counters() {
 
     assert_eq!(curator(&["sharedcount-get", h, "/sc"]), Value::Null);
     assert_eq!(curator(&["sharedcount-set", h, "/sc", "42"]), json!(42));
-    assert_eq!(kazoo(&["get", h, "/sc"])["data_b64"], b64(&42i32.to_be_bytes()));
+    assert_eq!(
+        kazoo(&["get", h, "/sc"])["data_b64"],
+        b64(&42i32.to_be_bytes())
+    );
     assert_eq!(curator(&["sharedcount-get", h, "/sc"]), json!(42));
     assert_eq!(kazoo(&["counter-get", h, "/sc", "--curator"]), json!(42));
 
-    assert_eq!(curator(&["atomiclong-set", h, "/al", "1234567890123"]), json!(1234567890123u64));
+    assert_eq!(
+        curator(&["atomiclong-set", h, "/al", "1234567890123"]),
+        json!(1234567890123u64)
+    );
     assert_eq!(
         kazoo(&["get", h, "/al"])["data_b64"],
         b64(&1234567890123i64.to_be_bytes())
     );
-    assert_eq!(curator(&["atomiclong-get", h, "/al"]), json!(1234567890123u64));
+    assert_eq!(
+        curator(&["atomiclong-get", h, "/al"]),
+        json!(1234567890123u64)
+    );
 }

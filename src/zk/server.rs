@@ -180,7 +180,12 @@ impl ZkServer {
             instance.spawn()?;
             let deadline = Instant::now() + options.start_timeout;
             match instance.wait_serving(deadline) {
-                Ok(()) => return Ok(ZkServer { instance, _dir: dir }),
+                Ok(()) => {
+                    return Ok(ZkServer {
+                        instance,
+                        _dir: dir,
+                    });
+                }
                 Err(err) => {
                     let retry = options.port.is_none()
                         && attempt < PORT_ATTEMPTS
@@ -224,8 +229,12 @@ impl ZkServer {
     /// # Errors
     /// [`ServerError::Io`] when the server does not answer.
     pub fn four_letter(&self, word: &str) -> Result<String, ServerError> {
-        four_letter(self.instance.layout.client_port, word, Duration::from_secs(5))
-            .map_err(io_err(format!("send {word} to zookeeper")))
+        four_letter(
+            self.instance.layout.client_port,
+            word,
+            Duration::from_secs(5),
+        )
+        .map_err(io_err(format!("send {word} to zookeeper")))
     }
 
     /// Stops the server: SIGTERM, then SIGKILL if it is still running after a grace period.
@@ -745,10 +754,9 @@ impl Instance {
             // Its own process group: a Ctrl-C at the terminal reaches only zkstate (`dev`),
             // which then stops the server itself, after the agent has closed its session.
             .process_group(0);
-        let child = cmd.spawn().map_err(io_err(format!(
-            "start {}",
-            self.runtime.java.display()
-        )))?;
+        let child = cmd
+            .spawn()
+            .map_err(io_err(format!("start {}", self.runtime.java.display())))?;
         self.child = Some(child);
         Ok(())
     }
@@ -932,7 +940,10 @@ mod tests {
         assert!(zk.data_dir().join("version-2").is_dir() || zk.data_dir().is_dir());
         assert!(zk.four_letter("srvr").unwrap().contains("Mode: standalone"));
         let rt = runtime();
-        assert_eq!(rt.block_on(write_and_read(&zk.connect_string(), "/a")), b"hello");
+        assert_eq!(
+            rt.block_on(write_and_read(&zk.connect_string(), "/a")),
+            b"hello"
+        );
 
         // Restart keeps port and data.
         let port = zk.port();
@@ -987,7 +998,10 @@ mod tests {
             // 2 MiB in one request needs jute.maxbuffer above its 1 MiB default.
             let big = vec![b'x'; 2 << 20];
             let options = CreateMode::Persistent.with_acls(Acls::anyone_all());
-            client.create("/big", &big, &options).await.expect("2 MiB node");
+            client
+                .create("/big", &big, &options)
+                .await
+                .expect("2 MiB node");
             assert_eq!(client.get_data("/big").await.unwrap().0.len(), 2 << 20);
         });
     }
@@ -998,7 +1012,10 @@ mod tests {
         assert_eq!(ens.connect_string().split(',').count(), 3);
         let leader = ens.leader().expect("a leader");
         let rt = runtime();
-        assert_eq!(rt.block_on(write_and_read(&ens.connect_string(), "/before")), b"hello");
+        assert_eq!(
+            rt.block_on(write_and_read(&ens.connect_string(), "/before")),
+            b"hello"
+        );
 
         ens.kill(leader).expect("kill leader");
         assert_eq!(ens.pid(leader), None);
@@ -1006,7 +1023,10 @@ mod tests {
             .expect("quorum again");
         let new_leader = ens.leader().expect("a new leader");
         assert_ne!(new_leader, leader);
-        assert_eq!(rt.block_on(write_and_read(&ens.connect_string(), "/after")), b"hello");
+        assert_eq!(
+            rt.block_on(write_and_read(&ens.connect_string(), "/after")),
+            b"hello"
+        );
 
         ens.start_member(leader).expect("rejoin");
         assert!(ens.mode(leader).is_some());

@@ -5,8 +5,9 @@
 //! - [`zkstate`] is a `Command` for the built binary.
 //! - [`kazoo`] and [`curator`] run one subcommand of `tests/support/kazoo_tool.py` (kazoo 2.11)
 //!   or `tests/support/java/CuratorTool.java` (Apache Curator 5.4, compiled once per change into
-//!   `CARGO_TARGET_TMPDIR/curator-tool`) and return its JSON answer; [`Holder`] runs their
-//!   "hold" subcommands (locks, latches, registrations) in the background.
+//!   `CARGO_TARGET_TMPDIR/curator-tool`, with a CDS archive for faster JVM start-up) and
+//!   return its JSON answer; [`Holder`] runs their "hold" subcommands (locks, latches,
+//!   registrations) in the background.
 //! - [`wait_for`] polls a condition.
 //!
 //! Environment: `ZKSTATE_PYTHON` (default `python3`), `ZKSTATE_JAVA` / `JAVA_HOME` (default
@@ -73,32 +74,46 @@ pub fn kazoo_command(args: &[&str]) -> Command {
 pub fn curator_command(args: &[&str]) -> Command {
     let tool = curator_tool();
     let mut cmd = Command::new(&tool.java);
-    cmd.args([
-        "-XX:+UseSerialGC",
-        // C1 only: these JVMs live for a second or two, and start faster without C2.
-        "-XX:TieredStopAtLevel=1",
-        "-XX:-UsePerfData",
-        "-Xmx256m",
-        "-cp",
-    ])
-    .arg(&tool.classpath)
-    .arg("CuratorTool")
-    .args(args);
+    cmd.args(JVM_FLAGS);
+    if let Some(archive) = &tool.archive {
+        // -Xlog:disable: a stale archive is then skipped silently instead of a warning on stdout.
+        cmd.arg(format!("-XX:SharedArchiveFile={}", archive.display()))
+            .arg("-Xlog:disable");
+    }
+    cmd.arg("-cp")
+        .arg(&tool.classpath)
+        .arg("CuratorTool")
+        .args(args);
     cmd
 }
+
+/// JVM flags of every CuratorTool run.
+const JVM_FLAGS: &[&str] = &[
+    "-XX:+UseSerialGC",
+    // C1 only: these JVMs live for a second or two, and start faster without C2.
+    "-XX:TieredStopAtLevel=1",
+    "-XX:-UsePerfData",
+    "-Xmx256m",
+];
 
 /// Runs a kazoo_tool subcommand and returns its JSON answer; panics (with its stderr) if it fails.
 ///
 /// `kazoo(&["children", &zk.connect_string(), "/a"])`
 pub fn kazoo(args: &[&str]) -> Value {
-    run_json(kazoo_command(args), &format!("kazoo_tool {}", args.join(" ")))
+    run_json(
+        kazoo_command(args),
+        &format!("kazoo_tool {}", args.join(" ")),
+    )
 }
 
 /// Runs a CuratorTool subcommand and returns its JSON answer; panics (with its stderr) if it fails.
 ///
 /// `curator(&["latch-leader", &zk.connect_string(), "/election"])`
 pub fn curator(args: &[&str]) -> Value {
-    run_json(curator_command(args), &format!("CuratorTool {}", args.join(" ")))
+    run_json(
+        curator_command(args),
+        &format!("CuratorTool {}", args.join(" ")),
+    )
 }
 
 /// The outcome of a finished tool call.
@@ -148,12 +163,19 @@ fn drain(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
 fn run_json(cmd: Command, what: &str) -> Value {
     let out = run_tool(cmd, what);
     if !out.status.success() {
-        panic!("{what} failed ({}):\n{}{}", out.status, out.stderr, out.stdout);
+        panic!(
+            "{what} failed ({}):\n{}{}",
+            out.status, out.stderr, out.stdout
+        );
     }
     let line = out.stdout.lines().rev().find(|l| !l.trim().is_empty());
     let line = line.unwrap_or_else(|| panic!("{what} printed nothing; stderr:\n{}", out.stderr));
-    serde_json::from_str(line)
-        .unwrap_or_else(|e| panic!("{what} printed no JSON ({e}): {line}\nstderr:\n{}", out.stderr))
+    serde_json::from_str(line).unwrap_or_else(|e| {
+        panic!(
+            "{what} printed no JSON ({e}): {line}\nstderr:\n{}",
+            out.stderr
+        )
+    })
 }
 
 /// A background tool process holding something (a lock, a latch, an ephemeral registration)
@@ -172,12 +194,18 @@ pub struct Holder {
 impl Holder {
     /// Runs a kazoo_tool hold subcommand (`lock-hold`, `election-run`, `json-register`).
     pub fn kazoo(args: &[&str]) -> Holder {
-        Holder::spawn(kazoo_command(args), &format!("kazoo_tool {}", args.join(" ")))
+        Holder::spawn(
+            kazoo_command(args),
+            &format!("kazoo_tool {}", args.join(" ")),
+        )
     }
 
     /// Runs a CuratorTool hold subcommand (`discovery-register`, `latch-run`, `mutex-hold`).
     pub fn curator(args: &[&str]) -> Holder {
-        Holder::spawn(curator_command(args), &format!("CuratorTool {}", args.join(" ")))
+        Holder::spawn(
+            curator_command(args),
+            &format!("CuratorTool {}", args.join(" ")),
+        )
     }
 
     /// Spawns `cmd` and waits until it prints a line starting with `READY`.
@@ -217,9 +245,8 @@ impl Holder {
                     if let Some(rest) = line.strip_prefix("READY") {
                         let rest = rest.trim();
                         if !rest.is_empty() {
-                            holder.ready = serde_json::from_str(rest).unwrap_or_else(|e| {
-                                panic!("{what}: bad READY line ({e}): {line}")
-                            });
+                            holder.ready = serde_json::from_str(rest)
+                                .unwrap_or_else(|e| panic!("{what}: bad READY line ({e}): {line}"));
                         }
                         return holder;
                     }
@@ -312,10 +339,12 @@ fn stdout_lines(pipe: impl Read + Send + 'static) -> Receiver<String> {
     rx
 }
 
-/// The compiled CuratorTool: java executable and class path (classes dir + Curator jars).
+/// The compiled CuratorTool: java executable, class path (tool jar + Curator jars) and, when
+/// the JVM could make one, a class-data-sharing archive that halves its start-up time.
 pub struct CuratorToolBuild {
     pub java: PathBuf,
     pub classpath: String,
+    pub archive: Option<PathBuf>,
 }
 
 /// Jars CuratorTool needs at compile and run time, from Debian's `libcurator-*-java`,
@@ -337,15 +366,16 @@ pub const CURATOR_JARS: &[&str] = &[
     "slf4j-nop.jar",
 ];
 
-/// Compiles `tests/support/java/CuratorTool.java` with `javac` when its source (or the jar
-/// list) changed since the last compile, under a file lock so that concurrent test processes
-/// compile it once; the result is cached for the whole process.
+/// Compiles `tests/support/java/CuratorTool.java` with `javac` into a jar, and dumps a CDS
+/// archive from a `--warmup` run, when the source (or the jar list) changed since the last
+/// build. A file lock makes concurrent test processes build it once; the result is cached for
+/// the whole process.
 pub fn curator_tool() -> &'static CuratorToolBuild {
     static BUILD: OnceLock<CuratorToolBuild> = OnceLock::new();
-    BUILD.get_or_init(|| compile_curator_tool().unwrap_or_else(|e| panic!("{e}")))
+    BUILD.get_or_init(|| build_curator_tool().unwrap_or_else(|e| panic!("{e}")))
 }
 
-fn compile_curator_tool() -> Result<CuratorToolBuild, String> {
+fn build_curator_tool() -> Result<CuratorToolBuild, String> {
     let jar_dir = std::env::var_os("ZKSTATE_ZK_JAR_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/share/java"));
@@ -370,46 +400,76 @@ fn compile_curator_tool() -> Result<CuratorToolBuild, String> {
     let java = std::env::var_os("ZKSTATE_JAVA")
         .map(PathBuf::from)
         .unwrap_or_else(|| jdk_tool("java"));
-    let javac = jdk_tool("javac");
 
     let source = repo_path("tests/support/java/CuratorTool.java");
-    let text = fs::read_to_string(&source).map_err(|e| format!("read {}: {e}", source.display()))?;
+    let text =
+        fs::read_to_string(&source).map_err(|e| format!("read {}: {e}", source.display()))?;
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("curator-tool");
-    let classes = cache.join("classes");
+    let tool_jar = cache.join("CuratorTool.jar");
+    let archive = cache.join("CuratorTool.jsa");
     let stamp_file = cache.join("stamp");
-    let stamp = format!("{jars}\n{text}");
+    let stamp = format!("{}\n{jars}\n{text}", java.display());
+    let classpath = format!("{}:{jars}", tool_jar.display());
     fs::create_dir_all(&cache).map_err(|e| format!("create {}: {e}", cache.display()))?;
 
     let lock = File::create(cache.join("lock")).map_err(|e| format!("create lock: {e}"))?;
-    lock.lock().map_err(|e| format!("lock {}: {e}", cache.display()))?;
-    let fresh = fs::read_to_string(&stamp_file).is_ok_and(|s| s == stamp)
-        && classes.join("CuratorTool.class").is_file();
+    lock.lock()
+        .map_err(|e| format!("lock {}: {e}", cache.display()))?;
+    let fresh = fs::read_to_string(&stamp_file).is_ok_and(|s| s == stamp) && tool_jar.is_file();
     if !fresh {
+        let classes = cache.join("classes");
         let _ = fs::remove_file(&stamp_file);
+        let _ = fs::remove_file(&archive);
         let _ = fs::remove_dir_all(&classes);
         fs::create_dir_all(&classes).map_err(|e| format!("create {}: {e}", classes.display()))?;
-        let out = run_tool(
-            {
-                let mut cmd = Command::new(&javac);
-                cmd.args(["-encoding", "UTF-8", "-Xlint:all,-path", "-d"])
-                    .arg(&classes)
-                    .args(["-cp", &jars])
-                    .arg(&source);
-                cmd
-            },
-            "javac CuratorTool.java",
-        );
-        if !out.status.success() {
-            return Err(format!(
-                "javac CuratorTool.java failed ({}); is a JDK installed (scripts/install-deps)?\n{}{}",
-                out.status, out.stdout, out.stderr
-            ));
+        let mut javac = Command::new(jdk_tool("javac"));
+        javac
+            .args(["-encoding", "UTF-8", "-Xlint:all,-path", "-d"])
+            .arg(&classes)
+            .args(["-cp", &jars])
+            .arg(&source);
+        checked(javac, "javac CuratorTool.java")?;
+        // CDS archives only class path entries that are jars, hence the jar.
+        let mut jar = Command::new(jdk_tool("jar"));
+        jar.arg("cf")
+            .arg(&tool_jar)
+            .arg("-C")
+            .arg(&classes)
+            .arg(".");
+        checked(jar, "jar CuratorTool.jar")?;
+        let mut warmup = Command::new(&java);
+        warmup
+            .args(JVM_FLAGS)
+            .arg(format!("-XX:ArchiveClassesAtExit={}", archive.display()))
+            .args([
+                "-Xlog:disable",
+                "-cp",
+                &classpath,
+                "CuratorTool",
+                "--warmup",
+            ]);
+        if checked(warmup, "CuratorTool --warmup").is_err() {
+            // Only slower without it.
+            let _ = fs::remove_file(&archive);
         }
         fs::write(&stamp_file, &stamp).map_err(|e| format!("write stamp: {e}"))?;
     }
     drop(lock);
     Ok(CuratorToolBuild {
         java,
-        classpath: format!("{}:{jars}", classes.display()),
+        classpath,
+        archive: archive.is_file().then_some(archive),
     })
+}
+
+fn checked(cmd: Command, what: &str) -> Result<(), String> {
+    let out = run_tool(cmd, what);
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} failed ({}); is a JDK installed (scripts/install-deps)?\n{}{}",
+            out.status, out.stdout, out.stderr
+        ))
+    }
 }

@@ -28,6 +28,9 @@
  *   atomiclong-get HOSTS PATH                   DistributedAtomicLong.get().postValue()
  *   atomiclong-set HOSTS PATH VALUE             DistributedAtomicLong.forceSet   VALUE
  *
+ *   --warmup                                    load the classes of every subcommand without a
+ *                                               server, for a class-data-sharing archive
+ *
  * The session timeout is 10 s, or ZKTOOL_SESSION_MS milliseconds.
  */
 
@@ -66,6 +69,7 @@ import org.apache.curator.x.discovery.ServiceDiscoveryBuilder;
 import org.apache.curator.x.discovery.ServiceInstance;
 import org.apache.curator.x.discovery.ServiceType;
 import org.apache.curator.x.discovery.UriSpec;
+import org.apache.curator.x.discovery.details.JsonInstanceSerializer;
 import org.apache.zookeeper.KeeperException;
 
 public final class CuratorTool {
@@ -93,7 +97,15 @@ public final class CuratorTool {
 
     public static void main(String[] argv) {
         int code;
-        if (argv.length < 2) {
+        if (argv.length == 1 && argv[0].equals("--warmup")) {
+            try {
+                warmup();
+                code = 0;
+            } catch (Throwable e) {
+                System.err.println("CuratorTool --warmup: " + e);
+                code = 1;
+            }
+        } else if (argv.length < 2) {
             System.err.println("usage: CuratorTool SUBCOMMAND HOSTS ARGS... (see the source's header)");
             code = 2;
         } else {
@@ -246,6 +258,38 @@ public final class CuratorTool {
             default:
                 throw new UsageError("unknown subcommand " + command);
         }
+    }
+
+    /**
+     * Loads what the subcommands load, without a server (the client tries a closed port), so
+     * that a CDS archive dumped at exit (-XX:ArchiveClassesAtExit) makes later runs start in
+     * about half the time.
+     */
+    @SuppressWarnings({"rawtypes", "unchecked"})
+    private static void warmup() throws Exception {
+        Map<String, Object> payload = new LinkedHashMap<>();
+        payload.put("v", "1");
+        ServiceInstance<Map> instance = ServiceInstance.<Map>builder()
+            .name("n").id("i").address("a").port(1).payload(payload).build();
+        JsonInstanceSerializer<Map> serializer = new JsonInstanceSerializer<>(Map.class);
+        serializer.deserialize(serializer.serialize(instance));
+        uriSpec(new UriSpec("{scheme}://{address}"));
+        JSON.writeValueAsString(List.of(participant(new Participant("p", true))));
+        CuratorFramework client = CuratorFrameworkFactory.builder()
+            .connectString("127.0.0.1:1")
+            .sessionTimeoutMs(1000)
+            .connectionTimeoutMs(100)
+            .retryPolicy(new RetryNTimes(0, 0))
+            .build();
+        client.start();
+        client.blockUntilConnected(200, TimeUnit.MILLISECONDS);
+        new LeaderLatch(client, "/w", "w");
+        new InterProcessMutex(client, "/w");
+        new SharedCount(client, "/w", 0);
+        atomicLong(client, "/w");
+        QueueBuilder.builder(client, null, STRINGS, "/w").buildQueue();
+        ServiceDiscoveryBuilder.builder(Map.class).client(client).basePath("/w").build();
+        client.close();
     }
 
     private static void expect(List<String> args, int min, int max, String usage) throws UsageError {
