@@ -207,7 +207,7 @@ pub fn expand_election(
         ElectionFormat::Kazoo => NodeMode::Persistent,
         ElectionFormat::Curator => NodeMode::Container,
     };
-    let mut nodes = ancestors(path, mode, &acl, &owner);
+    let mut nodes = ancestors(path, mode, &owner);
     nodes.push(node(
         path.clone(),
         Vec::new(),
@@ -408,11 +408,10 @@ mod tests {
         let acl = Some(vec![AclEntry::open()]);
         let e = expand_election("scheduler", &s, &path, acl.clone()).unwrap();
         assert_eq!(e.nodes.len(), 3);
-        assert!(
-            e.nodes
-                .iter()
-                .all(|n| n.mode == NodeMode::Container && n.acl == acl)
-        );
+        assert!(e.nodes.iter().all(|n| n.mode == NodeMode::Container));
+        // The ACL is enforced on the group, not on the shared directories above it.
+        let acls: Vec<_> = e.nodes.iter().map(|n| n.acl.clone()).collect();
+        assert_eq!(acls, vec![None, None, acl]);
         assert_eq!(e.nodes[2].policy, DataPolicy::Enforce);
         assert_eq!(
             e.nodes[0].owner,

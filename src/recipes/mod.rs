@@ -20,9 +20,10 @@
 //!
 //! An expansion lists the recipe's ancestors as [`DataPolicy::Parent`] nodes (Curator formats:
 //! [`NodeMode::Container`], as `creatingParentContainersIfNeeded()` makes them; kazoo and plain
-//! formats: persistent, as kazoo's `ensure_path` makes them). Two documents often share such a
-//! parent (`/services` for every `Service` with `basePath: /services`); the loader merges equal
-//! `Parent` declarations instead of reporting a duplicate path.
+//! formats: persistent, as kazoo's `ensure_path` makes them), without an ACL: a document's `acl`
+//! applies to its root and the nodes below it only. Two documents often share such a parent
+//! (`/services` for every `Service` with `basePath: /services`); the loader merges `Parent`
+//! declarations of the same path instead of reporting a duplicate path.
 pub mod counter;
 pub mod curator;
 pub mod election;
@@ -96,17 +97,16 @@ pub(crate) fn is_node_name(name: &str) -> bool {
 }
 
 /// Every ancestor of `path` (excluding `/`), farthest first, as `Parent` nodes with `mode`.
-pub(crate) fn ancestors(
-    path: &ZPath,
-    mode: NodeMode,
-    acl: &Option<Vec<AclEntry>>,
-    owner: &Owner,
-) -> Vec<DesiredNode> {
+///
+/// They lie outside the document's managed root, so they carry no ACL (`None`: created with
+/// the open ACL, as kazoo's and Curator's default ACL providers do, and never compared): a
+/// document's `acl` is enforced only inside its own root, never on a shared directory above it.
+pub(crate) fn ancestors(path: &ZPath, mode: NodeMode, owner: &Owner) -> Vec<DesiredNode> {
     let mut chain: Vec<ZPath> = path.ancestors().collect();
     chain.reverse();
     chain
         .into_iter()
-        .map(|p| node(p, Vec::new(), DataPolicy::Parent, mode, acl, owner))
+        .map(|p| node(p, Vec::new(), DataPolicy::Parent, mode, &None, owner))
         .collect()
 }
 

@@ -67,7 +67,7 @@ pub fn expand_queue(
         }
         QueueFormat::Curator => (NodeMode::Container, DataPolicy::Parent),
     };
-    let mut nodes = ancestors(path, ancestor_mode, &acl, &owner);
+    let mut nodes = ancestors(path, ancestor_mode, &owner);
     nodes.push(node(
         path.clone(),
         Vec::new(),

@@ -215,7 +215,8 @@ pub fn stabilize_registration_times(state: &mut DesiredState, live: &LiveTree, n
 }
 
 /// Expands a `Service` document. `base_path` is the validated `spec.basePath`; `acl` the
-/// validated `spec.acl`, used for every node the service creates.
+/// validated `spec.acl`, used for the service node `<basePath>/<name>` and its instances (the
+/// directories above it get none, see [`crate::recipes`]).
 ///
 /// Every problem is reported, each with a pointer into `spec`: an instance id that is not a
 /// single znode name or is repeated (`/instances/N/id`), ports outside 1–65535, an empty
@@ -303,7 +304,7 @@ pub fn expand_service(
     } else {
         NodeMode::Persistent
     };
-    let mut nodes = ancestors(&service_path, parent_mode, &acl, &owner);
+    let mut nodes = ancestors(&service_path, parent_mode, &owner);
     nodes.push(node(
         service_path.clone(),
         Vec::new(),
@@ -558,7 +559,16 @@ mod tests {
             "format": "curator", "basePath": "/a/services", "scope": "host",
             "instances": [{"id": "i1", "address": "h", "port": 1}]
         }));
-        let e = expand_service("api", &s, &ZPath::parse("/a/services").unwrap(), None).unwrap();
+        let acl = Some(vec![AclEntry::open()]);
+        let e = expand_service(
+            "api",
+            &s,
+            &ZPath::parse("/a/services").unwrap(),
+            acl.clone(),
+        )
+        .unwrap();
+        let acls: Vec<_> = e.nodes.iter().map(|n| n.acl.clone()).collect();
+        assert_eq!(acls, vec![None, None, acl.clone(), acl]);
         let got: Vec<(&str, DataPolicy, NodeMode)> = e
             .nodes
             .iter()
