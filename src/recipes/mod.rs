@@ -1,15 +1,68 @@
 //! Recipes: pure expansion of `Service`, `Queue` and `ElectionGroup` documents into znodes, and
-//! the parsers that read those znodes back for `status`. kazoo 2.11 and Apache Curator 5.x node
-//! formats (SPEC §6) live here and only here. No I/O, no async.
-use crate::manifest::spec::{ElectionGroupSpec, QueueSpec, ServiceSpec};
-use crate::model::{AclEntry, DesiredNode, ManagedRoot, SeedItem, ZPath};
+//! the parsers that read those znodes back for `status` and the agent. This module owns every
+//! kazoo 2.11 and Apache Curator 5.x node format (SPEC §6): names, encodings, create modes.
+//! Nothing else in zkstate should spell `__lock__`, `_c_`, `queue-` or a `ServiceInstance` key.
+//!
+//! No I/O, no async, no ZooKeeper client types, no clock: times and UUIDs come in as arguments.
+//!
+//! | file | owns |
+//! | --- | --- |
+//! | [`sequence`] | the server's `%010d` sequence suffix, signed |
+//! | [`kazoo`] | kazoo names (`__lock__`, `entry-100-`), Python `repr(float)` |
+//! | [`curator`] | Curator names (`_c_<uuid>-`, `lock-`, `latch-`, `queue-`), queue-item framing, `UriSpec` |
+//! | [`service`] | `Service` expansion, `ServiceInstance` JSON, the plain JSON format, parsing both |
+//! | [`queue`] | `Queue` expansion, queue depth |
+//! | [`election`] | `ElectionGroup` expansion, contender names and their order |
+//! | [`lock`] | the layout of zkstate's own leader lock |
+//! | [`counter`] | `SharedCount` / `DistributedAtomicLong` / kazoo `Counter` encodings |
+//!
+//! # Nodes shared between documents
+//!
+//! An expansion lists the recipe's ancestors as [`DataPolicy::Parent`] nodes (Curator formats:
+//! [`NodeMode::Container`], as `creatingParentContainersIfNeeded()` makes them; kazoo and plain
+//! formats: persistent, as kazoo's `ensure_path` makes them), without an ACL: a document's `acl`
+//! applies to its root and the nodes below it only. Two documents often share such a parent
+//! (`/services` for every `Service` with `basePath: /services`); the loader merges `Parent`
+//! declarations of the same path instead of reporting a duplicate path.
+pub mod counter;
+pub mod curator;
+pub mod election;
+mod jackson;
+pub mod kazoo;
+pub mod lock;
+pub mod queue;
+pub mod sequence;
+pub mod service;
+
+use crate::model::{
+    AclEntry, DataPolicy, DesiredNode, ManagedRoot, NodeMode, Owner, SeedItem, ZPath,
+};
+
+pub use counter::{
+    KazooCounterValue, decode_int32, decode_int64, decode_kazoo_counter, encode_int32,
+    encode_int64, encode_kazoo_counter,
+};
+pub use curator::{
+    FrameError, decode_items as decode_curator_items, encode_items as encode_curator_items,
+};
+pub use election::{
+    Contender, ContenderLayout, curator_latch_prefix, curator_lock_prefix, election_contenders,
+    expand_election, kazoo_contender_prefix, order_contenders, parse_contender,
+};
+pub use lock::{LockFormat, lock_node_name_prefix, lock_node_prefix};
+pub use queue::{expand_queue, queue_depth};
+pub use service::{
+    ServiceInstanceView, ServiceType, expand_service, parse_service_instance,
+    stabilize_registration_times,
+};
 
 /// What one document expands into.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expansion {
-    /// Declared nodes, including the recipe's own parents (with `DataPolicy::Parent`).
+    /// Declared nodes, parents before children, including the recipe's own parents (with
+    /// `DataPolicy::Parent`).
     pub nodes: Vec<DesiredNode>,
-    /// Sequential children created once together with their parent (queue seeds).
+    /// Sequential children created once together with their parent (queue seeds), in order.
     pub seeds: Vec<SeedItem>,
     /// The subtree this document manages.
     pub root: ManagedRoot,
@@ -24,45 +77,54 @@ pub struct RecipeError {
     pub message: String,
 }
 
-/// Expands a `Service` document. `base_path` is the validated `spec.basePath`; `acl` the
-/// validated `spec.acl`.
-pub fn expand_service(
-    name: &str,
-    spec: &ServiceSpec,
-    base_path: &ZPath,
-    acl: Option<Vec<AclEntry>>,
-) -> Result<Expansion, Vec<RecipeError>> {
-    let _ = (name, spec, base_path, acl);
-    Err(vec![RecipeError {
-        pointer: String::new(),
-        message: "Service is not implemented yet".into(),
-    }])
+impl RecipeError {
+    pub(crate) fn new(pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        RecipeError {
+            pointer: pointer.into(),
+            message: message.into(),
+        }
+    }
 }
 
-/// Expands a `Queue` document. `path` is the validated `spec.path`.
-pub fn expand_queue(
-    name: &str,
-    spec: &QueueSpec,
-    path: &ZPath,
-    acl: Option<Vec<AclEntry>>,
-) -> Result<Expansion, Vec<RecipeError>> {
-    let _ = (name, spec, path, acl);
-    Err(vec![RecipeError {
-        pointer: String::new(),
-        message: "Queue is not implemented yet".into(),
-    }])
+/// Escapes one JSON-pointer reference token (RFC 6901: `~` → `~0`, `/` → `~1`).
+pub(crate) fn pointer_token(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
 }
 
-/// Expands an `ElectionGroup` document. `path` is the validated `spec.path`.
-pub fn expand_election(
-    name: &str,
-    spec: &ElectionGroupSpec,
-    path: &ZPath,
-    acl: Option<Vec<AclEntry>>,
-) -> Result<Expansion, Vec<RecipeError>> {
-    let _ = (name, spec, path, acl);
-    Err(vec![RecipeError {
-        pointer: String::new(),
-        message: "ElectionGroup is not implemented yet".into(),
-    }])
+/// True when `name` is usable as one znode name below an existing path.
+pub(crate) fn is_node_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains('/') && ZPath::root().join(name).is_ok()
+}
+
+/// Every ancestor of `path` (excluding `/`), farthest first, as `Parent` nodes with `mode`.
+///
+/// They lie outside the document's managed root, so they carry no ACL (`None`: created with
+/// the open ACL, as kazoo's and Curator's default ACL providers do, and never compared): a
+/// document's `acl` is enforced only inside its own root, never on a shared directory above it.
+pub(crate) fn ancestors(path: &ZPath, mode: NodeMode, owner: &Owner) -> Vec<DesiredNode> {
+    let mut chain: Vec<ZPath> = path.ancestors().collect();
+    chain.reverse();
+    chain
+        .into_iter()
+        .map(|p| node(p, Vec::new(), DataPolicy::Parent, mode, &None, owner))
+        .collect()
+}
+
+pub(crate) fn node(
+    path: ZPath,
+    data: Vec<u8>,
+    policy: DataPolicy,
+    mode: NodeMode,
+    acl: &Option<Vec<AclEntry>>,
+    owner: &Owner,
+) -> DesiredNode {
+    DesiredNode {
+        path,
+        data,
+        secret: false,
+        policy,
+        acl: acl.clone(),
+        mode,
+        owner: owner.clone(),
+    }
 }
