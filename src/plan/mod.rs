@@ -193,17 +193,10 @@ fn build_ignore(globs: &[String]) -> Option<GlobSet> {
     b.build().ok()
 }
 
-/// True for names that look like a sequential child (`...0000000042`, `...-2147483648`).
+/// True for names that look like a sequential child (`...0000000042`, `...-000000001`,
+/// `...-2147483648`).
 pub fn is_sequential_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    if b.len() < 10 {
-        return false;
-    }
-    let tail = &b[b.len() - 10..];
-    if tail.iter().all(u8::is_ascii_digit) {
-        return true;
-    }
-    false
+    crate::recipes::sequence::has_sequence_suffix(name)
 }
 
 fn acl_sorted(acl: &[AclEntry]) -> Vec<AclEntry> {
@@ -258,9 +251,7 @@ pub fn plan(
                 let mut missing: Vec<ZPath> = path
                     .ancestors()
                     .take_while(|a| {
-                        !live.nodes.contains_key(a)
-                            && !desired.nodes.contains_key(a)
-                            && !implicit.contains(a)
+                        !live.nodes.contains_key(a) && !created.contains(a) && !implicit.contains(a)
                     })
                     .collect();
                 missing.reverse();

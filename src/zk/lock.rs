@@ -8,14 +8,9 @@ use std::time::Duration;
 use zookeeper_client as zk;
 
 use super::ZkError;
-
-/// Lock node layout.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum LockFormat {
-    #[default]
-    Kazoo,
-    Curator,
-}
+use crate::model::ZPath;
+pub use crate::recipes::LockFormat;
+use crate::recipes::lock::{lock_contenders, lock_node_prefix};
 
 /// A held lock: our ephemeral node.
 #[derive(Debug, Clone)]
@@ -70,10 +65,9 @@ pub async fn acquire(
     let dir = lock_dir(state_path);
     ensure_path(client, &dir).await?;
     let uuid = uuid::Uuid::new_v4();
-    let prefix = match format {
-        LockFormat::Kazoo => format!("{dir}/{}__lock__", uuid.simple()),
-        LockFormat::Curator => format!("{dir}/_c_{}-lock-", uuid.hyphenated()),
-    };
+    let dir_path =
+        ZPath::parse(&dir).map_err(|e| ZkError::Invalid(format!("state path {dir}: {e}")))?;
+    let prefix = lock_node_prefix(format, &dir_path, uuid);
     let opts = zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all());
     let (_, seq) = client
         .create(&prefix, identifier.as_bytes(), &opts)
@@ -134,23 +128,5 @@ pub async fn release(client: &zk::Client, lock: &LeaderLock) -> Result<(), ZkErr
 
 /// Orders lock/election contender names by their sequence as a signed 32-bit integer.
 pub fn order_contender_names(names: &[String]) -> Vec<String> {
-    let mut v: Vec<(i64, &String)> = names
-        .iter()
-        .filter_map(|n| seq_of(n).map(|s| (s, n)))
-        .collect();
-    v.sort();
-    v.into_iter().map(|(_, n)| n.clone()).collect()
-}
-
-fn seq_of(name: &str) -> Option<i64> {
-    let tail = if let Some(i) = name.rfind("__lock__") {
-        &name[i + 8..]
-    } else if let Some(i) = name.rfind("-lock-") {
-        &name[i + 6..]
-    } else if let Some(i) = name.rfind("-latch-") {
-        &name[i + 7..]
-    } else {
-        return None;
-    };
-    tail.parse::<i32>().ok().map(i64::from)
+    lock_contenders(names).into_iter().map(|c| c.name).collect()
 }
