@@ -10,7 +10,9 @@ use super::common::{
     connect_options, fail, load_manifests, pass_options, print_json, runtime, state_paths,
 };
 use super::{Exit, GlobalArgs, OutputFormat, StatusArgs};
-use crate::model::{DesiredState, Kind, Mode};
+use crate::manifest::spec::{ElectionFormat, QueueFormat};
+use crate::model::{DesiredState, Kind, Mode, Owner, RecipeInfo, ZPath};
+use crate::recipes;
 use crate::zk::reconcile::{self, PassOptions};
 use crate::zk::{ZkError, lock, session};
 
@@ -121,14 +123,172 @@ pub async fn collect(
             }
         }
     }
+    // Recipe resources: declared ones with -f, else what the inventory records.
+    let resources: Vec<(Owner, ZPath, RecipeInfo)> = match desired {
+        Some(d) => d
+            .roots
+            .iter()
+            .filter(|r| r.owner.kind != Kind::ConfigTree)
+            .map(|r| {
+                let info = d.recipes.get(&r.owner).cloned().unwrap_or_default();
+                (r.owner.clone(), r.root.clone(), info)
+            })
+            .collect(),
+        None => stored
+            .inventory
+            .owners
+            .iter()
+            .filter(|(o, _)| o.kind != Kind::ConfigTree)
+            .map(|(o, inv)| {
+                (
+                    o.clone(),
+                    inv.root.clone(),
+                    inv.recipe.clone().unwrap_or_default(),
+                )
+            })
+            .collect(),
+    };
+    let mut queues = Vec::new();
+    let mut elections = Vec::new();
+    let mut services = Vec::new();
+    for (owner, root, info) in &resources {
+        match owner.kind {
+            Kind::Queue => queues.push(queue_status(client, owner, root, info).await?),
+            Kind::ElectionGroup => {
+                elections.push(election_status(client, owner, root, info).await?)
+            }
+            Kind::Service => services.push(service_status(client, owner, root, info).await?),
+            Kind::ConfigTree => {}
+        }
+    }
     Ok(json!({
         "lock": {"holder": ids.first(), "contenders": ids},
         "suspended": stored.suspended,
         "lastApply": last,
         "trees": trees,
-        "queues": [],
-        "elections": [],
-        "services": [],
+        "queues": queues,
+        "elections": elections,
+        "services": services,
+    }))
+}
+
+async fn children(client: &zk::Client, path: &ZPath) -> Result<Vec<String>, ZkError> {
+    match client.list_children(path.as_str()).await {
+        Ok(mut c) => {
+            c.sort();
+            Ok(c)
+        }
+        Err(zk::Error::NoNode) => Ok(Vec::new()),
+        Err(e) => Err(ZkError::op("list", path.as_str(), e)),
+    }
+}
+
+/// Data and ephemeral flag of each child, in the given order; vanished children are skipped.
+async fn child_data(
+    client: &zk::Client,
+    parent: &ZPath,
+    names: &[String],
+) -> Result<Vec<(String, Vec<u8>, bool)>, ZkError> {
+    let futs: Vec<_> = names
+        .iter()
+        .map(|n| client.get_data(parent.child(n).as_str()))
+        .collect();
+    let mut out = Vec::new();
+    for (name, r) in names.iter().zip(futures::future::join_all(futs).await) {
+        match r {
+            Ok((data, stat)) => out.push((name.clone(), data, stat.ephemeral_owner != 0)),
+            Err(zk::Error::NoNode) => {}
+            Err(e) => return Err(ZkError::op("read", parent.child(name).as_str(), e)),
+        }
+    }
+    Ok(out)
+}
+
+fn queue_format(s: &str) -> QueueFormat {
+    match s {
+        "kazoo-locking" => QueueFormat::KazooLocking,
+        "curator" => QueueFormat::Curator,
+        _ => QueueFormat::Kazoo,
+    }
+}
+
+async fn queue_status(
+    client: &zk::Client,
+    owner: &Owner,
+    path: &ZPath,
+    info: &RecipeInfo,
+) -> Result<Value, ZkError> {
+    let format = queue_format(&info.format);
+    let top = children(client, path).await?;
+    let entries = if format == QueueFormat::KazooLocking {
+        Some(children(client, &recipes::queue::items_parent(format, path)).await?)
+    } else {
+        None
+    };
+    let depth = recipes::queue_depth(format, &top, entries.as_deref());
+    Ok(json!({
+        "name": owner.name,
+        "path": path.as_str(),
+        "format": info.format,
+        "depth": depth,
+        "alert": info.alert_depth.is_some_and(|a| depth > a),
+    }))
+}
+
+async fn election_status(
+    client: &zk::Client,
+    owner: &Owner,
+    path: &ZPath,
+    info: &RecipeInfo,
+) -> Result<Value, ZkError> {
+    let format = if info.format == "curator" {
+        ElectionFormat::Curator
+    } else {
+        ElectionFormat::Kazoo
+    };
+    let names: Vec<String> =
+        recipes::election::election_contenders(format, &children(client, path).await?)
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+    let ids: Vec<String> = child_data(client, path, &names)
+        .await?
+        .into_iter()
+        .map(|(_, data, _)| String::from_utf8_lossy(&data).into_owned())
+        .collect();
+    Ok(json!({
+        "name": owner.name,
+        "path": path.as_str(),
+        "format": info.format,
+        "leader": ids.first(),
+        "contenders": ids,
+    }))
+}
+
+async fn service_status(
+    client: &zk::Client,
+    owner: &Owner,
+    root: &ZPath,
+    info: &RecipeInfo,
+) -> Result<Value, ZkError> {
+    let names = children(client, root).await?;
+    let mut instances = Vec::new();
+    for (name, data, ephemeral) in child_data(client, root, &names).await? {
+        let Some(view) = recipes::parse_service_instance(&data) else {
+            continue;
+        };
+        instances.push(json!({
+            "id": if view.id.is_empty() { name } else { view.id },
+            "address": view.address,
+            "port": view.port,
+            "ephemeral": ephemeral,
+        }));
+    }
+    Ok(json!({
+        "name": owner.name,
+        "basePath": root.parent().map(|p| p.to_string()),
+        "format": info.format,
+        "instances": instances,
     }))
 }
 

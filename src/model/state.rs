@@ -142,12 +142,23 @@ pub struct ManagedRoot {
     pub host_scoped: bool,
 }
 
+/// What `status` needs to read a recipe's nodes back: its format and alert threshold.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct RecipeInfo {
+    /// `curator`, `json`, `kazoo`, `kazoo-locking` (the manifest's `format`).
+    pub format: String,
+    /// Queues: `alertDepth`.
+    pub alert_depth: Option<u64>,
+}
+
 /// Everything a manifest set declares, expanded into znodes. Built by `manifest` + `recipes`.
 #[derive(Clone, Default, PartialEq, Eq, Debug)]
 pub struct DesiredState {
     pub nodes: BTreeMap<ZPath, DesiredNode>,
     pub seeds: Vec<SeedItem>,
     pub roots: Vec<ManagedRoot>,
+    /// Format facts of Service / Queue / ElectionGroup owners.
+    pub recipes: BTreeMap<Owner, RecipeInfo>,
 }
 
 /// One znode as a snapshot read it.
@@ -188,6 +199,8 @@ pub struct OwnerInventory {
     pub root: ZPath,
     pub prune: Prune,
     pub paths: BTreeSet<ZPath>,
+    /// Recipe owners: what `status` needs without manifests.
+    pub recipe: Option<RecipeInfo>,
 }
 
 /// Every owner's inventory.

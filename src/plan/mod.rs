@@ -461,6 +461,7 @@ pub fn plan(
                 root: r.root.clone(),
                 prune: r.prune,
                 paths,
+                recipe: desired.recipes.get(&r.owner).cloned(),
             },
         );
     }

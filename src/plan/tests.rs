@@ -143,6 +143,7 @@ fn prune_deletes_only_inventory_nodes_children_first() {
             paths: [p("/c/keep"), p("/c/gone"), p("/c/gone/leaf")]
                 .into_iter()
                 .collect(),
+            recipe: None,
         },
     );
     let plan = plan(&d, &l, &inv, &Options::default());
@@ -199,6 +200,7 @@ fn a_node_with_a_foreign_child_is_not_pruned() {
             root: p("/c"),
             prune: Prune::Owned,
             paths: [p("/c/mine")].into_iter().collect(),
+            recipe: None,
         },
     );
     let plan = plan(&d, &l, &inv, &Options::default());
@@ -222,6 +224,7 @@ fn never_deletes_outside_the_root_and_reports_orphans() {
             root: p("/old"),
             prune: Prune::Owned,
             paths: [p("/old/x")].into_iter().collect(),
+            recipe: None,
         },
     );
     let plan = plan(&d, &l, &inv, &Options::default());

@@ -217,6 +217,10 @@ pub fn expand_election(
         &owner,
     ));
     Ok(Expansion {
+        info: crate::model::RecipeInfo {
+            format: super::election_format_name(spec.format).to_owned(),
+            alert_depth: None,
+        },
         nodes,
         seeds: Vec::new(),
         root: ManagedRoot {

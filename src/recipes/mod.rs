@@ -64,6 +64,8 @@ pub struct Expansion {
     pub nodes: Vec<DesiredNode>,
     /// Sequential children created once together with their parent (queue seeds), in order.
     pub seeds: Vec<SeedItem>,
+    /// Format facts `status` needs to read the nodes back.
+    pub info: crate::model::RecipeInfo,
     /// The subtree this document manages.
     pub root: ManagedRoot,
 }
@@ -126,5 +128,30 @@ pub(crate) fn node(
         acl: acl.clone(),
         mode,
         owner: owner.clone(),
+    }
+}
+
+/// The manifest spelling of a service format.
+pub fn service_format_name(f: crate::manifest::spec::ServiceFormat) -> &'static str {
+    match f {
+        crate::manifest::spec::ServiceFormat::Curator => "curator",
+        crate::manifest::spec::ServiceFormat::Json => "json",
+    }
+}
+
+/// The manifest spelling of a queue format.
+pub fn queue_format_name(f: crate::manifest::spec::QueueFormat) -> &'static str {
+    match f {
+        crate::manifest::spec::QueueFormat::Kazoo => "kazoo",
+        crate::manifest::spec::QueueFormat::KazooLocking => "kazoo-locking",
+        crate::manifest::spec::QueueFormat::Curator => "curator",
+    }
+}
+
+/// The manifest spelling of an election format.
+pub fn election_format_name(f: crate::manifest::spec::ElectionFormat) -> &'static str {
+    match f {
+        crate::manifest::spec::ElectionFormat::Kazoo => "kazoo",
+        crate::manifest::spec::ElectionFormat::Curator => "curator",
     }
 }

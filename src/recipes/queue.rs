@@ -115,6 +115,10 @@ pub fn expand_queue(
         })
         .collect();
     Ok(Expansion {
+        info: crate::model::RecipeInfo {
+            format: super::queue_format_name(spec.format).to_owned(),
+            alert_depth: spec.alert_depth,
+        },
         nodes,
         seeds,
         root: ManagedRoot {

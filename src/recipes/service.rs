@@ -324,6 +324,10 @@ pub fn expand_service(
         ));
     }
     Ok(Expansion {
+        info: crate::model::RecipeInfo {
+            format: super::service_format_name(spec.format).to_owned(),
+            alert_depth: None,
+        },
         nodes,
         seeds: Vec::new(),
         root: ManagedRoot {

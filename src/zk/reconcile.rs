@@ -13,7 +13,7 @@ use super::snapshot::{Areas, snapshot};
 use super::state::{
     AppliedRecord, StatePaths, StoredState, WriteOp, applied_op, decode, inventory_ops,
 };
-use crate::model::{DesiredState, LiveTree, Prune};
+use crate::model::{DesiredState, Kind, LiveTree, Prune};
 use crate::plan::{self, Op, Plan};
 
 /// Options of a pass.
@@ -122,7 +122,18 @@ pub async fn observe(
     let stored = read_stored(client, &opts.state).await?;
     let areas = areas_for(desired, &stored, &opts.planner);
     let live = snapshot(client, &areas).await?;
-    let plan = plan::plan(desired, &live, &stored.inventory, &opts.planner);
+    let plan = if desired.roots.iter().any(|r| r.owner.kind == Kind::Service) {
+        // Curator registrations keep the registrationTimeUTC already live, so re-applies are no-ops.
+        let mut desired = desired.clone();
+        let now_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default();
+        crate::recipes::stabilize_registration_times(&mut desired, &live, now_ms);
+        plan::plan(&desired, &live, &stored.inventory, &opts.planner)
+    } else {
+        plan::plan(desired, &live, &stored.inventory, &opts.planner)
+    };
     Ok(Observed { plan, live, stored })
 }
 

@@ -98,6 +98,14 @@ struct OwnerHeader {
     name: String,
     root: String,
     prune: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    format: Option<String>,
+    #[serde(
+        default,
+        rename = "alertDepth",
+        skip_serializing_if = "Option::is_none"
+    )]
+    alert_depth: Option<u64>,
 }
 
 /// How an owner's inventory is stored now.
@@ -196,12 +204,17 @@ pub fn decode(paths: &StatePaths, live: &LiveTree) -> Result<StoredState, ZkErro
                 rec.next_seq = n + 1;
             }
             out.records.insert(owner.clone(), rec);
+            let recipe = header.format.map(|format| crate::model::RecipeInfo {
+                format,
+                alert_depth: header.alert_depth,
+            });
             out.inventory.owners.insert(
                 owner,
                 OwnerInventory {
                     root,
                     prune,
                     paths: set,
+                    recipe,
                 },
             );
         }
@@ -282,7 +295,7 @@ pub fn inventory_ops(paths: &StatePaths, stored: &StoredState, new: &Inventory) 
             }
             (Some(o), Some(n)) => {
                 let rec = rec.cloned().unwrap_or_default();
-                if o.root != n.root || o.prune != n.prune {
+                if o.root != n.root || o.prune != n.prune || o.recipe != n.recipe {
                     ops.push(WriteOp::Set {
                         path: owner_path.to_string(),
                         data: header_bytes(owner, n),
@@ -323,6 +336,8 @@ fn header_bytes(owner: &Owner, inv: &OwnerInventory) -> Vec<u8> {
         name: owner.name.clone(),
         root: inv.root.to_string(),
         prune: prune_word(inv.prune).to_owned(),
+        format: inv.recipe.as_ref().map(|r| r.format.clone()),
+        alert_depth: inv.recipe.as_ref().and_then(|r| r.alert_depth),
     };
     serde_json::to_vec(&h).unwrap_or_default()
 }
