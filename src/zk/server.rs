@@ -436,7 +436,10 @@ impl ZkEnsemble {
         member.wait_serving(deadline)
     }
 
-    /// Waits until a majority of the members serve.
+    /// Waits until a majority of the members serve and one of them is the leader.
+    ///
+    /// Right after the leader died its followers still report `Mode: follower` for a moment,
+    /// so counting serving members alone would not do.
     ///
     /// # Errors
     /// [`ServerError::Timeout`] (quoting member 0's log) when no quorum serves in time.
@@ -444,8 +447,9 @@ impl ZkEnsemble {
         let deadline = Instant::now() + timeout;
         let majority = self.len() / 2 + 1;
         loop {
-            let serving = (0..self.len()).filter(|&i| self.mode(i).is_some()).count();
-            if serving >= majority {
+            let modes: Vec<String> = (0..self.len()).filter_map(|i| self.mode(i)).collect();
+            let has_leader = modes.iter().any(|m| m == "leader" || m == "standalone");
+            if has_leader && modes.len() >= majority {
                 return Ok(());
             }
             if Instant::now() >= deadline {
