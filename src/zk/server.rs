@@ -86,6 +86,9 @@ pub enum ServerError {
         log: PathBuf,
         tail: String,
     },
+    /// Another process's server answered on the port chosen for this one.
+    #[error("port {port} was taken by another process's zookeeper")]
+    PortTaken { port: u16 },
     /// A member index outside the ensemble.
     #[error("no ensemble member {index} (the ensemble has {len})")]
     NoSuchMember { index: usize, len: usize },
@@ -436,7 +439,10 @@ impl ZkEnsemble {
         member.wait_serving(deadline)
     }
 
-    /// Waits until a majority of the members serve.
+    /// Waits until a majority of the members serve and one of them is the leader.
+    ///
+    /// Right after the leader died its followers still report `Mode: follower` for a moment,
+    /// so counting serving members alone would not do.
     ///
     /// # Errors
     /// [`ServerError::Timeout`] (quoting member 0's log) when no quorum serves in time.
@@ -444,8 +450,9 @@ impl ZkEnsemble {
         let deadline = Instant::now() + timeout;
         let majority = self.len() / 2 + 1;
         loop {
-            let serving = (0..self.len()).filter(|&i| self.mode(i).is_some()).count();
-            if serving >= majority {
+            let modes: Vec<String> = (0..self.len()).filter_map(|i| self.mode(i)).collect();
+            let has_leader = modes.iter().any(|m| m == "leader" || m == "standalone");
+            if has_leader && modes.len() >= majority {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -502,10 +509,14 @@ struct Runtime {
 
 impl Runtime {
     fn detect() -> Result<Runtime, ServerError> {
-        let java = find_java()?;
         let jar_dir = std::env::var_os("ZKSTATE_ZK_JAR_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_JAR_DIR));
+        Runtime::with_jar_dir(&jar_dir)
+    }
+
+    fn with_jar_dir(jar_dir: &Path) -> Result<Runtime, ServerError> {
+        let java = find_java()?;
         let zookeeper = jar_dir.join("zookeeper.jar");
         if !zookeeper.is_file() {
             return Err(ServerError::JarMissing { path: zookeeper });
@@ -700,6 +711,8 @@ struct Instance {
     runtime: Runtime,
     options: ServerOptions,
     child: Option<Child>,
+    /// Set when another process's server answered on our client port.
+    port_taken: bool,
 }
 
 impl Instance {
@@ -709,6 +722,7 @@ impl Instance {
             runtime,
             options,
             child: None,
+            port_taken: false,
         }
     }
 
@@ -792,7 +806,18 @@ impl Instance {
                 }
             }
             if mode(port).is_some() {
-                return Ok(());
+                // Make sure it is ours: between our port check and the JVM's bind another
+                // process may have started a server there (ours then fails to bind and exits).
+                let data_dir = format!("dataDir={}/", self.layout.data_dir().display());
+                match four_letter(port, "conf", Duration::from_secs(2)) {
+                    Ok(conf) if conf.contains(&data_dir) => return Ok(()),
+                    Ok(_) => {
+                        self.port_taken = true;
+                        self.kill()?;
+                        return Err(ServerError::PortTaken { port });
+                    }
+                    Err(_) => {} // not answering yet: poll again
+                }
             }
             if Instant::now() >= deadline {
                 return Err(ServerError::Timeout {
@@ -808,7 +833,7 @@ impl Instance {
 
     /// Whether a failed start was caused by a port that another process had taken.
     fn lost_port_race(&self) -> bool {
-        self.layout.logs_mention("Address already in use")
+        self.port_taken || self.layout.logs_mention("Address already in use")
     }
 
     fn signal(&self, signal: libc::c_int) -> Result<(), ServerError> {
@@ -973,6 +998,32 @@ mod tests {
         assert!(zk.is_running());
         drop(zk);
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_missing_package_says_how_to_install_it() {
+        let err = Runtime::with_jar_dir(Path::new("/nonexistent")).unwrap_err();
+        assert!(matches!(err, ServerError::JarMissing { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "failed to find the zookeeper jar at /nonexistent/zookeeper.jar; \
+             install it with apt-get install -y zookeeper"
+        );
+    }
+
+    #[test]
+    fn a_port_held_by_another_server_is_refused() {
+        let first = ZkServer::start().expect("start zookeeper");
+        let second = ZkServer::start_with(ServerOptions {
+            port: Some(first.port()),
+            ..Default::default()
+        });
+        match second {
+            Err(ServerError::PortTaken { port } | ServerError::Exited { port, .. }) => {
+                assert_eq!(port, first.port())
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
 
     #[test]
