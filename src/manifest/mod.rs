@@ -27,6 +27,8 @@ pub mod render;
 pub mod schema;
 pub mod spec;
 mod structure;
+#[cfg(test)]
+mod tests;
 mod yaml;
 
 pub use diag::{Class, Diagnostic, Diagnostics, Pos};

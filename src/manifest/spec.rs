@@ -313,7 +313,7 @@ pub struct CheckSpec {
     pub tcp: String,
     /// How often to check, e.g. `5s` (default 10s).
     #[serde(default)]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h) ?)+$"))]
+    #[schemars(regex(pattern = r"^[0-9]+(ms|s|m|h)( ?[0-9]+(ms|s|m|h))*$"))]
     pub interval: Option<String>,
 }
 
