@@ -2,8 +2,16 @@
 //! these types (schemars), so the doc comments here are what an editor shows.
 use std::collections::BTreeMap;
 
-use schemars::JsonSchema;
-use serde::Deserialize;
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer};
+
+/// Deserializes a present field as `Some`, even when its value is `null` (`json: null` is the
+/// JSON text `null`, not "no data source").
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
+}
 
 /// The envelope of every manifest document (Kubernetes style).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -70,11 +78,27 @@ pub struct ConfigTreeSpec {
 }
 
 /// `true`, `false` or `exclusive`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(untagged)]
 pub enum PruneSpec {
     Bool(bool),
     Word(PruneWord),
+}
+
+impl JsonSchema for PruneSpec {
+    fn schema_name() -> Cow<'static, str> {
+        "PruneSpec".into()
+    }
+
+    // One `enum` instead of serde's untagged `anyOf`, so a wrong value gets one precise error.
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "`false` (default): never delete. `true`: delete nodes this tree \
+                created earlier and no longer declares. `exclusive`: also delete every undeclared \
+                node under `root` (except `ignore` matches and ephemeral nodes).",
+            "enum": [false, true, "exclusive"]
+        })
+    }
 }
 
 impl Default for PruneSpec {
@@ -135,12 +159,32 @@ pub enum PermWord {
 }
 
 /// A node's data: a plain string (its UTF-8 bytes) or an object naming one data source.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum NodeValue {
     /// The UTF-8 bytes of the string.
     Text(String),
     Spec(Box<NodeSpec>),
+}
+
+impl JsonSchema for NodeValue {
+    fn schema_name() -> Cow<'static, str> {
+        "NodeValue".into()
+    }
+
+    // `if string … else NodeSpec` rather than serde's untagged `anyOf`: a mistake inside the
+    // mapping is then reported against `NodeSpec` alone, at the offending field.
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let spec = generator.subschema_for::<NodeSpec>();
+        json_schema!({
+            "description": "The node's data: a plain string (stored as its UTF-8 bytes) or a \
+                mapping with at most one data source (`json`, `yaml`, `file`, `env`, `base64`, \
+                `value`, `int32`, `int64`); `{}` is an empty node.",
+            "if": {"type": "string"},
+            "then": {"type": "string"},
+            "else": spec
+        })
+    }
 }
 
 /// A node with an explicit data source. At most one of `json`, `yaml`, `file`, `env`, `base64`,
@@ -149,10 +193,10 @@ pub enum NodeValue {
 #[serde(deny_unknown_fields)]
 pub struct NodeSpec {
     /// JSON text, rendered compactly with object keys sorted.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub json: Option<serde_json::Value>,
     /// YAML text, rendered block style with mapping keys sorted.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub yaml: Option<serde_json::Value>,
     /// The bytes of a file, relative to the manifest's own directory.
     #[serde(default)]
@@ -168,9 +212,11 @@ pub struct NodeSpec {
     pub value: Option<String>,
     /// 4-byte big-endian integer (Curator SharedCount, kazoo Counter with support_curator).
     #[serde(default)]
+    #[schemars(range(min = i32::MIN, max = i32::MAX))]
     pub int32: Option<i32>,
     /// 8-byte big-endian integer (Curator DistributedAtomicLong).
     #[serde(default)]
+    #[schemars(range(min = i64::MIN, max = i64::MAX))]
     pub int64: Option<i64>,
     /// Never print or log the data.
     #[serde(default)]
@@ -267,7 +313,7 @@ pub struct CheckSpec {
     pub tcp: String,
     /// How often to check, e.g. `5s` (default 10s).
     #[serde(default)]
-    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h) ?)+$"))]
+    #[schemars(regex(pattern = r"^[0-9]+(ms|s|m|h)( ?[0-9]+(ms|s|m|h))*$"))]
     pub interval: Option<String>,
 }
 

@@ -1,0 +1,217 @@
+//! The JSON Schema of a manifest document, generated from the serde types in [`super::spec`].
+//!
+//! `zkstate schema` prints [`schema_text`], and `schemas/zkstate.schema.json` is a committed copy
+//! of it (a unit test fails when they drift). The same schema is what [`super::load`] validates
+//! every document against, so an editor with yaml-language-server and `zkstate validate` agree.
+//!
+//! Shape: draft-07 (the draft every editor plugin and validator supports), the envelope at the top,
+//! and `kind` selecting the schema of `spec` through `allOf` of `if`/`then` — unlike `oneOf`, a
+//! mistake is then reported once, against the schema of its own kind, at the offending field.
+use std::sync::OnceLock;
+
+use schemars::SchemaGenerator;
+use schemars::generate::SchemaSettings;
+use serde_json::{Value, json};
+
+use super::spec::{
+    ApiVersion, ConfigTreeSpec, ElectionGroupSpec, KindName, Metadata, QueueSpec, ServiceSpec,
+};
+
+/// The schema's `$id`.
+pub const SCHEMA_ID: &str = "urn:zkstate:schema:manifest:v1";
+
+/// Where the committed copy lives, relative to the repository root.
+pub const SCHEMA_FILE: &str = "schemas/zkstate.schema.json";
+
+/// The generated JSON Schema of one manifest document.
+pub fn json_schema() -> Value {
+    let mut generator: SchemaGenerator = SchemaSettings::draft07().into_generator();
+    let api_version = generator.subschema_for::<ApiVersion>();
+    let kind = generator.subschema_for::<KindName>();
+    let metadata = generator.subschema_for::<Metadata>();
+    let kinds = [
+        ("ConfigTree", generator.subschema_for::<ConfigTreeSpec>()),
+        ("Service", generator.subschema_for::<ServiceSpec>()),
+        ("Queue", generator.subschema_for::<QueueSpec>()),
+        (
+            "ElectionGroup",
+            generator.subschema_for::<ElectionGroupSpec>(),
+        ),
+    ];
+    let all_of: Vec<Value> = kinds
+        .into_iter()
+        .map(|(name, spec)| {
+            json!({
+                "if": {"properties": {"kind": {"const": name}}, "required": ["kind"]},
+                "then": {"properties": {"spec": spec}}
+            })
+        })
+        .collect();
+    let mut definitions = Value::Object(generator.take_definitions(true));
+    tidy(&mut definitions);
+    json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "$id": SCHEMA_ID,
+        "title": "zkstate manifest",
+        "description": "One document of a zkstate manifest set: the ZooKeeper state it declares. \
+            Add `# yaml-language-server: $schema=<path to this file>` to a manifest for completion \
+            and checks in the editor; `zkstate validate -f FILE` runs the same checks and more.",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": describe(api_version, "Always `zkstate/v1`."),
+            "kind": describe(kind, "What the document declares: `ConfigTree`, `Service`, `Queue` or `ElectionGroup`."),
+            "metadata": describe(metadata, "Identifies the document."),
+            "spec": {
+                "description": "The kind's specification (its schema depends on `kind`).",
+                "type": "object"
+            }
+        },
+        "allOf": all_of,
+        "definitions": definitions,
+    })
+}
+
+/// Rewrites what schemars generates into the shapes that give precise errors and good editor
+/// completion:
+/// - `Option<T>` fields are not nullable (`field: ~` is an error, not "absent"): drop the `null`
+///   alternatives and `"default": null`;
+/// - an enum of documented unit variants becomes one `enum` (with `enumDescriptions` for
+///   editors) instead of a `oneOf` of `const`s, whose failure says nothing useful.
+fn tidy(v: &mut Value) {
+    match v {
+        Value::Object(obj) => {
+            if let Some(Value::Array(types)) = obj.get("type")
+                && types.len() == 2
+                && types.iter().any(|t| t == "null")
+                && let Some(t) = types.iter().find(|t| *t != "null").cloned()
+            {
+                obj.insert("type".into(), t);
+            }
+            if let Some(Value::Array(alts)) = obj.get("anyOf")
+                && alts.len() == 2
+                && alts.iter().any(|a| a == &json!({"type": "null"}))
+                && let Some(a) = alts
+                    .iter()
+                    .find(|a| *a != &json!({"type": "null"}))
+                    .cloned()
+            {
+                obj.remove("anyOf");
+                obj.insert("allOf".into(), Value::Array(vec![a]));
+            }
+            if obj.get("default") == Some(&Value::Null) {
+                obj.remove("default");
+            }
+            if let Some(Value::Array(alts)) = obj.get("oneOf")
+                && !alts.is_empty()
+                && alts
+                    .iter()
+                    .all(|a| a.get("const").is_some_and(Value::is_string))
+            {
+                let values: Vec<Value> = alts.iter().map(|a| a["const"].clone()).collect();
+                let docs: Vec<Value> = alts
+                    .iter()
+                    .map(|a| a.get("description").cloned().unwrap_or_else(|| json!("")))
+                    .collect();
+                obj.remove("oneOf");
+                obj.insert("type".into(), json!("string"));
+                obj.insert("enum".into(), Value::Array(values));
+                obj.insert("enumDescriptions".into(), Value::Array(docs));
+            }
+            for (_, child) in obj.iter_mut() {
+                tidy(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(tidy),
+        _ => {}
+    }
+}
+
+/// Adds a description next to a `$ref` (draft-07 ignores `$ref` siblings, so wrap it in `allOf`).
+fn describe(schema: schemars::Schema, description: &str) -> Value {
+    let value = schema.to_value();
+    if value.get("$ref").is_some() {
+        json!({"description": description, "allOf": [value]})
+    } else {
+        let mut value = value;
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("description".into(), Value::String(description.into()));
+        }
+        value
+    }
+}
+
+/// The schema as `zkstate schema` prints it: pretty JSON with a trailing newline.
+pub fn schema_text() -> String {
+    let mut text = serde_json::to_string_pretty(&json_schema())
+        .unwrap_or_else(|e| unreachable!("a JSON value always serializes: {e}"));
+    text.push('\n');
+    text
+}
+
+/// The schema compiled once per process.
+pub(crate) fn validator() -> &'static jsonschema::Validator {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft7)
+            .build(&json_schema())
+            .unwrap_or_else(|e| panic!("the generated manifest schema does not compile: {e}"))
+    })
+}
+
+/// The properties a schema object allows, for "did you mean" hints.
+pub(crate) fn known_fields(pointer_in_schema: &str) -> Vec<String> {
+    let schema = schema_value();
+    let Some(mut node) = schema.pointer(pointer_in_schema) else {
+        return Vec::new();
+    };
+    // Follow `$ref`s to the definition that carries `properties`.
+    for _ in 0..8 {
+        if let Some(r) = node.get("$ref").and_then(Value::as_str) {
+            match r.strip_prefix('#').and_then(|p| schema.pointer(p)) {
+                Some(n) => node = n,
+                None => return Vec::new(),
+            }
+        } else {
+            break;
+        }
+    }
+    node.get("properties")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// The generated schema value, built once.
+pub(crate) fn schema_value() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(json_schema)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_schema_is_up_to_date() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/zkstate.schema.json");
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == schema_text(),
+            "{SCHEMA_FILE} is out of date with src/manifest/spec.rs; regenerate it with\n\n    \
+             cargo run -- schema > {SCHEMA_FILE}\n"
+        );
+    }
+
+    #[test]
+    fn schema_compiles_and_has_editor_metadata() {
+        let s = json_schema();
+        assert_eq!(s["$schema"], "http://json-schema.org/draft-07/schema#");
+        assert_eq!(s["$id"], SCHEMA_ID);
+        assert!(s["title"].is_string());
+        let _ = validator();
+        assert!(known_fields("/definitions/ConfigTreeSpec").contains(&"prune".to_string()));
+    }
+}
