@@ -24,8 +24,19 @@ pub fn fail(exit: Exit, msg: impl std::fmt::Display) -> Exit {
 
 /// Loads and validates manifests; prints diagnostics and returns the exit code on failure.
 pub fn load_manifests(files: &[PathBuf], global: &GlobalArgs) -> Result<Manifests, Exit> {
-    let _ = (files, global);
-    Err(fail(Exit::Trouble, "manifest loading is not wired yet"))
+    let set = super::validate::load_reporting(files, global)?;
+    if set.documents.is_empty() {
+        // Never "delete everything": an empty manifest set is an error.
+        return Err(fail(
+            Exit::Finding,
+            "the manifest set has no documents; refusing to treat it as \"nothing is declared\"",
+        ));
+    }
+    Ok(Manifests {
+        documents: set.documents.len(),
+        desired: set.state,
+        digest: set.digest,
+    })
 }
 
 /// The connection options from `--zk`, `--auth`, `--session-timeout`.

@@ -212,6 +212,7 @@ pub fn load(
         nodes: BTreeMap::new(),
         seeds: Vec::new(),
         roots: Vec::new(),
+        recipes: BTreeMap::new(),
         documents: Vec::new(),
         names: HashMap::new(),
         schemas: HashMap::new(),
@@ -224,6 +225,7 @@ pub fn load(
         nodes,
         seeds,
         roots,
+        recipes,
         documents,
         ..
     } = expander;
@@ -237,6 +239,7 @@ pub fn load(
             nodes: nodes.into_iter().map(|(k, m)| (k, m.node)).collect(),
             seeds,
             roots,
+            recipes,
         },
         documents,
         files: sources.iter().map(|s| s.path.clone()).collect(),
@@ -331,6 +334,7 @@ struct Expander<'c, 'a, 'i> {
     nodes: BTreeMap<ZPath, Merged>,
     seeds: Vec<SeedItem>,
     roots: Vec<ManagedRoot>,
+    recipes: BTreeMap<Owner, crate::model::RecipeInfo>,
     documents: Vec<DocumentInfo>,
     /// First document of each (kind, name).
     names: HashMap<(Kind, String), usize>,
@@ -1236,6 +1240,7 @@ impl Expander<'_, '_, '_> {
             );
         }
         self.seeds.extend(exp.seeds);
+        self.recipes.insert(exp.root.owner.clone(), exp.info);
         self.roots.push(exp.root);
         Some(root)
     }
