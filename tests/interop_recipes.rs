@@ -80,7 +80,16 @@ fn zkstate_json_has_curators_exact_shape() {
     let zk = zk();
     let h = zk.connect_string();
     // Curator's own registration of the same instance, byte for byte.
-    let reg = Holder::curator(&["discovery-register", &h, "/services", "payments", "inst-9", "10.0.0.9", "8080", "--static"]);
+    let reg = Holder::curator(&[
+        "discovery-register",
+        &h,
+        "/services",
+        "payments",
+        "inst-9",
+        "10.0.0.9",
+        "8080",
+        "--static",
+    ]);
     let theirs = reg.ready()["data"].as_str().unwrap().to_owned();
     let m = Manifests::new(&[(
         "svc.yaml",
@@ -102,7 +111,10 @@ fn zkstate_json_has_curators_exact_shape() {
     };
     assert_eq!(strip(&ours), strip(&theirs));
     assert!(!ours.contains("enabled"));
-    assert!(ours.contains(r#""payload":{"@class":"java.util.LinkedHashMap","v":"1"}"#), "{ours}");
+    assert!(
+        ours.contains(r#""payload":{"@class":"java.util.LinkedHashMap","v":"1"}"#),
+        "{ours}"
+    );
     // Container parents, as Curator creates them.
     drop(reg);
 }
@@ -114,17 +126,35 @@ fn zkstate_status_reads_curator_registrations() {
     let m = Manifests::new(&[("svc.yaml", CURATOR_SERVICE)]);
     let dir = m.path().to_str().unwrap();
     apply(&h, dir);
-    let reg = Holder::curator(&["discovery-register", &h, "/services", "payments", "dyn-1", "10.0.0.7", "9090"]);
+    let reg = Holder::curator(&[
+        "discovery-register",
+        &h,
+        "/services",
+        "payments",
+        "dyn-1",
+        "10.0.0.7",
+        "9090",
+    ]);
     let st = status(&h, Some(dir));
     let svc = &st["services"][0];
     assert_eq!(svc["name"], "payments");
     assert_eq!(svc["basePath"], "/services");
     assert_eq!(svc["format"], "curator");
-    let dynamic = svc["instances"].as_array().unwrap().iter().find(|i| i["id"] == "dyn-1").expect("curator's instance");
+    let dynamic = svc["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == "dyn-1")
+        .expect("curator's instance");
     assert_eq!(dynamic["address"], "10.0.0.7");
     assert_eq!(dynamic["port"], 9090);
     assert_eq!(dynamic["ephemeral"], true);
-    let ours = svc["instances"].as_array().unwrap().iter().find(|i| i["id"] == "inst-1").unwrap();
+    let ours = svc["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == "inst-1")
+        .unwrap();
     assert_eq!(ours["ephemeral"], false);
     // Without manifests, status reports what the inventory records.
     let st = status(&h, None);
@@ -145,15 +175,25 @@ fn json_format_services_both_ways() {
     apply(&h, dir);
     let got = kazoo(&["get", &h, "/svc/api/a"]);
     use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(got["data_b64"].as_str().unwrap()).unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(got["data_b64"].as_str().unwrap())
+        .unwrap();
     let v: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(v["host"], "10.1.1.1");
     assert_eq!(v["port"], 80);
     assert_eq!(got["ephemeral"], false);
-    let reg = Holder::kazoo(&["json-register", &h, "/svc/api/b", r#"{"name":"api","host":"10.1.1.2","port":81}"#]);
+    let reg = Holder::kazoo(&[
+        "json-register",
+        &h,
+        "/svc/api/b",
+        r#"{"name":"api","host":"10.1.1.2","port":81}"#,
+    ]);
     let st = status(&h, Some(dir));
     let inst = st["services"][0]["instances"].as_array().unwrap();
-    let b = inst.iter().find(|i| i["id"] == "b").expect("kazoo's registration");
+    let b = inst
+        .iter()
+        .find(|i| i["id"] == "b")
+        .expect("kazoo's registration");
     assert_eq!(b["address"], "10.1.1.2");
     assert_eq!(b["ephemeral"], true);
     reg.release();
@@ -177,7 +217,10 @@ fn kazoo_queue_consumes_seeds_in_order_and_status_counts_its_puts() {
     let st = status(&h, Some(dir));
     assert_eq!(st["queues"][0]["depth"], 3);
     assert_eq!(st["queues"][0]["alert"], true);
-    assert_eq!(kazoo(&["queue-get", &h, "/queues/jobs", "3"]), json!(["job-a", "job-b", "job-c"]));
+    assert_eq!(
+        kazoo(&["queue-get", &h, "/queues/jobs", "3"]),
+        json!(["job-a", "job-b", "job-c"])
+    );
     // Drained: re-applies are no-ops (seeding happens once).
     in_sync(&h, dir);
     kazoo(&["queue-put", &h, "/queues/jobs", "from-kazoo"]);
@@ -195,7 +238,10 @@ fn kazoo_locking_queue_consumes_seeds() {
     let dir = m.path().to_str().unwrap();
     apply(&h, dir);
     assert_eq!(kazoo(&["lqueue-len", &h, "/queues/jobs"]), json!(3));
-    assert_eq!(kazoo(&["lqueue-get", &h, "/queues/jobs", "3"]), json!(["job-a", "job-b", "job-c"]));
+    assert_eq!(
+        kazoo(&["lqueue-get", &h, "/queues/jobs", "3"]),
+        json!(["job-a", "job-b", "job-c"])
+    );
     kazoo(&["lqueue-put", &h, "/queues/jobs", "x"]);
     assert_eq!(status(&h, Some(dir))["queues"][0]["depth"], 1);
     in_sync(&h, dir);
@@ -233,9 +279,18 @@ fn counters_read_by_kazoo_and_curator_and_written_back() {
     let m = Manifests::new(&[("c.yaml", &doc(5, 5_000_000_000))]);
     let dir = m.path().to_str().unwrap();
     apply(&h, dir);
-    assert_eq!(kazoo(&["counter-get", &h, "/counters/shared", "--curator"]), json!(5));
-    assert_eq!(curator(&["sharedcount-get", &h, "/counters/shared"]), json!(5));
-    assert_eq!(curator(&["atomiclong-get", &h, "/counters/long"]), json!(5_000_000_000i64));
+    assert_eq!(
+        kazoo(&["counter-get", &h, "/counters/shared", "--curator"]),
+        json!(5)
+    );
+    assert_eq!(
+        curator(&["sharedcount-get", &h, "/counters/shared"]),
+        json!(5)
+    );
+    assert_eq!(
+        curator(&["atomiclong-get", &h, "/counters/long"]),
+        json!(5_000_000_000i64)
+    );
     // The libraries write; a manifest with the same values is byte-identical (in sync).
     curator(&["sharedcount-set", &h, "/counters/shared", "-7"]);
     curator(&["atomiclong-set", &h, "/counters/long", "42"]);
@@ -249,7 +304,9 @@ fn counters_read_by_kazoo_and_curator_and_written_back() {
 // ---- elections and the leader lock ----------------------------------------------------------
 
 fn election_doc(format: &str) -> String {
-    format!("apiVersion: zkstate/v1\nkind: ElectionGroup\nmetadata: {{name: scheduler}}\nspec:\n  path: /elections/scheduler\n  format: {format}\n")
+    format!(
+        "apiVersion: zkstate/v1\nkind: ElectionGroup\nmetadata: {{name: scheduler}}\nspec:\n  path: /elections/scheduler\n  format: {format}\n"
+    )
 }
 
 #[test]
@@ -261,7 +318,10 @@ fn kazoo_election_contenders_show_in_status_in_order() {
     apply(&h, dir);
     let a = Holder::kazoo(&["election-run", &h, "/elections/scheduler", "host-a"]);
     let b = Holder::kazoo(&["election-run", &h, "/elections/scheduler", "host-b"]);
-    assert_eq!(kazoo(&["contenders", &h, "/elections/scheduler"]), json!(["host-a", "host-b"]));
+    assert_eq!(
+        kazoo(&["contenders", &h, "/elections/scheduler"]),
+        json!(["host-a", "host-b"])
+    );
     let e = &status(&h, Some(dir))["elections"][0];
     assert_eq!(e["leader"], "host-a");
     assert_eq!(e["contenders"], json!(["host-a", "host-b"]));
@@ -303,7 +363,9 @@ async fn zkstates_lock_is_a_contender_for_kazoo_and_curator() {
     .await
     .unwrap();
     // kazoo layout (default): kazoo's Lock sees zkstate as the holder and cannot take it.
-    let held = lock::acquire(&c, "/zkstate", "agent-1:42", lock::LockFormat::Kazoo, None).await.unwrap();
+    let held = lock::acquire(&c, "/zkstate", "agent-1:42", lock::LockFormat::Kazoo, None)
+        .await
+        .unwrap();
     let h2 = h.clone();
     let (contenders, tried) = tokio::task::spawn_blocking(move || {
         (
@@ -317,11 +379,21 @@ async fn zkstates_lock_is_a_contender_for_kazoo_and_curator() {
     assert_eq!(tried["acquired"], false);
     lock::release(&c, &held).await.unwrap();
     // Curator layout: Curator's mutex lists zkstate's node first.
-    let held = lock::acquire(&c, "/zkstate-c", "agent-2:7", lock::LockFormat::Curator, None).await.unwrap();
+    let held = lock::acquire(
+        &c,
+        "/zkstate-c",
+        "agent-2:7",
+        lock::LockFormat::Curator,
+        None,
+    )
+    .await
+    .unwrap();
     let h2 = h.clone();
-    let parts = tokio::task::spawn_blocking(move || curator(&["mutex-participants", &h2, "/zkstate-c/lock"]))
-        .await
-        .unwrap();
+    let parts = tokio::task::spawn_blocking(move || {
+        curator(&["mutex-participants", &h2, "/zkstate-c/lock"])
+    })
+    .await
+    .unwrap();
     assert_eq!(parts[0]["id"], "agent-2:7", "{parts}");
     lock::release(&c, &held).await.unwrap();
 }
@@ -333,7 +405,18 @@ fn a_curator_mutex_holder_blocks_apply_with_curator_layout() {
     let m = Manifests::new(&[("e.yaml", &election_doc("kazoo"))]);
     let dir = m.path().to_str().unwrap();
     let holder = Holder::curator(&["mutex-hold", &h, "/zkstate/lock", "curator-op"]);
-    let (code, _, err) = run(&h, &["apply", "-f", dir, "--lock-format", "curator", "--lock-timeout", "1s"]);
+    let (code, _, err) = run(
+        &h,
+        &[
+            "apply",
+            "-f",
+            dir,
+            "--lock-format",
+            "curator",
+            "--lock-timeout",
+            "1s",
+        ],
+    );
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("curator-op"), "{err}");
     assert_eq!(raw::get(&h, "/elections"), None);
