@@ -14,11 +14,19 @@ pub fn run(args: &ApplyArgs, global: &GlobalArgs) -> Exit {
     run_with(args, global, true)
 }
 
-/// Runs `apply`; with `print` false only changes and errors are printed (the dev loop).
+/// Runs `apply` on a runtime of its own; with `print` false only changes and errors are printed.
 pub fn run_with(args: &ApplyArgs, global: &GlobalArgs, print: bool) -> Exit {
     if args.dry_run {
         return super::diff::run(&args.plan, global);
     }
+    match runtime() {
+        Ok(rt) => rt.block_on(run_async(args, global, print)),
+        Err(e) => e,
+    }
+}
+
+/// `apply` on the caller's runtime (the dev loop).
+pub async fn run_async(args: &ApplyArgs, global: &GlobalArgs, print: bool) -> Exit {
     let m = match load_manifests(&args.plan.files.files, global) {
         Ok(m) => m,
         Err(e) => return e,
@@ -34,11 +42,7 @@ pub fn run_with(args: &ApplyArgs, global: &GlobalArgs, print: bool) -> Exit {
     opts.exec.allow_split = args.allow_split;
     opts.exec.max_request_bytes = args.max_request_bytes;
     let json = args.plan.output == OutputFormat::Json;
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return e,
-    };
-    rt.block_on(async {
+    async move {
         let client = match session::connect(&copts).await {
             Ok(c) => c,
             Err(e) => return fail(Exit::Trouble, e),
@@ -126,7 +130,8 @@ pub fn run_with(args: &ApplyArgs, global: &GlobalArgs, print: bool) -> Exit {
             }
         }
         exit
-    })
+    }
+    .await
 }
 
 impl From<LockFormatArg> for LockFormat {

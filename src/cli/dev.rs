@@ -4,11 +4,28 @@
 //! the server and remove its data. Exit 0 after Ctrl-C, 2 if ZooKeeper cannot start.
 use std::time::Duration;
 
+use tokio::signal::unix::{SignalKind, signal};
+
 use super::common::{fail, runtime};
 use super::{ApplyArgs, DevArgs, Exit, GlobalArgs, OutputFormat, PlanArgs, StatusArgs};
 use crate::zk::server::{ServerOptions, ZkServer};
 
 pub fn run(args: &DevArgs, global: &GlobalArgs) -> Exit {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return e,
+    };
+    // Signals first: a Ctrl-C at any moment from here on stops the loop and the server.
+    let signals = rt.block_on(async {
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
+    });
+    let (mut int, mut term) = match signals {
+        (Ok(i), Ok(t)) => (i, t),
+        _ => return fail(Exit::Trouble, "failed to install signal handlers"),
+    };
     let server = match ZkServer::start_with(ServerOptions::default()) {
         Ok(s) => s,
         Err(e) => {
@@ -25,7 +42,7 @@ pub fn run(args: &DevArgs, global: &GlobalArgs) -> Exit {
     );
     println!("  e.g. ZKSTATE_ZK={hosts} zkstate status\n");
     let mut global = global.clone();
-    global.zk = Some(hosts.clone());
+    global.zk = Some(hosts);
     let apply = ApplyArgs {
         plan: PlanArgs {
             files: args.files.clone(),
@@ -40,45 +57,31 @@ pub fn run(args: &DevArgs, global: &GlobalArgs) -> Exit {
         max_request_bytes: crate::model::JUTE_MAXBUFFER,
         lock_format: super::apply::LockFormatArg::Kazoo,
     };
-    let first = super::apply::run(&apply, &global);
-    if first != Exit::Ok {
-        eprintln!(
-            "(the first apply exited {first:?}; fix the manifests and they are retried every resync)"
-        );
-    }
-    println!();
     let status = StatusArgs {
         files: args.files.files.clone(),
         output: OutputFormat::Text,
     };
-    let _ = super::status::run(&status, &global);
-    println!(
-        "\nReconciling every {}; Ctrl-C stops ZooKeeper and removes its data.",
-        args.resync_interval
-    );
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return e,
-    };
     let interval: Duration = args.resync_interval.into();
-    loop {
-        let stop = rt.block_on(async {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(t) => t,
-                    Err(_) => return true,
-                };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => true,
-                _ = term.recv() => true,
-                _ = tokio::time::sleep(interval) => false,
+    rt.block_on(async {
+        let work = async {
+            let first = super::apply::run_async(&apply, &global, true).await;
+            if first != Exit::Ok {
+                eprintln!("(the first apply exited {first:?}; fix the manifests: they are retried every resync)");
             }
-        });
-        if stop {
-            break;
+            println!();
+            let _ = super::status::run_async(&status, &global).await;
+            println!("\nReconciling every {}; Ctrl-C stops ZooKeeper and removes its data.", args.resync_interval);
+            loop {
+                tokio::time::sleep(interval).await;
+                let _ = super::apply::run_async(&apply, &global, false).await;
+            }
+        };
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+            _ = work => {}
         }
-        let _ = super::apply::run_with(&apply, &global, false);
-    }
+    });
     drop(server);
     println!("\nStopped the local ZooKeeper and removed its data.");
     Exit::Ok

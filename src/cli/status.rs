@@ -17,6 +17,14 @@ use crate::zk::reconcile::{self, PassOptions};
 use crate::zk::{ZkError, lock, session};
 
 pub fn run(args: &StatusArgs, global: &GlobalArgs) -> Exit {
+    match runtime() {
+        Ok(rt) => rt.block_on(run_async(args, global)),
+        Err(e) => e,
+    }
+}
+
+/// `status` on the caller's runtime.
+pub async fn run_async(args: &StatusArgs, global: &GlobalArgs) -> Exit {
     let manifests = if args.files.is_empty() {
         None
     } else {
@@ -34,11 +42,7 @@ pub fn run(args: &StatusArgs, global: &GlobalArgs) -> Exit {
         .map(|m| m.digest.clone())
         .unwrap_or_default();
     let opts = pass_options(global, state, digest);
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return e,
-    };
-    rt.block_on(async {
+    async move {
         let client = match session::connect(&copts).await {
             Ok(c) => c,
             Err(e) => return fail(Exit::Trouble, e),
@@ -53,7 +57,8 @@ pub fn run(args: &StatusArgs, global: &GlobalArgs) -> Exit {
             OutputFormat::Text => print!("{}", text(&v)),
         }
         Exit::Ok
-    })
+    }
+    .await
 }
 
 /// The status object of SPEC §2 (also served by the agent's `/status`).

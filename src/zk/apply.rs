@@ -204,14 +204,27 @@ pub async fn execute(
                 return Err(ExecError::LockLost { landed });
             }
             Err(zk::MultiWriteError::OperationFailed { index, source }) => {
-                let path = batch
-                    .get(index - 1)
-                    .map(|o| o.path().to_owned())
-                    .unwrap_or_default();
-                return Err(ExecError::Conflict {
-                    path,
-                    source,
-                    landed,
+                let op = batch.get(index - 1);
+                let path = op.map(|o| o.path().to_owned()).unwrap_or_default();
+                return Err(match source {
+                    // Someone else changed the tree since the snapshot: re-plan.
+                    zk::Error::BadVersion
+                    | zk::Error::NodeExists
+                    | zk::Error::NoNode
+                    | zk::Error::NotEmpty => ExecError::Conflict {
+                        path,
+                        source,
+                        landed,
+                    },
+                    zk::Error::NoAuth => ExecError::Zk(ZkError::NotAuthorized {
+                        what: match op {
+                            Some(WriteOp::Create { .. }) => "create",
+                            Some(WriteOp::Set { .. }) => "update",
+                            _ => "delete",
+                        },
+                        path,
+                    }),
+                    source => ExecError::Zk(ZkError::op("apply", path, source)),
                 });
             }
             Err(zk::MultiWriteError::RequestFailed { source }) => match source {

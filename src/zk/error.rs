@@ -17,6 +17,10 @@ pub enum ZkError {
         #[source]
         source: zk::Error,
     },
+    #[error(
+        "not authorized to {what} {path}: the ACL does not allow it for these credentials (pass --auth digest:USER:PASSWORD); nothing was written"
+    )]
+    NotAuthorized { what: &'static str, path: String },
     #[error("invalid option: {0}")]
     Invalid(String),
     #[error("leader lock {path} not acquired within {timeout:?} (held by {holder})")]

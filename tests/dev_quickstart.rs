@@ -1,0 +1,92 @@
+//! The README's quick start: `zkstate dev -f examples/` starts a local ZooKeeper, applies the
+//! examples, shows plan and status, keeps running; Ctrl-C stops the server and removes its data.
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::raw;
+
+#[test]
+fn dev_applies_the_examples_and_cleans_up_on_ctrl_c() {
+    let mut child = common::zkstate()
+        .args(["--auth", "digest:deployer:demo-only", "dev", "-f"])
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples"))
+        .args(["--resync-interval", "1s"])
+        .env_remove("ZKSTATE_ZK")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn zkstate dev");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let mut hosts = None;
+    let mut data_dir = None;
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(90))
+            .unwrap_or_else(|_| panic!("no ready line; got {lines:#?}"));
+        if let Some(rest) = line.strip_prefix("Local ZooKeeper running: --zk ") {
+            let (h, d) = rest.split_once("  (data in ").unwrap();
+            hosts = Some(h.to_owned());
+            data_dir = Some(d.trim_end_matches(')').to_owned());
+        }
+        let done = line.starts_with("Reconciling every");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let text = lines.join("\n");
+    assert!(text.contains("Plan: "), "{text}");
+    assert!(text.contains("Applied "), "{text}");
+    assert!(
+        text.contains("Tree payments at /config/payments (enforce): in sync"),
+        "{text}"
+    );
+    let hosts = hosts.unwrap();
+    let data_dir = data_dir.unwrap();
+    assert_eq!(
+        raw::text(&hosts, "/config/payments/db/pool"),
+        r#"{"idle":5,"max":20}"#
+    );
+    // Drift is reverted by the resync loop.
+    raw::set(&hosts, "/queues/payments-jobs", b"drift");
+    assert!(common::wait_for(
+        || raw::get(&hosts, "/queues/payments-jobs").is_some_and(|(d, _)| d.is_empty()),
+        Duration::from_secs(20)
+    ));
+    sigint(child.id());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("Stopped the local ZooKeeper")),
+        "{rest:?}"
+    );
+    assert!(
+        !std::path::Path::new(&data_dir).exists(),
+        "{data_dir} removed"
+    );
+    assert!(
+        std::net::TcpStream::connect(&hosts).is_err(),
+        "server stopped"
+    );
+}
+
+fn sigint(pid: u32) {
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
