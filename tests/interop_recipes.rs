@@ -23,6 +23,14 @@ fn apply(hosts: &str, dir: &str) {
     assert_eq!(code, 0, "{out}\n{err}");
 }
 
+/// `export --path` of a live subtree, applied back (as a ConfigTree), is a no-op.
+fn export_round_trips(hosts: &str, path: &str) {
+    let (code, out, err) = run(hosts, &["export", "--path", path]);
+    assert_eq!(code, 0, "{err}");
+    let m = Manifests::new(&[("export.yaml", &out)]);
+    in_sync(hosts, m.path().to_str().unwrap());
+}
+
 fn in_sync(hosts: &str, dir: &str) {
     let (code, out, err) = run(hosts, &["diff", "-f", dir]);
     assert_eq!(code, 0, "expected no changes:\n{out}\n{err}");
@@ -73,6 +81,7 @@ fn curator_discovery_reads_zkstate_registrations() {
     in_sync(&h, dir);
     apply(&h, dir);
     assert_eq!(raw::text(&h, "/services/payments/inst-1"), before);
+    export_round_trips(&h, "/services");
 }
 
 #[test]
@@ -299,6 +308,7 @@ fn counters_read_by_kazoo_and_curator_and_written_back() {
     kazoo(&["counter-set", &h, "/counters/shared", "9", "--curator"]);
     m.write("c.yaml", &doc(9, 42));
     in_sync(&h, dir);
+    export_round_trips(&h, "/counters");
 }
 
 // ---- elections and the leader lock ----------------------------------------------------------
@@ -332,6 +342,7 @@ fn kazoo_election_contenders_show_in_status_in_order() {
     ));
     b.release();
     in_sync(&h, dir);
+    export_round_trips(&h, "/elections");
 }
 
 #[test]

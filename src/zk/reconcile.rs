@@ -162,6 +162,7 @@ pub fn plan_ops(plan: &Plan) -> Vec<WriteOp> {
 }
 
 /// Plans and applies under `lock`, retrying on conflicts.
+#[tracing::instrument(name = "reconcile", skip_all, fields(session = ?client.session_id(), lock = %lock.node))]
 pub async fn apply(
     client: &zk::Client,
     lock: &LeaderLock,
@@ -211,9 +212,18 @@ pub async fn apply(
             counts: observed.plan.summary(),
         };
         ops.push(applied_op(&opts.state, &observed.stored, &record));
-        tracing::debug!(attempt, ops = ops.len(), "committing");
+        let summary = observed.plan.summary();
+        tracing::info!(
+            attempt,
+            creates = summary.create,
+            updates = summary.update,
+            deletes = summary.delete,
+            ops = ops.len(),
+            "committing"
+        );
         match execute(client, lock, &ops, &opts.exec).await {
             Ok(report) => {
+                tracing::info!(batches = report.batches, bytes = report.bytes, "applied");
                 set_acls(client, &acl_changes).await?;
                 return Ok(ApplyOutcome::Applied {
                     observed,
