@@ -260,3 +260,54 @@ async fn max_deletes_refuses_without_writing() {
     assert_eq!(data(&c, "/c/a").await.unwrap().0, b"1");
     assert_eq!(data(&c, "/c/k").await.unwrap().0, b"k");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_batches_are_chained_so_a_failure_stops_every_later_batch() {
+    let server = ZkServer::start().unwrap();
+    let (c, l) = setup(&server).await;
+    let big = vec![b'x'; 100_000];
+    let names: Vec<String> = (0..16).map(|i| format!("/c/n{i:02}")).collect();
+    let nodes: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &big[..])).collect();
+    let d = desired(&nodes);
+    let other = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
+    c.create("/c", b"", &other).await.unwrap();
+    let observed = reconcile::observe(&c, &d, &opts()).await.unwrap();
+    let ops = plan_ops(&observed.plan);
+    let exec = ExecOptions {
+        allow_split: true,
+        max_request_bytes: 250_000,
+        progress_path: Some("/zkstate/progress".into()),
+        ..ExecOptions::default()
+    };
+    let ranges = zkstate::zk::apply::batches(&ops, &l, &exec).unwrap();
+    assert!(ranges.len() >= 6, "{ranges:?}");
+    // Another writer takes a node of the fourth batch.
+    let victim = ops[ranges[3].start].path().to_owned();
+    c.create(&victim, b"theirs", &other).await.unwrap();
+    let err = execute(&c, &l, &ops, &exec).await.unwrap_err();
+    match &err {
+        ExecError::Conflict { path, landed, .. } => {
+            assert_eq!(path, &victim);
+            assert_eq!(*landed, 3);
+        }
+        e => panic!("{e:?}"),
+    }
+    for (k, r) in ranges.iter().enumerate() {
+        for op in &ops[r.clone()] {
+            let exists = data(&c, op.path()).await.is_some();
+            if k < 3 {
+                assert!(exists, "batch {k} landed: {}", op.path());
+            } else if op.path() != victim {
+                assert!(!exists, "batch {k} must not land: {}", op.path());
+            }
+        }
+    }
+    // A fresh pass converges from there.
+    let mut o = opts();
+    o.exec = exec;
+    let out = reconcile::apply(&c, &l, &d, &o).await.unwrap();
+    assert!(matches!(out, ApplyOutcome::Applied { .. }), "{out:?}");
+    for n in &names {
+        assert_eq!(data(&c, n).await.unwrap().0.len(), 100_000);
+    }
+}

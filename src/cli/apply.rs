@@ -20,13 +20,13 @@ pub fn run_with(args: &ApplyArgs, global: &GlobalArgs, print: bool) -> Exit {
         return super::diff::run(&args.plan, global);
     }
     match runtime() {
-        Ok(rt) => rt.block_on(run_async(args, global, print)),
+        Ok(rt) => rt.block_on(run_async(args, global, print, true)),
         Err(e) => e,
     }
 }
 
 /// `apply` on the caller's runtime (the dev loop).
-pub async fn run_async(args: &ApplyArgs, global: &GlobalArgs, print: bool) -> Exit {
+pub async fn run_async(args: &ApplyArgs, global: &GlobalArgs, print: bool, exiting: bool) -> Exit {
     let m = match load_manifests(&args.plan.files.files, global) {
         Ok(m) => m,
         Err(e) => return e,
@@ -128,6 +128,11 @@ pub async fn run_async(args: &ApplyArgs, global: &GlobalArgs, print: bool) -> Ex
             if let Some(m) = &message {
                 println!("{m}");
             }
+        }
+        if exiting {
+            // The process exits next: freeing 100k-node trees piece by piece only costs time.
+            std::mem::forget(plan);
+            std::mem::forget(m);
         }
         exit
     }

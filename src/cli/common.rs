@@ -95,12 +95,13 @@ pub fn hostname() -> String {
 /// Pass options with the defaults of `diff`/`status` (apply overrides some).
 pub fn pass_options(global: &GlobalArgs, state: StatePaths, digest: String) -> PassOptions {
     PassOptions {
-        state,
-        planner: crate::plan::Options::default(),
         exec: ExecOptions {
             chroot_len: global.zk.as_deref().map(chroot_len).unwrap_or(0),
+            progress_path: Some(state.progress().to_string()),
             ..ExecOptions::default()
         },
+        state,
+        planner: crate::plan::Options::default(),
         max_deletes: 50,
         force: false,
         revision: None,

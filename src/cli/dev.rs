@@ -64,7 +64,7 @@ pub fn run(args: &DevArgs, global: &GlobalArgs) -> Exit {
     let interval: Duration = args.resync_interval.into();
     rt.block_on(async {
         let work = async {
-            let first = super::apply::run_async(&apply, &global, true).await;
+            let first = super::apply::run_async(&apply, &global, true, false).await;
             if first != Exit::Ok {
                 eprintln!("(the first apply exited {first:?}; fix the manifests: they are retried every resync)");
             }
@@ -73,7 +73,7 @@ pub fn run(args: &DevArgs, global: &GlobalArgs) -> Exit {
             println!("\nReconciling every {}; Ctrl-C stops ZooKeeper and removes its data.", args.resync_interval);
             loop {
                 tokio::time::sleep(interval).await;
-                let _ = super::apply::run_async(&apply, &global, false).await;
+                let _ = super::apply::run_async(&apply, &global, false, false).await;
             }
         };
         tokio::select! {

@@ -10,6 +10,8 @@ use crate::model::AclEntry;
 use crate::plan::{Change, Op, Plan};
 
 const SENSITIVE: &str = "(sensitive)";
+/// Text plans show at most this many changes in detail; the summary line counts them all.
+pub const TEXT_DETAIL_LIMIT: usize = 1000;
 
 /// True when the bytes read as text worth showing line by line.
 fn as_text(b: &[u8]) -> Option<&str> {
@@ -102,7 +104,7 @@ pub fn plan_text(plan: &Plan) -> String {
     if plan.changes.is_empty() {
         out.push_str("No changes. The live tree matches the manifests.\n");
     }
-    for c in &plan.changes {
+    for c in plan.changes.iter().take(TEXT_DETAIL_LIMIT) {
         let owner = c
             .owner
             .as_ref()
@@ -160,6 +162,13 @@ pub fn plan_text(plan: &Plan) -> String {
                 }
             }
         }
+    }
+    if plan.changes.len() > TEXT_DETAIL_LIMIT {
+        let _ = writeln!(
+            out,
+            "  ... and {} more changes (--output json lists every change)",
+            plan.changes.len() - TEXT_DETAIL_LIMIT
+        );
     }
     for n in &plan.notes {
         let _ = writeln!(out, "  ! {}: {}", n.path, n.message);

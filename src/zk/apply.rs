@@ -18,6 +18,8 @@ pub struct ExecOptions {
     pub allow_split: bool,
     /// Length of the connection string's chroot (every path is sent with it).
     pub chroot_len: usize,
+    /// `<state-path>/progress`: chains split batches (see [`execute`]).
+    pub progress_path: Option<String>,
 }
 
 impl Default for ExecOptions {
@@ -26,6 +28,7 @@ impl Default for ExecOptions {
             max_request_bytes: JUTE_MAXBUFFER,
             allow_split: false,
             chroot_len: 0,
+            progress_path: None,
         }
     }
 }
@@ -115,6 +118,7 @@ pub fn batches(
             limit: opts.max_request_bytes,
         });
     }
+    let fixed = fixed + chain_size(opts);
     let mut out = Vec::new();
     let mut start = 0;
     let mut size = fixed;
@@ -148,8 +152,23 @@ fn create_mode(k: CreateKind) -> zk::CreateMode {
     }
 }
 
-/// Commits `ops` as fenced multis, in order. Batches that landed stay landed when a later one
-/// fails (only with `allow_split`); each batch is atomic.
+/// How many split batches are in flight at once.
+const IN_FLIGHT: usize = 4;
+
+/// Size of the chain op (`set_data(progress, "<k>", v0 + k)`) a split batch carries.
+fn chain_size(opts: &ExecOptions) -> usize {
+    opts.progress_path
+        .as_ref()
+        .map(|p| 9 + 4 + opts.chroot_len + p.len() + 4 + 20 + 4)
+        .unwrap_or(0)
+}
+
+/// Commits `ops` as fenced multis, in order.
+///
+/// One batch when the plan fits one request. With `allow_split`, ordered atomic batches are
+/// pipelined (up to 4 in flight) and chained on the server: batch k also sets
+/// `<state-path>/progress` expecting version `v0 + k`, so when a batch fails, every later batch
+/// fails on that op and writes nothing — the batches that landed are exactly a prefix.
 pub async fn execute(
     client: &zk::Client,
     lock: &LeaderLock,
@@ -157,85 +176,150 @@ pub async fn execute(
     opts: &ExecOptions,
 ) -> Result<ExecReport, ExecError> {
     let ranges = batches(ops, lock, opts)?;
-    let mut report = ExecReport::default();
-    for (landed, range) in ranges.into_iter().enumerate() {
-        let batch = &ops[range.clone()];
-        let acls: Vec<Vec<zk::Acl>> = batch
-            .iter()
-            .map(|op| match op {
-                WriteOp::Create { acl, .. } => acl.iter().map(super::snapshot::to_zk_acl).collect(),
-                _ => Vec::new(),
-            })
-            .collect();
-        let mut writer = client.new_multi_writer();
-        writer
-            .add_check_version(&lock.node, 0)
-            .map_err(|e| ZkError::op("check", &lock.node, e))?;
-        for (op, acl) in batch.iter().zip(&acls) {
-            let r = match op {
-                WriteOp::Create {
-                    path, data, mode, ..
-                } => {
-                    let o = create_mode(*mode).with_acls(zk::Acls::new(acl));
-                    writer.add_create(path, data, &o)
-                }
-                WriteOp::Set {
-                    path,
-                    data,
-                    version,
-                } => writer.add_set_data(path, data, Some(*version)),
-                WriteOp::Delete { path, version } => writer.add_delete(path, Some(*version)),
-            };
-            r.map_err(|e| ZkError::op("prepare", op.path(), e))?;
+    let chain = if ranges.len() > 1 {
+        match &opts.progress_path {
+            Some(p) => Some((p.clone(), progress_version(client, p).await?)),
+            None => None,
         }
-        let bytes = fixed_size(lock, opts.chroot_len)
-            + batch
+    } else {
+        None
+    };
+    let in_flight = if chain.is_some() { IN_FLIGHT } else { 1 };
+    let mut report = ExecReport::default();
+    let mut pending = std::collections::VecDeque::new();
+    let mut next = 0;
+    let mut first_error: Option<ExecError> = None;
+    while next < ranges.len() || !pending.is_empty() {
+        while first_error.is_none() && next < ranges.len() && pending.len() < in_flight {
+            let range = ranges[next].clone();
+            let batch = &ops[range.clone()];
+            let acls: Vec<Vec<zk::Acl>> = batch
                 .iter()
-                .map(|o| op_size(o, opts.chroot_len))
-                .sum::<usize>();
-        match writer.commit().await {
+                .map(|op| match op {
+                    WriteOp::Create { acl, .. } => {
+                        acl.iter().map(super::snapshot::to_zk_acl).collect()
+                    }
+                    _ => Vec::new(),
+                })
+                .collect();
+            let mut writer = client.new_multi_writer();
+            writer
+                .add_check_version(&lock.node, 0)
+                .map_err(|e| ZkError::op("check", &lock.node, e))?;
+            for (op, acl) in batch.iter().zip(&acls) {
+                let r = match op {
+                    WriteOp::Create {
+                        path, data, mode, ..
+                    } => {
+                        let o = create_mode(*mode).with_acls(zk::Acls::new(acl));
+                        writer.add_create(path, data, &o)
+                    }
+                    WriteOp::Set {
+                        path,
+                        data,
+                        version,
+                    } => writer.add_set_data(path, data, Some(*version)),
+                    WriteOp::Delete { path, version } => writer.add_delete(path, Some(*version)),
+                };
+                r.map_err(|e| ZkError::op("prepare", op.path(), e))?;
+            }
+            if let Some((path, v0)) = &chain {
+                let k = next as i32;
+                writer
+                    .add_set_data(path, k.to_string().as_bytes(), Some(v0 + k))
+                    .map_err(|e| ZkError::op("prepare", path.as_str(), e))?;
+            }
+            let bytes = fixed_size(lock, opts.chroot_len)
+                + chain_size(opts)
+                + batch
+                    .iter()
+                    .map(|o| op_size(o, opts.chroot_len))
+                    .sum::<usize>();
+            // The request is sent here; the future only waits for the reply.
+            pending.push_back((next, range, bytes, writer.commit()));
+            next += 1;
+        }
+        let Some((k, range, bytes, fut)) = pending.pop_front() else {
+            break;
+        };
+        let result = fut.await;
+        if first_error.is_some() {
+            // Chained behind a failed batch: it failed too (or was never sent).
+            continue;
+        }
+        let batch = &ops[range];
+        match result {
             Ok(_) => {
                 report.batches += 1;
                 report.ops += batch.len();
                 report.bytes += bytes;
                 report.batch_bytes.push(bytes);
             }
-            Err(zk::MultiWriteError::OperationFailed { index: 0, .. }) => {
-                return Err(ExecError::LockLost { landed });
-            }
-            Err(zk::MultiWriteError::OperationFailed { index, source }) => {
-                let op = batch.get(index - 1);
-                let path = op.map(|o| o.path().to_owned()).unwrap_or_default();
-                return Err(match source {
-                    // Someone else changed the tree since the snapshot: re-plan.
-                    zk::Error::BadVersion
-                    | zk::Error::NodeExists
-                    | zk::Error::NoNode
-                    | zk::Error::NotEmpty => ExecError::Conflict {
-                        path,
-                        source,
-                        landed,
-                    },
-                    zk::Error::NoAuth => ExecError::Zk(ZkError::NotAuthorized {
-                        what: match op {
-                            Some(WriteOp::Create { .. }) => "create",
-                            Some(WriteOp::Set { .. }) => "update",
-                            _ => "delete",
-                        },
-                        path,
-                    }),
-                    source => ExecError::Zk(ZkError::op("apply", path, source)),
-                });
-            }
-            Err(zk::MultiWriteError::RequestFailed { source }) => match source {
-                zk::Error::SessionExpired | zk::Error::NoAuth | zk::Error::AuthFailed => {
-                    return Err(ZkError::op("commit", batch[0].path(), source).into());
-                }
-                source => return Err(ExecError::Uncertain { source, landed }),
-            },
+            Err(e) => first_error = Some(classify(e, batch, k)),
         }
     }
-    Ok(report)
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
+}
+
+/// The progress node's data version, creating the node when missing.
+async fn progress_version(client: &zk::Client, path: &str) -> Result<i32, ZkError> {
+    loop {
+        match client.check_stat(path).await {
+            Ok(Some(stat)) => return Ok(stat.version),
+            Ok(None) => {
+                let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+                match client.create(path, b"", &opts).await {
+                    Ok(_) | Err(zk::Error::NodeExists) => continue,
+                    Err(e) => return Err(ZkError::op("create", path, e)),
+                }
+            }
+            Err(e) => return Err(ZkError::op("read", path, e)),
+        }
+    }
+}
+
+/// Maps a failed batch to the executor's error.
+fn classify(e: zk::MultiWriteError, batch: &[WriteOp], landed: usize) -> ExecError {
+    match e {
+        zk::MultiWriteError::OperationFailed { index: 0, .. } => ExecError::LockLost { landed },
+        zk::MultiWriteError::OperationFailed { index, source } => {
+            let op = batch.get(index - 1);
+            let path = op.map(|o| o.path().to_owned()).unwrap_or_default();
+            match source {
+                // Someone else changed the tree since the snapshot: re-plan.
+                zk::Error::BadVersion
+                | zk::Error::NodeExists
+                | zk::Error::NoNode
+                | zk::Error::NotEmpty => ExecError::Conflict {
+                    path,
+                    source,
+                    landed,
+                },
+                zk::Error::NoAuth => ExecError::Zk(ZkError::NotAuthorized {
+                    what: match op {
+                        Some(WriteOp::Create { .. }) => "create",
+                        Some(WriteOp::Set { .. }) => "update",
+                        _ => "delete",
+                    },
+                    path,
+                }),
+                source => ExecError::Zk(ZkError::op("apply", path, source)),
+            }
+        }
+        zk::MultiWriteError::RequestFailed { source } => match source {
+            zk::Error::SessionExpired | zk::Error::NoAuth | zk::Error::AuthFailed => {
+                ExecError::Zk(ZkError::op(
+                    "commit",
+                    batch.first().map(WriteOp::path).unwrap_or(""),
+                    source,
+                ))
+            }
+            source => ExecError::Uncertain { source, landed },
+        },
+    }
 }
 
 /// Applies ACL changes (they cannot ride in a multi), each checked against the ACL version read.

@@ -74,6 +74,10 @@ impl StatePaths {
     pub fn lock(&self) -> ZPath {
         self.root.child("lock")
     }
+    /// Chains the batches of a split apply (see `zk::apply::execute`).
+    pub fn progress(&self) -> ZPath {
+        self.root.child("progress")
+    }
     fn owner_node(&self, owner: &Owner) -> ZPath {
         self.inventory()
             .child(&format!("{}.{}", owner.kind, owner.name))
