@@ -1,14 +1,12 @@
 //! `zkstate apply`: plan and apply atomically under the leader lock. Exit 0 applied or nothing to
 //! do, 1 invalid manifests, 2 trouble, 3 refused by a safety guard, 4 lock timeout.
-use super::common::{
-    connect_options, fail, load_manifests, pass_options, print_json, runtime, state_paths,
-};
+use super::common::{block_on, fail, load_manifests, open, pass_options, print_json};
 use super::render::{plan_json, plan_text};
 use super::{ApplyArgs, Exit, GlobalArgs, OutputFormat};
+use crate::zk::ZkError;
 use crate::zk::apply::ExecError;
 use crate::zk::lock::{self, LockFormat};
 use crate::zk::reconcile::{self, ApplyError, ApplyOutcome};
-use crate::zk::{ZkError, session};
 
 pub fn run(args: &ApplyArgs, global: &GlobalArgs) -> Exit {
     run_with(args, global, true)
@@ -19,10 +17,7 @@ pub fn run_with(args: &ApplyArgs, global: &GlobalArgs, print: bool) -> Exit {
     if args.dry_run {
         return super::diff::run(&args.plan, global);
     }
-    match runtime() {
-        Ok(rt) => rt.block_on(run_async(args, global, print, true)),
-        Err(e) => e,
-    }
+    block_on(run_async(args, global, print, true))
 }
 
 /// `apply` on the caller's runtime (the dev loop).
@@ -31,22 +26,18 @@ pub async fn run_async(args: &ApplyArgs, global: &GlobalArgs, print: bool, exiti
         Ok(m) => m,
         Err(e) => return e,
     };
-    let (copts, state) = match (connect_options(global), state_paths(global)) {
-        (Ok(c), Ok(s)) => (c, s),
-        (Err(e), _) | (_, Err(e)) => return e,
-    };
-    let mut opts = pass_options(global, state.clone(), m.digest.clone());
-    opts.max_deletes = args.max_deletes;
-    opts.force = args.force;
-    opts.revision = args.revision.clone();
-    opts.exec.allow_split = args.allow_split;
-    opts.exec.max_request_bytes = args.max_request_bytes;
     let json = args.plan.output == OutputFormat::Json;
     async move {
-        let client = match session::connect(&copts).await {
-            Ok(c) => c,
-            Err(e) => return fail(Exit::Trouble, e),
+        let (client, state) = match open(global).await {
+            Ok(x) => x,
+            Err(e) => return e,
         };
+        let mut opts = pass_options(global, state.clone(), m.digest.clone());
+        opts.max_deletes = args.max_deletes;
+        opts.force = args.force;
+        opts.revision = args.revision.clone();
+        opts.exec.allow_split = args.allow_split;
+        opts.exec.max_request_bytes = args.max_request_bytes;
         for dir in [state.lock(), state.inventory()] {
             if let Err(e) = lock::ensure_path(&client, dir.as_str()).await {
                 return fail(Exit::Trouble, e);

@@ -129,3 +129,22 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
 pub fn print_json(v: &serde_json::Value) {
     println!("{v}");
 }
+
+/// Resolves `--zk`/`--auth`/`--session-timeout`/`--state-path` and opens a session; prints the
+/// error and returns the exit code (2) on failure.
+pub async fn open(global: &GlobalArgs) -> Result<(zookeeper_client::Client, StatePaths), Exit> {
+    let copts = connect_options(global)?;
+    let state = state_paths(global)?;
+    let client = crate::zk::session::connect(&copts)
+        .await
+        .map_err(|e| fail(Exit::Trouble, e))?;
+    Ok((client, state))
+}
+
+/// Runs one command's async body on a runtime of its own.
+pub fn block_on(body: impl std::future::Future<Output = Exit>) -> Exit {
+    match runtime() {
+        Ok(rt) => rt.block_on(body),
+        Err(e) => e,
+    }
+}

@@ -1,31 +1,21 @@
 //! `zkstate diff`: compare the manifests with the live tree and print the plan; never takes the
 //! lock, never writes. Exit 0 in sync, 1 differences, 2 trouble.
-use super::common::{
-    connect_options, fail, load_manifests, pass_options, print_json, runtime, state_paths,
-};
+use super::common::{block_on, fail, load_manifests, open, pass_options, print_json};
 use super::render::{plan_json, plan_text};
 use super::{Exit, GlobalArgs, OutputFormat, PlanArgs};
-use crate::zk::{reconcile, session};
+use crate::zk::reconcile;
 
 pub fn run(args: &PlanArgs, global: &GlobalArgs) -> Exit {
     let m = match load_manifests(&args.files.files, global) {
         Ok(m) => m,
         Err(e) => return e,
     };
-    let (copts, state) = match (connect_options(global), state_paths(global)) {
-        (Ok(c), Ok(s)) => (c, s),
-        (Err(e), _) | (_, Err(e)) => return e,
-    };
-    let opts = pass_options(global, state, m.digest.clone());
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return e,
-    };
-    let exit = rt.block_on(async {
-        let client = match session::connect(&copts).await {
-            Ok(c) => c,
-            Err(e) => return fail(Exit::Trouble, e),
+    let exit = block_on(async {
+        let (client, state) = match open(global).await {
+            Ok(x) => x,
+            Err(e) => return e,
         };
+        let opts = pass_options(global, state, m.digest.clone());
         let observed = match reconcile::observe(&client, &m.desired, &opts).await {
             Ok(o) => o,
             Err(e) => return fail(Exit::Trouble, e),

@@ -7,10 +7,10 @@ use std::fmt::Write as _;
 
 use base64::Engine as _;
 
-use super::common::{connect_options, fail, runtime};
+use super::common::{block_on, fail, open};
 use super::{Exit, ExportArgs, GlobalArgs};
 use crate::model::{LiveTree, ZPath};
-use crate::zk::{session, snapshot};
+use crate::zk::snapshot;
 
 pub fn run(args: &ExportArgs, global: &GlobalArgs) -> Exit {
     let root = match ZPath::parse(&args.path) {
@@ -22,18 +22,10 @@ pub fn run(args: &ExportArgs, global: &GlobalArgs) -> Exit {
             );
         }
     };
-    let copts = match connect_options(global) {
-        Ok(c) => c,
-        Err(e) => return e,
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return e,
-    };
-    rt.block_on(async {
-        let client = match session::connect(&copts).await {
-            Ok(c) => c,
-            Err(e) => return fail(Exit::Trouble, e),
+    block_on(async {
+        let (client, _) = match open(global).await {
+            Ok(x) => x,
+            Err(e) => return e,
         };
         let mut areas = snapshot::Areas::default();
         areas.subtrees.insert(root.clone());

@@ -6,21 +6,16 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 use zookeeper_client as zk;
 
-use super::common::{
-    connect_options, fail, load_manifests, pass_options, print_json, runtime, state_paths,
-};
+use super::common::{block_on, fail, load_manifests, open, pass_options, print_json};
 use super::{Exit, GlobalArgs, OutputFormat, StatusArgs};
 use crate::manifest::spec::{ElectionFormat, QueueFormat};
 use crate::model::{DesiredState, Kind, Mode, Owner, RecipeInfo, ZPath};
 use crate::recipes;
 use crate::zk::reconcile::{self, PassOptions};
-use crate::zk::{ZkError, lock, session};
+use crate::zk::{ZkError, lock};
 
 pub fn run(args: &StatusArgs, global: &GlobalArgs) -> Exit {
-    match runtime() {
-        Ok(rt) => rt.block_on(run_async(args, global)),
-        Err(e) => e,
-    }
+    block_on(run_async(args, global))
 }
 
 /// `status` on the caller's runtime.
@@ -33,20 +28,16 @@ pub async fn run_async(args: &StatusArgs, global: &GlobalArgs) -> Exit {
             Err(e) => return e,
         }
     };
-    let (copts, state) = match (connect_options(global), state_paths(global)) {
-        (Ok(c), Ok(s)) => (c, s),
-        (Err(e), _) | (_, Err(e)) => return e,
-    };
     let digest = manifests
         .as_ref()
         .map(|m| m.digest.clone())
         .unwrap_or_default();
-    let opts = pass_options(global, state, digest);
     async move {
-        let client = match session::connect(&copts).await {
-            Ok(c) => c,
-            Err(e) => return fail(Exit::Trouble, e),
+        let (client, state) = match open(global).await {
+            Ok(x) => x,
+            Err(e) => return e,
         };
+        let opts = pass_options(global, state, digest);
         let desired = manifests.as_ref().map(|m| &m.desired);
         let v = match collect(&client, desired, &opts).await {
             Ok(v) => v,

@@ -1,23 +1,15 @@
 //! `zkstate suspend` / `zkstate resume`: create / delete `<state-path>/suspend`.
 use zookeeper_client as zk;
 
-use super::common::{connect_options, fail, runtime, state_paths};
+use super::common::{block_on, fail, open};
 use super::{Exit, GlobalArgs};
-use crate::zk::{lock, session};
+use crate::zk::lock;
 
 pub fn run(suspend: bool, global: &GlobalArgs) -> Exit {
-    let (copts, state) = match (connect_options(global), state_paths(global)) {
-        (Ok(c), Ok(s)) => (c, s),
-        (Err(e), _) | (_, Err(e)) => return e,
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return e,
-    };
-    rt.block_on(async {
-        let client = match session::connect(&copts).await {
-            Ok(c) => c,
-            Err(e) => return fail(Exit::Trouble, e),
+    block_on(async {
+        let (client, state) = match open(global).await {
+            Ok(x) => x,
+            Err(e) => return e,
         };
         let path = state.suspend();
         if suspend {

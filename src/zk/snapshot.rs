@@ -169,35 +169,28 @@ pub fn from_zk_acl(a: &zk::Acl) -> AclEntry {
     }
 }
 
+/// Client permission flags and the model's bits, one table for both directions.
+const PERMS: [(zk::Permission, u32); 5] = [
+    (zk::Permission::READ, 1),
+    (zk::Permission::WRITE, 2),
+    (zk::Permission::CREATE, 4),
+    (zk::Permission::DELETE, 8),
+    (zk::Permission::ADMIN, 16),
+];
+
 fn perm_bits(p: zk::Permission) -> u32 {
-    let mut bits = 0;
-    for (perm, bit) in [
-        (zk::Permission::READ, 1),
-        (zk::Permission::WRITE, 2),
-        (zk::Permission::CREATE, 4),
-        (zk::Permission::DELETE, 8),
-        (zk::Permission::ADMIN, 16),
-    ] {
-        if p.has(perm) {
-            bits |= bit;
-        }
-    }
-    bits
+    PERMS
+        .iter()
+        .filter(|(perm, _)| p.has(*perm))
+        .map(|(_, bit)| bit)
+        .sum()
 }
 
 /// Converts a model ACL into the client's.
 pub fn to_zk_acl(a: &AclEntry) -> zk::Acl {
-    let mut p = zk::Permission::NONE;
-    for (perm, bit) in [
-        (zk::Permission::READ, 1),
-        (zk::Permission::WRITE, 2),
-        (zk::Permission::CREATE, 4),
-        (zk::Permission::DELETE, 8),
-        (zk::Permission::ADMIN, 16),
-    ] {
-        if a.perms.0 & bit != 0 {
-            p = p | perm;
-        }
-    }
+    let p = PERMS
+        .iter()
+        .filter(|(_, bit)| a.perms.0 & bit != 0)
+        .fold(zk::Permission::NONE, |acc, (perm, _)| acc | *perm);
     zk::Acl::new(p, zk::AuthId::new(&a.scheme, &a.id))
 }
