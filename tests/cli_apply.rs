@@ -411,3 +411,33 @@ spec:
         0
     );
 }
+
+#[test]
+fn a_connection_lost_on_commit_is_resolved_by_rereading_not_by_guessing() {
+    // Claiming a larger jute.maxbuffer than the server's makes the server drop the connection
+    // on commit (ConnectionLoss): zkstate must re-read its applied record, see the multi did
+    // not land, and never report success.
+    let zk = zk();
+    let hosts = zk.connect_string();
+    let value = "x".repeat(1000);
+    let mut doc = String::from(
+        "apiVersion: zkstate/v1\nkind: ConfigTree\nmetadata: {name: big}\nspec:\n  root: /big\n  nodes:\n",
+    );
+    for i in 0..1100 {
+        doc.push_str(&format!("    n{i:04}: {value}\n"));
+    }
+    let m = Manifests::new(&[("big.yaml", &doc)]);
+    let dir = m.path().to_str().unwrap();
+    let (code, _, err) = run(
+        &hosts,
+        &["apply", "-f", dir, "--max-request-bytes", "4000000"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("connection"), "{err}");
+    assert_eq!(
+        raw::get(&hosts, "/big"),
+        None,
+        "nothing of the multi landed"
+    );
+    assert_eq!(raw::get(&hosts, "/zkstate/applied"), None);
+}
