@@ -331,6 +331,10 @@ fn own_hwm_kb() -> u64 {
 /// `__measure OUT ERR PROG ARGS...`: runs PROG with stdout/stderr in the files, reaps it with
 /// `wait4` and prints `{"wall":S,"maxrss_kb":K,"user":S,"sys":S,"code":C,"floor_kb":K}`.
 /// Wall time runs from just before the spawn to the reap.
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is reaped with wait4, which std's Child::wait cannot do"
+)]
 fn measure_main(args: &[String]) {
     let [out, err, prog, rest @ ..] = args else {
         panic!("usage: __measure OUT ERR PROG ARGS...");
