@@ -678,7 +678,11 @@ fn bench_main(args: &[String]) {
                     .and_then(|s| {
                         s.lines()
                             .find_map(|l| l.strip_prefix("Zookeeper version: "))
-                            .map(|v| v.split(',').next().unwrap_or(v).trim().to_owned())
+                            .map(|v| {
+                                // Debian's build says `3.8.0-${mvngit.commit.id}, built on ...`.
+                                let v = v.split(',').next().unwrap_or(v);
+                                v.split("-$").next().unwrap_or(v).trim().to_owned()
+                            })
                     })
                     .unwrap_or_else(|| "unknown".into());
             }
