@@ -560,6 +560,15 @@ impl Subject {
     }
 }
 
+/// Which time of a sample a ratio uses.
+#[derive(Clone, Copy, Debug)]
+enum Pick {
+    /// Whole child process, spawn to reap.
+    Wall,
+    /// The child's own timing.
+    Own,
+}
+
 /// One measurement: whole-process wall, the child's own timing (if any), peak RSS, CPU.
 #[derive(Clone, Copy, Debug)]
 struct Sample {
@@ -617,6 +626,29 @@ impl Results {
         self.get(n, s)
             .and_then(|v| v.iter().map(|x| x.inner).collect::<Option<Vec<_>>>())
             .map(median)
+    }
+
+    fn pick(&self, n: usize, (s, pick): (Subject, Pick)) -> Option<f64> {
+        match pick {
+            Pick::Wall => self.wall(n, s),
+            Pick::Own => self.inner(n, s),
+        }
+    }
+
+    /// `a / b` per repeat: both were measured on the same server minutes apart, so load that
+    /// other work puts on the machine cancels out better than in a ratio of medians.
+    fn paired(&self, n: usize, a: (Subject, Pick), b: (Subject, Pick)) -> Vec<f64> {
+        let value = |s: &Sample, pick: Pick| match pick {
+            Pick::Wall => Some(s.wall),
+            Pick::Own => s.inner,
+        };
+        let (Some(xs), Some(ys)) = (self.get(n, a.0), self.get(n, b.0)) else {
+            return Vec::new();
+        };
+        xs.iter()
+            .zip(ys)
+            .filter_map(|(x, y)| Some(value(x, a.1)? / value(y, b.1)?))
+            .collect()
     }
 
     /// The time a subject is compared by: its own timing where it reports one.
@@ -908,76 +940,95 @@ fn report(cfg: &Config, r: &Results) -> String {
         }
     }
 
-    let _ = writeln!(out, "\n| ratio | N | value | target | |");
-    let _ = writeln!(out, "|---|---:|---:|---:|---|");
-    let mut ratio = |name: &str, n: usize, v: Option<f64>, target: &str, ok: Option<bool>| {
+    let _ = writeln!(
+        out,
+        "\n| ratio | N | ratio of medians | per-repeat ratios: median [min–max] | target | |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
+    let mut ratio = |name: &str, n: usize, v: f64, pairs: &[f64], target: Option<(&str, bool)>| {
+        let spread = if pairs.is_empty() {
+            "—".to_owned()
+        } else {
+            let lo = pairs.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = pairs.iter().copied().fold(0.0, f64::max);
+            format!("{:.2}x [{lo:.2}–{hi:.2}]", median(pairs.to_vec()))
+        };
         let _ = writeln!(
             out,
-            "| {name} | {n} | {} | {target} | {} |",
-            v.map(|x| format!("{x:.2}x")).unwrap_or_else(|| "—".into()),
-            match ok {
-                Some(true) => "met",
-                Some(false) => "**missed**",
+            "| {name} | {n} | {v:.2}x | {spread} | {} | {} |",
+            target.map_or("(context)", |t| t.0),
+            match target {
+                Some((_, true)) => "met",
+                Some((_, false)) => "**missed**",
                 None => "",
             }
         );
     };
     for &n in &cfg.sizes {
-        let apply = r.wall(n, Subject::ZkstateApply);
-        let raw = r.inner(n, Subject::RawCreate);
-        let limit = if n >= 100_000 { 1.5 } else { 2.0 };
-        let v = apply.zip(raw).map(|(a, b)| a / b);
-        ratio(
-            "apply: zkstate wall / raw own (connect → last ack)",
-            n,
-            v,
-            &format!("≤ {limit}x"),
-            v.map(|x| x <= limit),
-        );
-        let raw_wall = r.wall(n, Subject::RawCreate);
-        let v = apply.zip(raw_wall).map(|(a, b)| a / b);
-        ratio(
-            "apply: zkstate wall / raw wall (both whole process)",
-            n,
-            v,
-            "(context)",
-            None,
-        );
-        if let (Some(&(k, extrapolated)), Some(a)) = (kazoo_time.get(&n), apply) {
-            let name = if extrapolated {
-                "kazoo (**extrapolated**) / zkstate apply"
-            } else {
-                "kazoo own / zkstate apply wall"
+        let apply_limit = if n >= 100_000 { 1.5 } else { 2.0 };
+        let apply_target = format!("≤ {apply_limit}x");
+        let rows = [
+            (
+                "apply: zkstate wall / raw own (connect → last ack)",
+                (Subject::ZkstateApply, Pick::Wall),
+                (Subject::RawCreate, Pick::Own),
+                Some((apply_target.as_str(), apply_limit)),
+            ),
+            (
+                "apply: zkstate wall / raw wall (both whole process)",
+                (Subject::ZkstateApply, Pick::Wall),
+                (Subject::RawCreate, Pick::Wall),
+                None,
+            ),
+            (
+                "diff: zkstate wall / raw walk wall (both whole process)",
+                (Subject::ZkstateDiff, Pick::Wall),
+                (Subject::RawWalk, Pick::Wall),
+                Some(("≤ 3x", 3.0)),
+            ),
+            (
+                "diff: zkstate wall / raw walk own (connect → done)",
+                (Subject::ZkstateDiff, Pick::Wall),
+                (Subject::RawWalk, Pick::Own),
+                None,
+            ),
+        ];
+        for (name, a, b, target) in rows {
+            let (Some(x), Some(y)) = (r.pick(n, a), r.pick(n, b)) else {
+                continue;
             };
-            let v = k / a;
-            let target = if n == 10_000 { "≥ 50x" } else { "(context)" };
+            let v = x / y;
             ratio(
                 name,
                 n,
-                Some(v),
-                target,
-                (n == 10_000 && !extrapolated).then_some(v >= 50.0),
+                v,
+                &r.paired(n, a, b),
+                target.map(|(t, limit)| (t, v <= limit)),
             );
         }
-        let diff = r.wall(n, Subject::ZkstateDiff);
-        let walk = r.wall(n, Subject::RawWalk);
-        let v = diff.zip(walk).map(|(a, b)| a / b);
-        ratio(
-            "diff: zkstate wall / raw walk wall (both whole process)",
-            n,
-            v,
-            "≤ 3x",
-            v.map(|x| x <= 3.0),
-        );
-        let walk_own = r.inner(n, Subject::RawWalk);
-        let v = diff.zip(walk_own).map(|(a, b)| a / b);
-        ratio(
-            "diff: zkstate wall / raw walk own (connect → done)",
-            n,
-            v,
-            "(context)",
-            None,
-        );
+        let Some(apply) = r.wall(n, Subject::ZkstateApply) else {
+            continue;
+        };
+        match kazoo_time.get(&n) {
+            Some(&(k, false)) => {
+                let v = k / apply;
+                let pairs = r.paired(
+                    n,
+                    (Subject::Kazoo, Pick::Own),
+                    (Subject::ZkstateApply, Pick::Wall),
+                );
+                let target = (n == 10_000).then_some(("≥ 50x", v >= 50.0));
+                ratio("kazoo own / zkstate apply wall", n, v, &pairs, target);
+            }
+            Some(&(k, true)) => ratio(
+                "kazoo (**extrapolated**) / zkstate apply wall",
+                n,
+                k / apply,
+                &[],
+                None,
+            ),
+            None => {}
+        }
     }
     out
 }
