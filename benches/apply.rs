@@ -432,7 +432,13 @@ fn config(args: &[String]) -> Config {
             "--bench" => {}
             "--sizes" => sizes = parse_sizes(it.next().expect("--sizes LIST")),
             "--repeats" => repeats = it.next().expect("--repeats N").parse().expect("N"),
-            other => panic!("unknown argument {other:?}; use --sizes 10000,100000 --repeats 3"),
+            flag if flag.starts_with('-') => {
+                panic!("unknown argument {flag:?}; use --sizes 10000,100000 --repeats 3")
+            }
+            // `cargo bench NAME` passes NAME to every bench target as a filter.
+            filter => log(format!(
+                "ignoring the filter {filter:?}: this bench always runs whole"
+            )),
         }
     }
     Config {
@@ -898,6 +904,20 @@ fn report(cfg: &Config, r: &Results) -> String {
         r.load.0,
         r.load.1
     );
+    let busy = |load: &str| {
+        load.split_whitespace()
+            .next()
+            .and_then(|l| l.parse::<f64>().ok())
+            .is_some_and(|l| l > 1.0)
+    };
+    // Only the figure from before the run: the bench's own server and children raise the later one.
+    if busy(&r.load.0) {
+        let _ = writeln!(
+            out,
+            "**Other work was running on this machine (load average above 1): single figures \
+             are skewed; compare the ratios, and prefer the per-repeat column.**\n"
+        );
+    }
     let _ = writeln!(
         out,
         "| N | measurement | wall (s) | own time (s) | peak RSS (MB) | CPU user+sys (s) | runs (wall) |"
