@@ -8,12 +8,16 @@
 //! 4. meaning: paths, ACLs, data sources, sizes, `schema:` checks, globs, durations;
 //! 5. expansion: ConfigTree nodes and implicit parents here, Service / Queue / ElectionGroup via
 //!    [`crate::recipes`]; then the merge of every document's nodes, where duplicates are caught.
-use std::collections::{BTreeMap, HashMap};
+use std::cell::{OnceCell, RefCell};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use saphyr::MarkedYaml;
+use saphyr_parser::ScanError;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -22,11 +26,11 @@ use super::diag::{Class, Diagnostic, Diagnostics, Pos};
 use super::files::{self, Source};
 use super::render;
 use super::spec::{
-    ConfigTreeSpec, ElectionGroupSpec, Envelope, KindName, ModeSpec, NodeSpec, NodeValue,
-    PolicySpec, PruneSpec, PruneWord, QueueSpec, ServiceSpec,
+    ConfigTreeSpec, ElectionGroupSpec, KindName, ModeSpec, NodeSpec, NodeValue, PolicySpec,
+    PruneSpec, PruneWord, QueueSpec, ServiceSpec,
 };
 use super::structure::{self, Problem};
-use super::yaml::{self, Converter, Locator, Target, ptr, ptr_escape};
+use super::yaml::{self, ConvertError, EnvLookup, JsonDoc, Locator, Target, ptr, ptr_escape};
 use crate::model::{
     AclEntry, DataPolicy, DesiredNode, DesiredState, Kind, MAX_NODE_DATA, ManagedRoot, Mode,
     NodeMode, Owner, PathError, Prune, SeedItem, ZPath,
@@ -102,9 +106,10 @@ pub enum DocumentSpec {
 /// set (exit 1) from one that could not be read (exit 2).
 pub fn load(
     paths: &[PathBuf],
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &EnvLookup<'_>,
     options: &LoadOptions,
 ) -> Result<LoadedSet, Diagnostics> {
+    let started = std::time::Instant::now();
     let mut diags = Diagnostics::new();
     let file_list = files::collect(paths, &mut diags);
     let sources: Vec<Source> = file_list
@@ -119,93 +124,17 @@ pub fn load(
     }
     let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
 
-    // YAML → marked trees.
-    let mut trees: Vec<(usize, MarkedYaml<'_>)> = Vec::new();
-    for (i, s) in sources.iter().enumerate() {
-        match yaml::parse_documents(&s.text) {
-            Ok(docs) => trees.extend(
-                docs.into_iter()
-                    .filter(|d| !yaml::is_empty_document(d))
-                    .map(|d| (i, d)),
-            ),
-            Err(e) => diags.push(
-                Diagnostic::invalid(
-                    &s.path,
-                    yaml::pos(e.marker()),
-                    format!("invalid YAML: {}", e.info()),
-                )
-                .hint("fix the YAML syntax; nothing in this file was checked further"),
-            ),
-        }
-    }
-    if trees.is_empty() && diags.is_empty() {
-        let at = sources.first().map_or_else(
-            || paths.first().cloned().unwrap_or_default(),
-            |s| s.path.clone(),
-        );
-        diags.push(
-            Diagnostic::invalid(&at, Pos::NONE, "the manifest set has no documents").hint(
-                "an empty manifest set is refused, so that it can never mean \"delete everything\"",
-            ),
-        );
-    }
-
-    let locators: Vec<Locator<'_, '_>> = trees.iter().map(|(_, t)| Locator::new(t)).collect();
+    // Positions, built only if a diagnostic needs one.
+    let file_trees: Vec<OnceCell<Option<Vec<MarkedYaml<'_>>>>> =
+        sources.iter().map(|_| OnceCell::new()).collect();
     let ctx = Ctx {
         sources: &sources,
-        trees: &trees,
-        locators: &locators,
+        docs: RefCell::new(Vec::new()),
+        file_trees: &file_trees,
+        locators: RefCell::new(HashMap::new()),
         env,
         options,
     };
-
-    // Stage 2 and 3 per document.
-    let mut typed: Vec<TypedDoc> = Vec::new();
-    for (d, (_, tree)) in trees.iter().enumerate() {
-        let mut conv = Converter::with_env(env);
-        let json = conv.convert(tree);
-        // Values that failed to convert became `null`; the schema's complaints about exactly
-        // those values would only repeat the problem, so they are left out. The document's
-        // other structural problems are still reported.
-        let failed: Vec<String> = conv.errors.iter().map(|e| e.pointer.clone()).collect();
-        let converted = conv.errors.is_empty();
-        for e in conv.errors {
-            let mut diag = Diagnostic::invalid(ctx.file(d), e.pos, e.message);
-            if let Some(h) = e.hint {
-                diag = diag.hint(h);
-            }
-            diags.push(diag);
-        }
-        let problems: Vec<Problem> = structure::check(&json)
-            .into_iter()
-            .filter(|p| {
-                !failed
-                    .iter()
-                    .any(|f| p.pointer == *f || p.pointer.starts_with(&format!("{f}/")))
-            })
-            .collect();
-        if !problems.is_empty() || !converted {
-            for p in problems {
-                diags.push(ctx.diag(d, &p));
-            }
-            continue;
-        }
-        match into_typed(json) {
-            Some(t) => typed.push(TypedDoc { doc: d, typed: t }),
-            None => diags.push(
-                ctx.diag(
-                    d,
-                    &Problem::at(
-                        "/spec",
-                        "failed to read the document after it passed the schema check",
-                    )
-                    .hint("this is a bug in zkstate; please report it with the document"),
-                ),
-            ),
-        }
-    }
-
-    // Stages 4 and 5.
     let mut expander = Expander {
         ctx: &ctx,
         diags: &mut diags,
@@ -216,10 +145,43 @@ pub fn load(
         documents: Vec::new(),
         names: HashMap::new(),
         schemas: HashMap::new(),
+        tree_roots: HashMap::new(),
     };
-    for t in typed {
-        expander.document(t);
-    }
+
+    // Stages 2 and 3 (YAML → JSON → schema → typed spec) run on worker threads, one file at a
+    // time; stages 4 and 5 run here, strictly in file order, as each file becomes ready. So the
+    // result does not depend on the threads, and a file's JSON is dropped once it is expanded.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(sources.len())
+        .max(1);
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel::<(usize, Prepared)>();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let (next, sources) = (&next, &sources);
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(source) = sources.get(i) else { break };
+                    if tx.send((i, prepare(source, env))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut ready: BTreeMap<usize, Prepared> = BTreeMap::new();
+        let mut turn = 0;
+        for (i, prepared) in rx {
+            ready.insert(i, prepared);
+            while let Some(prepared) = ready.remove(&turn) {
+                expander.file(turn, prepared);
+                turn += 1;
+            }
+        }
+    });
     expander.complete_ancestors();
     let Expander {
         nodes,
@@ -229,7 +191,26 @@ pub fn load(
         documents,
         ..
     } = expander;
+    let doc_count = ctx.docs.borrow().len();
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        files = sources.len(),
+        documents = doc_count,
+        threads = workers,
+        "manifests checked and expanded"
+    );
 
+    if doc_count == 0 && diags.is_empty() {
+        let at = sources.first().map_or_else(
+            || paths.first().cloned().unwrap_or_default(),
+            |s| s.path.clone(),
+        );
+        diags.push(
+            Diagnostic::invalid(&at, Pos::NONE, "the manifest set has no documents").hint(
+                "an empty manifest set is refused, so that it can never mean \"delete everything\"",
+            ),
+        );
+    }
     if !diags.is_empty() {
         diags.sort();
         return Err(diags);
@@ -247,26 +228,116 @@ pub fn load(
     })
 }
 
-/// Everything a check needs to turn a JSON pointer into `file:line:column`.
-struct Ctx<'a, 'i> {
-    sources: &'a [Source],
-    trees: &'a [(usize, MarkedYaml<'i>)],
-    locators: &'a [Locator<'a, 'i>],
-    env: &'a dyn Fn(&str) -> Option<String>,
-    options: &'a LoadOptions,
+/// One file after stages 2 and 3, or its YAML syntax error.
+type Prepared = Result<Vec<PreparedDoc>, ScanError>;
+
+/// One document after stages 2 and 3.
+struct PreparedDoc {
+    /// Index among the file's documents, empty ones included.
+    index: usize,
+    start: Pos,
+    outcome: Result<Typed, Structural>,
 }
 
-impl Ctx<'_, '_> {
-    fn source(&self, doc: usize) -> &Source {
-        &self.sources[self.trees[doc].0]
+/// A document's structural problems: conversion errors and schema problems.
+struct Structural {
+    convert: Vec<ConvertError>,
+    schema: Vec<Problem>,
+}
+
+/// Stages 2 and 3 for one file, on a worker thread: pure, no positions (those are looked up
+/// later, on the main thread, and only for problems).
+fn prepare(source: &Source, env: &EnvLookup<'_>) -> Prepared {
+    let docs = yaml::load_json(&source.text, Some(env))?;
+    Ok(docs
+        .into_iter()
+        .map(|d| PreparedDoc {
+            index: d.index,
+            start: d.start,
+            outcome: structured(d),
+        })
+        .collect())
+}
+
+/// The schema, then serde, for one converted document.
+fn structured(json: JsonDoc) -> Result<Typed, Structural> {
+    // Values that failed to convert became `null`; the schema's complaints about exactly those
+    // values would only repeat the problem, so they are left out. The document's other
+    // structural problems are still reported.
+    let schema: Vec<Problem> = structure::check(&json.value)
+        .into_iter()
+        .filter(|p| {
+            !json.errors.iter().any(|f| {
+                p.pointer == f.pointer || p.pointer.starts_with(&format!("{}/", f.pointer))
+            })
+        })
+        .collect();
+    if !schema.is_empty() || !json.errors.is_empty() {
+        return Err(Structural {
+            convert: json.errors,
+            schema,
+        });
+    }
+    into_typed(json.value).ok_or_else(|| Structural {
+        convert: Vec::new(),
+        schema: vec![
+            Problem::at(
+                "/spec",
+                "failed to read the document after it passed the schema check",
+            )
+            .hint("this is a bug in zkstate; please report it with the document"),
+        ],
+    })
+}
+
+/// Where a document is.
+struct DocMeta {
+    /// Index into the sources.
+    src: usize,
+    /// Index among the file's documents, empty ones included.
+    index: usize,
+    start: Pos,
+}
+
+/// Everything a check needs to turn a JSON pointer into `file:line:column`. Main thread only.
+struct Ctx<'c, 'i> {
+    sources: &'i [Source],
+    /// Every document seen so far, in load order (the index is the document's number).
+    docs: RefCell<Vec<DocMeta>>,
+    /// Each file's marked trees, parsed on the first position lookup (`None`: unparsable).
+    file_trees: &'c [OnceCell<Option<Vec<MarkedYaml<'i>>>>],
+    locators: RefCell<HashMap<usize, Option<Locator<'c, 'i>>>>,
+    env: &'c EnvLookup<'c>,
+    options: &'c LoadOptions,
+}
+
+impl<'c, 'i> Ctx<'c, 'i> {
+    fn source(&self, doc: usize) -> &'i Source {
+        let src = self.docs.borrow()[doc].src;
+        &self.sources[src]
     }
 
-    fn file(&self, doc: usize) -> &Path {
+    fn file(&self, doc: usize) -> &'i Path {
         &self.source(doc).path
     }
 
     fn pos(&self, doc: usize, pointer: &str, target: Target) -> Pos {
-        self.locators[doc].locate(pointer, target)
+        let (src, index, start) = {
+            let docs = self.docs.borrow();
+            (docs[doc].src, docs[doc].index, docs[doc].start)
+        };
+        let file_trees: &'c [OnceCell<Option<Vec<MarkedYaml<'i>>>>] = self.file_trees;
+        let sources: &'i [Source] = self.sources;
+        let mut locators = self.locators.borrow_mut();
+        let locator = locators.entry(doc).or_insert_with(|| {
+            let trees =
+                file_trees[src].get_or_init(|| yaml::parse_documents(&sources[src].text).ok());
+            trees.as_ref()?.get(index).map(Locator::new)
+        });
+        match locator {
+            Some(l) => l.locate(pointer, target),
+            None => start,
+        }
     }
 
     fn diag(&self, doc: usize, p: &Problem) -> Diagnostic {
@@ -301,28 +372,82 @@ struct TypedDoc {
 }
 
 fn into_typed(json: Value) -> Option<Typed> {
-    let env: Envelope = serde_json::from_value(json).ok()?;
-    let name = env.metadata.name;
-    Some(match env.kind {
-        KindName::ConfigTree => Typed::ConfigTree(name, serde_json::from_value(env.spec).ok()?),
-        KindName::Service => Typed::Service(name, serde_json::from_value(env.spec).ok()?),
-        KindName::Queue => Typed::Queue(name, serde_json::from_value(env.spec).ok()?),
-        KindName::ElectionGroup => {
-            Typed::ElectionGroup(name, serde_json::from_value(env.spec).ok()?)
+    // Taken apart by hand: deserializing `Envelope` would copy `spec` (a `Value` field) whole.
+    // The schema check has vouched for the shape.
+    let Value::Object(mut doc) = json else {
+        return None;
+    };
+    let spec = doc.remove("spec")?;
+    let kind: KindName = serde_json::from_value(doc.remove("kind")?).ok()?;
+    let name = doc.get("metadata")?.get("name")?.as_str()?.to_owned();
+    Some(match kind {
+        KindName::ConfigTree => {
+            // `nodes` by hand (see `NodeValue::from_json`), the rest through serde.
+            let mut spec = spec;
+            let nodes = spec.as_object_mut()?.remove("nodes");
+            let mut tree: ConfigTreeSpec = serde_json::from_value(spec).ok()?;
+            if let Some(Value::Object(nodes)) = nodes {
+                tree.nodes = nodes
+                    .into_iter()
+                    .map(|(k, v)| Some((k, NodeValue::from_json(v)?)))
+                    .collect::<Option<_>>()?;
+            }
+            Typed::ConfigTree(name, tree)
         }
+        KindName::Service => Typed::Service(name, serde_json::from_value(spec).ok()?),
+        KindName::Queue => Typed::Queue(name, serde_json::from_value(spec).ok()?),
+        KindName::ElectionGroup => Typed::ElectionGroup(name, serde_json::from_value(spec).ok()?),
     })
 }
 
-/// Where a node was declared, for duplicate reports.
+/// Where a node was declared, for duplicate reports; resolved to a position only then.
+#[derive(Clone, Copy)]
 struct Origin {
     doc: usize,
-    pointer: String,
-    target: Target,
+    at: OriginAt,
+}
+
+#[derive(Clone, Copy)]
+enum OriginAt {
+    /// A ConfigTree node: its key is the path relative to the document's root.
+    NodeKey,
+    /// A field of the document (`/spec/path`, `/spec/root`, ...).
+    Field(&'static str),
 }
 
 struct Merged {
     node: DesiredNode,
     origin: Origin,
+}
+
+/// A ConfigTree node being checked. Its JSON pointer and znode text are only needed for
+/// diagnostics, so they are built on first use.
+struct NodeRef<'a> {
+    key: &'a str,
+    path: Option<&'a ZPath>,
+    pointer: OnceCell<String>,
+}
+
+impl<'a> NodeRef<'a> {
+    fn new(key: &'a str, path: Option<&'a ZPath>) -> Self {
+        NodeRef {
+            key,
+            path,
+            pointer: OnceCell::new(),
+        }
+    }
+
+    /// `/spec/nodes/<key>`.
+    fn ptr(&self) -> &str {
+        self.pointer
+            .get_or_init(|| format!("/spec/nodes/{}", ptr_escape(self.key)))
+    }
+
+    /// The znode path, or the key when the path is not known.
+    fn znode(&self) -> String {
+        self.path
+            .map_or_else(|| self.key.to_owned(), ZPath::to_string)
+    }
 }
 
 /// A compiled `schema:` file, or why it cannot be used (reported at each use).
@@ -339,6 +464,8 @@ struct Expander<'c, 'a, 'i> {
     /// First document of each (kind, name).
     names: HashMap<(Kind, String), usize>,
     schemas: HashMap<PathBuf, SchemaEntry>,
+    /// Each ConfigTree document's root, for [`OriginAt::NodeKey`].
+    tree_roots: HashMap<usize, ZPath>,
 }
 
 /// The data a node renders to, and what the `schema:` check reads.
@@ -362,6 +489,51 @@ impl Expander<'_, '_, '_> {
         self.diags.push(d);
     }
 
+    /// Reports one prepared file's problems and expands its documents, in order.
+    fn file(&mut self, src: usize, prepared: Prepared) {
+        let docs = match prepared {
+            Ok(docs) => docs,
+            Err(e) => {
+                let s = &self.ctx.sources[src];
+                self.diags.push(
+                    Diagnostic::invalid(
+                        &s.path,
+                        yaml::pos(e.marker()),
+                        format!("invalid YAML: {}", e.info()),
+                    )
+                    .hint("fix the YAML syntax; nothing in this file was checked further"),
+                );
+                return;
+            }
+        };
+        for d in docs {
+            let doc = {
+                let mut metas = self.ctx.docs.borrow_mut();
+                metas.push(DocMeta {
+                    src,
+                    index: d.index,
+                    start: d.start,
+                });
+                metas.len() - 1
+            };
+            match d.outcome {
+                Ok(typed) => self.document(TypedDoc { doc, typed }),
+                Err(problems) => {
+                    for e in problems.convert {
+                        let mut diag = Diagnostic::invalid(self.ctx.file(doc), e.pos, e.message);
+                        if let Some(h) = e.hint {
+                            diag = diag.hint(h);
+                        }
+                        self.diags.push(diag);
+                    }
+                    for p in problems.schema {
+                        self.problem(doc, p);
+                    }
+                }
+            }
+        }
+    }
+
     fn document(&mut self, t: TypedDoc) {
         let doc = t.doc;
         let (kind, name) = match &t.typed {
@@ -382,7 +554,7 @@ impl Expander<'_, '_, '_> {
         }
         self.names.insert((kind, name.clone()), doc);
         let owner = Owner::new(kind, name.clone());
-        let line = self.ctx.trees[doc].1.span.start.line();
+        let line = self.ctx.docs.borrow()[doc].start.line;
         let file = self.ctx.file(doc).to_path_buf();
         let info = |root: ZPath, spec: DocumentSpec| DocumentInfo {
             file: file.clone(),
@@ -393,7 +565,7 @@ impl Expander<'_, '_, '_> {
             spec,
         };
         let result = match t.typed {
-            Typed::ConfigTree(_, spec) => self.config_tree(doc, &owner, &spec).map(|r| {
+            Typed::ConfigTree(_, spec) => self.config_tree(doc, &owner, spec).map(|r| {
                 info(
                     r.root.clone(),
                     DocumentSpec::ConfigTree {
@@ -456,52 +628,73 @@ impl Expander<'_, '_, '_> {
         r.map(Some).ok_or(())
     }
 
-    /// Inserts a node into the merged state, applying the merge rule.
+    /// The JSON pointer (and target) of where a node was declared.
+    fn origin_pointer(&self, origin: &Origin, path: &ZPath) -> (String, Target) {
+        match origin.at {
+            OriginAt::Field(f) => (f.to_owned(), Target::Value),
+            OriginAt::NodeKey => {
+                let key = self
+                    .tree_roots
+                    .get(&origin.doc)
+                    .and_then(|r| path.relative_to(r))
+                    .map_or(".", |k| if k.is_empty() { "." } else { k });
+                (format!("/spec/nodes/{}", ptr_escape(key)), Target::Key)
+            }
+        }
+    }
+
+    /// Inserts a node into the merged state, applying the merge rule: a declaration wins over
+    /// an implicit parent, the first implicit parent stays (a container parent wins over a
+    /// persistent one), two declarations are an error naming both places.
     fn merge(&mut self, node: DesiredNode, origin: Origin) {
         use std::collections::btree_map::Entry;
-        match self.nodes.entry(node.path.clone()) {
+        let first = match self.nodes.entry(node.path.clone()) {
             Entry::Vacant(v) => {
                 v.insert(Merged { node, origin });
+                return;
             }
             Entry::Occupied(mut o) => {
                 let old = o.get_mut();
                 let old_parent = old.node.policy == DataPolicy::Parent;
                 let new_parent = node.policy == DataPolicy::Parent;
                 match (old_parent, new_parent) {
-                    (true, false) => *old = Merged { node, origin },
-                    (false, true) => {}
+                    (true, false) => {
+                        *old = Merged { node, origin };
+                        return;
+                    }
+                    (false, true) => return,
                     (true, true) => {
                         if node.mode == NodeMode::Container && old.node.mode == NodeMode::Persistent
                         {
                             old.node.mode = NodeMode::Container;
                         }
+                        return;
                     }
-                    (false, false) => {
-                        let there =
-                            self.ctx
-                                .place(old.origin.doc, &old.origin.pointer, old.origin.target);
-                        let first_owner = old.node.owner.clone();
-                        let path = node.path.to_string();
-                        let p = Problem {
-                            pointer: origin.pointer,
-                            target: origin.target,
-                            message: format!("znode `{path}` is declared twice"),
-                            hint: Some(format!(
-                                "{first_owner} already declares it at {there}; a znode belongs to one document"
-                            )),
-                        };
-                        self.problem_on(origin.doc, p, &path);
-                    }
+                    (false, false) => (old.origin, old.node.owner.clone()),
                 }
             }
-        }
+        };
+        let (first_origin, first_owner) = first;
+        let (first_ptr, first_target) = self.origin_pointer(&first_origin, &node.path);
+        let there = self.ctx.place(first_origin.doc, &first_ptr, first_target);
+        let path = node.path.to_string();
+        let (pointer, target) = self.origin_pointer(&origin, &node.path);
+        let p = Problem {
+            pointer,
+            target,
+            message: format!("znode `{path}` is declared twice"),
+            hint: Some(format!(
+                "{first_owner} already declares it at {there}; a znode belongs to one document"
+            )),
+        };
+        self.problem_on(origin.doc, p, &path);
     }
 
     fn config_tree(
         &mut self,
         doc: usize,
         owner: &Owner,
-        spec: &ConfigTreeSpec,
+        spec: ConfigTreeSpec,
     ) -> Option<ManagedRoot> {
         let errors_before = self.diags.len();
         let root = self.managed_path(doc, "/spec/root", &spec.root, "root");
@@ -538,22 +731,22 @@ impl Expander<'_, '_, '_> {
             .unwrap_or(None);
         let ignore = self.ignore_globs(doc, &spec.ignore);
 
-        // Declared nodes.
-        let mut declared: Vec<(DesiredNode, String)> = Vec::with_capacity(spec.nodes.len());
-        for (key, value) in &spec.nodes {
-            let pointer = format!("/spec/nodes/{}", ptr_escape(key));
+        // Declared nodes. The spec is consumed: plain strings move into the node's data.
+        let mut declared: Vec<DesiredNode> = Vec::with_capacity(spec.nodes.len());
+        for (key, value) in spec.nodes {
             let path = match &root {
-                Some(r) => self.node_path(doc, r, key, &pointer),
+                Some(r) => self.node_path(doc, r, &key),
                 None => None,
             };
+            let n = NodeRef::new(&key, path.as_ref());
             if let (Some(p), Some(globs)) = (&path, &ignore)
                 && key != "."
-                && globs.is_match(key)
+                && globs.is_match(&key)
             {
                 self.problem_on(
                     doc,
                     Problem::at_key(
-                        &pointer,
+                        n.ptr(),
                         format!(
                             "node `{key}` matches an `ignore` glob, so it would never be written"
                         ),
@@ -562,42 +755,49 @@ impl Expander<'_, '_, '_> {
                     p.as_str(),
                 );
             }
-            let znode = path.as_ref().map_or_else(|| key.clone(), ZPath::to_string);
-            let Some(data) = self.node_data(doc, value, &pointer, &znode) else {
-                continue;
-            };
-            let (secret, policy, acl) = match value {
-                NodeValue::Text(_) => (false, DataPolicy::Enforce, None),
+            let (data, secret, policy, acl) = match value {
+                NodeValue::Text(s) => {
+                    let Some(data) = self.size_ok(doc, s.into_bytes(), None, &n) else {
+                        continue;
+                    };
+                    (data, false, DataPolicy::Enforce, None)
+                }
                 NodeValue::Spec(s) => {
-                    let acl = self
-                        .acl(doc, s.acl.as_ref(), &format!("{pointer}/acl"))
-                        .unwrap_or(None);
+                    let Some(data) = self.node_data(doc, &s, &n) else {
+                        continue;
+                    };
+                    let acl = match &s.acl {
+                        Some(_) => {
+                            let at = format!("{}/acl", n.ptr());
+                            self.acl(doc, s.acl.as_ref(), &at).unwrap_or(None)
+                        }
+                        None => None,
+                    };
                     let policy = match s.policy {
                         Some(PolicySpec::CreateOnly) => DataPolicy::CreateOnly,
                         Some(PolicySpec::Enforce) | None => DataPolicy::Enforce,
                     };
-                    (s.secret, policy, acl)
+                    (data, s.secret, policy, acl)
                 }
             };
+            drop(n);
             if let Some(path) = path {
-                declared.push((
-                    DesiredNode {
-                        path,
-                        data,
-                        secret,
-                        policy,
-                        acl: acl.or_else(|| tree_acl.clone()),
-                        mode: NodeMode::Persistent,
-                        owner: owner.clone(),
-                    },
-                    pointer,
-                ));
+                declared.push(DesiredNode {
+                    path,
+                    data,
+                    secret,
+                    policy,
+                    acl: acl.or_else(|| tree_acl.clone()),
+                    mode: NodeMode::Persistent,
+                    owner: owner.clone(),
+                });
             }
         }
         let root = root?;
         if self.diags.len() != errors_before {
             return None;
         }
+        self.tree_roots.insert(doc, root.clone());
 
         // Implicit parents: inside the root (the root included) they get the tree's ACL; above
         // the root, none (created open, never compared).
@@ -610,65 +810,47 @@ impl Expander<'_, '_, '_> {
             mode: NodeMode::Persistent,
             owner: owner.clone(),
         };
-        let mut parents: BTreeMap<ZPath, String> = BTreeMap::new();
-        let declared_paths: std::collections::HashSet<&ZPath> =
-            declared.iter().map(|(n, _)| &n.path).collect();
-        for (n, pointer) in &declared {
-            for a in n.path.ancestors() {
-                if !a.is_within(&root) || a == root {
+        // Walked on `&str` slices: only new parents allocate.
+        let mut parents: BTreeSet<String> = BTreeSet::new();
+        let declared_paths: HashSet<&str> = declared.iter().map(|n| n.path.as_str()).collect();
+        let root_len = root.as_str().len();
+        for n in &declared {
+            let mut cur = n.path.as_str();
+            while let Some(i) = cur.rfind('/') {
+                cur = &cur[..i];
+                if cur.len() <= root_len || declared_paths.contains(cur) || parents.contains(cur) {
                     break;
                 }
-                if declared_paths.contains(&a) || parents.contains_key(&a) {
-                    break;
-                }
-                parents.insert(a, pointer.clone());
+                parents.insert(cur.to_owned());
             }
         }
-        let parents: Vec<(ZPath, String)> = parents.into_iter().collect();
-        let declared_root = declared_paths.contains(&root);
+        let declared_root = declared_paths.contains(root.as_str());
         drop(declared_paths);
-        for (n, pointer) in declared {
-            self.merge(
-                n,
-                Origin {
-                    doc,
-                    pointer,
-                    target: Target::Key,
-                },
-            );
+        let parents: Vec<ZPath> = parents
+            .iter()
+            .filter_map(|p| ZPath::parse(p).ok())
+            .collect();
+        let key = |doc| Origin {
+            doc,
+            at: OriginAt::NodeKey,
+        };
+        let field = |doc| Origin {
+            doc,
+            at: OriginAt::Field("/spec/root"),
+        };
+        for n in declared {
+            self.merge(n, key(doc));
         }
         if !declared_root {
-            self.merge(
-                parent(root.clone(), tree_acl.clone()),
-                Origin {
-                    doc,
-                    pointer: "/spec/root".into(),
-                    target: Target::Value,
-                },
-            );
+            self.merge(parent(root.clone(), tree_acl.clone()), field(doc));
         }
-        for (p, pointer) in parents {
-            self.merge(
-                parent(p, tree_acl.clone()),
-                Origin {
-                    doc,
-                    pointer,
-                    target: Target::Key,
-                },
-            );
+        for p in parents {
+            self.merge(parent(p, tree_acl.clone()), field(doc));
         }
         for a in root.ancestors() {
-            if self.nodes.contains_key(&a) {
-                break;
+            if !self.nodes.contains_key(&a) {
+                self.merge(parent(a, None), field(doc));
             }
-            self.merge(
-                parent(a, None),
-                Origin {
-                    doc,
-                    pointer: "/spec/root".into(),
-                    target: Target::Value,
-                },
-            );
         }
 
         let managed = ManagedRoot {
@@ -676,7 +858,7 @@ impl Expander<'_, '_, '_> {
             root,
             prune,
             mode,
-            ignore: spec.ignore.clone(),
+            ignore: spec.ignore,
             host_scoped: false,
         };
         self.roots.push(managed.clone());
@@ -718,8 +900,9 @@ impl Expander<'_, '_, '_> {
     }
 
     /// The path of the node at key `key` below `root`; `.` is the root itself.
-    fn node_path(&mut self, doc: usize, root: &ZPath, key: &str, pointer: &str) -> Option<ZPath> {
-        let bad = |why: String, hint: &str| Problem::at_key(pointer, why).hint(hint);
+    fn node_path(&mut self, doc: usize, root: &ZPath, key: &str) -> Option<ZPath> {
+        let pointer = &NodeRef::new(key, None);
+        let bad = |why: String, hint: &str| Problem::at_key(pointer.ptr(), why).hint(hint);
         if key == "." {
             return Some(root.clone());
         }
@@ -748,7 +931,7 @@ impl Expander<'_, '_, '_> {
                 if let Some((message, hint)) = reserved(&p, &self.ctx.options.state_path) {
                     self.problem_on(
                         doc,
-                        Problem::at_key(pointer, message).hint(hint),
+                        Problem::at_key(pointer.ptr(), message).hint(hint),
                         p.as_str(),
                     );
                     return None;
@@ -773,20 +956,7 @@ impl Expander<'_, '_, '_> {
     }
 
     /// Renders a node's data and runs its checks (one source, size, `schema:`).
-    fn node_data(
-        &mut self,
-        doc: usize,
-        value: &NodeValue,
-        pointer: &str,
-        znode: &str,
-    ) -> Option<Vec<u8>> {
-        let spec: &NodeSpec = match value {
-            NodeValue::Text(s) => {
-                let bytes = s.as_bytes().to_vec();
-                return self.size_ok(doc, bytes, pointer, Target::Value, znode);
-            }
-            NodeValue::Spec(s) => s,
-        };
+    fn node_data(&mut self, doc: usize, spec: &NodeSpec, n: &NodeRef<'_>) -> Option<Vec<u8>> {
         let sources: Vec<&'static str> = [
             ("json", spec.json.is_some()),
             ("yaml", spec.yaml.is_some()),
@@ -804,41 +974,42 @@ impl Expander<'_, '_, '_> {
             self.problem_on(
                 doc,
                 Problem::at_key(
-                    format!("{pointer}/{}", sources[1]),
+                    format!("{}/{}", n.ptr(), sources[1]),
                     format!(
                         "`{}` conflicts with `{}`: a node has at most one data source",
                         sources[1], sources[0]
                     ),
                 )
                 .hint("keep one of them"),
-                znode,
+                &n.znode(),
             );
             return None;
         }
-        let rendered = self.render(doc, spec, pointer, znode)?;
+        let rendered = self.render(doc, spec, n)?;
         if let Some(schema) = &spec.schema {
-            self.check_schema(doc, schema, &rendered, pointer, znode, spec.secret);
+            self.check_schema(doc, schema, &rendered, n, spec.secret);
         }
-        let at = rendered
-            .field
-            .map_or_else(|| pointer.to_owned(), |f| format!("{pointer}/{f}"));
-        self.size_ok(doc, rendered.bytes, &at, Target::Value, znode)
+        self.size_ok(doc, rendered.bytes, rendered.field, n)
     }
 
+    /// `Some(bytes)` unless they are over the znode limit (reported at `field` of the node).
     fn size_ok(
         &mut self,
         doc: usize,
         bytes: Vec<u8>,
-        pointer: &str,
-        target: Target,
-        znode: &str,
+        field: Option<&str>,
+        n: &NodeRef<'_>,
     ) -> Option<Vec<u8>> {
         if bytes.len() > MAX_NODE_DATA {
+            let pointer = match field {
+                Some(f) => format!("{}/{f}", n.ptr()),
+                None => n.ptr().to_owned(),
+            };
             self.problem_on(
                 doc,
                 Problem {
-                    pointer: pointer.to_owned(),
-                    target,
+                    pointer,
+                    target: Target::Value,
                     message: format!(
                         "data is {} bytes, over the {MAX_NODE_DATA}-byte limit of a znode",
                         bytes.len()
@@ -849,7 +1020,7 @@ impl Expander<'_, '_, '_> {
                             .into(),
                     ),
                 },
-                znode,
+                &n.znode(),
             );
             return None;
         }
@@ -860,8 +1031,7 @@ impl Expander<'_, '_, '_> {
         &mut self,
         doc: usize,
         spec: &'v NodeSpec,
-        pointer: &str,
-        znode: &str,
+        n: &NodeRef<'_>,
     ) -> Option<Rendered<'v>> {
         let plain = |bytes: Vec<u8>, field: &'static str| Rendered {
             bytes,
@@ -886,7 +1056,7 @@ impl Expander<'_, '_, '_> {
             });
         }
         if let Some(f) = &spec.file {
-            let at = format!("{pointer}/file");
+            let at = format!("{}/file", n.ptr());
             let path = self.ctx.source(doc).dir.join(f);
             let bytes = match std::fs::metadata(&path).and_then(|m| {
                 if m.is_dir() {
@@ -903,7 +1073,7 @@ impl Expander<'_, '_, '_> {
                         doc,
                         Problem::at(&at, format!("file `{f}` is {len} bytes, over the {MAX_NODE_DATA}-byte limit of a znode"))
                             .hint("ZooKeeper refuses requests over jute.maxbuffer (1 MiB by default)"),
-                        znode,
+                        &n.znode(),
                     );
                     return None;
                 }
@@ -927,7 +1097,7 @@ impl Expander<'_, '_, '_> {
                                     path.display()
                                 )),
                         )
-                        .znode(znode)
+                        .znode(n.znode())
                         .class(class);
                     self.diags.push(d);
                     None
@@ -940,11 +1110,11 @@ impl Expander<'_, '_, '_> {
                 None => {
                     self.problem_on(
                         doc,
-                        Problem::at(format!("{pointer}/env"), format!("environment variable `{name}` is not set"))
+                        Problem::at(format!("{}/env", n.ptr()), format!("environment variable `{name}` is not set"))
                             .hint(format!(
                                 "set `{name}`, or use `value: \"${{{name}:-default}}\"` to fall back to a default"
                             )),
-                        znode,
+                        &n.znode(),
                     );
                     None
                 }
@@ -956,9 +1126,9 @@ impl Expander<'_, '_, '_> {
                 Err(e) => {
                     self.problem_on(
                         doc,
-                        Problem::at(format!("{pointer}/base64"), e.to_string())
+                        Problem::at(format!("{}/base64", n.ptr()), e.to_string())
                             .hint("standard alphabet (`+/`) with `=` padding, as `base64` prints"),
-                        znode,
+                        &n.znode(),
                     );
                     None
                 }
@@ -995,11 +1165,10 @@ impl Expander<'_, '_, '_> {
         doc: usize,
         schema: &str,
         data: &Rendered<'_>,
-        pointer: &str,
-        znode: &str,
+        n: &NodeRef<'_>,
         secret: bool,
     ) {
-        let schema_at = format!("{pointer}/schema");
+        let schema_at = format!("{}/schema", n.ptr());
         let path = self.ctx.source(doc).dir.join(schema);
         let entry = self.load_schema(&path);
         let validator = match entry.as_ref() {
@@ -1011,7 +1180,7 @@ impl Expander<'_, '_, '_> {
                         "`schema:` paths are relative to the manifest's directory; this one resolves to {}",
                         path.display()
                     )))
-                    .znode(znode)
+                    .znode(n.znode())
                     .class(*class);
                 self.diags.push(d);
                 return;
@@ -1019,17 +1188,15 @@ impl Expander<'_, '_, '_> {
         };
         let data_at = data
             .field
-            .map_or_else(|| pointer.to_owned(), |f| format!("{pointer}/{f}"));
+            .map_or_else(|| n.ptr().to_owned(), |f| format!("{}/{f}", n.ptr()));
         let parsed;
         let instance: &Value = match &data.inline {
             Some((_, v)) => v,
             None => {
                 let value = if data.yaml_file {
                     std::str::from_utf8(&data.bytes).ok().and_then(|t| {
-                        let docs = yaml::parse_documents(t).ok()?;
-                        let mut c = Converter::verbatim();
-                        let v = docs.first().map(|d| c.convert(d))?;
-                        c.errors.is_empty().then_some(v)
+                        let doc = yaml::load_json(t, None).ok()?.into_iter().next()?;
+                        doc.errors.is_empty().then_some(doc.value)
                     })
                 } else {
                     serde_json::from_slice::<Value>(&data.bytes).ok()
@@ -1045,7 +1212,7 @@ impl Expander<'_, '_, '_> {
                             doc,
                             Problem::at(&data_at, format!("data is not {what}, so it cannot be checked against `{schema}`"))
                                 .hint("`schema:` checks structured data: use `json:`, `yaml:` or a JSON/YAML file"),
-                            znode,
+                            &n.znode(),
                         );
                         return;
                     }
@@ -1062,7 +1229,7 @@ impl Expander<'_, '_, '_> {
             };
             let (at, message) = match &data.inline {
                 Some((field, _)) => (
-                    format!("{pointer}/{field}{inner}"),
+                    format!("{}/{field}{inner}", n.ptr()),
                     format!("data does not match schema `{schema}`: {text}"),
                 ),
                 None if inner.is_empty() => (
@@ -1077,7 +1244,7 @@ impl Expander<'_, '_, '_> {
             found.push(Problem::at(at, message));
         }
         for p in found {
-            self.problem_on(doc, p, znode);
+            self.problem_on(doc, p, &n.znode());
         }
     }
 
@@ -1171,8 +1338,7 @@ impl Expander<'_, '_, '_> {
                 node,
                 Origin {
                     doc,
-                    pointer: "/spec".into(),
-                    target: Target::Value,
+                    at: OriginAt::Field("/spec"),
                 },
             );
         }
@@ -1183,7 +1349,7 @@ impl Expander<'_, '_, '_> {
         &mut self,
         doc: usize,
         r: Result<Expansion, Vec<RecipeError>>,
-        path_field: &str,
+        path_field: &'static str,
     ) -> Option<ZPath> {
         let exp = match r {
             Ok(e) => e,
@@ -1234,8 +1400,7 @@ impl Expander<'_, '_, '_> {
                 n,
                 Origin {
                     doc,
-                    pointer: path_field.to_owned(),
-                    target: Target::Value,
+                    at: OriginAt::Field(path_field),
                 },
             );
         }
@@ -1248,8 +1413,8 @@ impl Expander<'_, '_, '_> {
 
 /// `/zookeeper` and the state path are off limits.
 fn reserved(p: &ZPath, state: &ZPath) -> Option<(String, String)> {
-    let zk = ZPath::parse("/zookeeper").ok()?;
-    if p.is_within(&zk) {
+    let ps = p.as_str();
+    if ps == "/zookeeper" || ps.starts_with("/zookeeper/") {
         return Some((
             format!("`{p}` is inside `/zookeeper`, ZooKeeper's own subtree"),
             "choose a path outside `/zookeeper`".into(),
@@ -1293,17 +1458,21 @@ fn compile_schema(path: &Path) -> Result<jsonschema::Validator, (Class, String)>
         .and_then(|e| e.to_str())
         .is_some_and(|e| e == "yaml" || e == "yml");
     let value: Value = if is_yaml {
-        let docs = yaml::parse_documents(&text)
-            .map_err(|e| (Class::Invalid, format!("invalid YAML: {e}")))?;
-        let mut c = Converter::verbatim();
-        let v = docs.first().map(|d| c.convert(d)).unwrap_or(Value::Null);
-        if let Some(e) = c.errors.first() {
-            return Err((
-                Class::Invalid,
-                format!("invalid YAML at line {}: {}", e.pos.line, e.message),
-            ));
+        let doc = yaml::load_json(&text, None)
+            .map_err(|e| (Class::Invalid, format!("invalid YAML: {e}")))?
+            .into_iter()
+            .next();
+        match doc {
+            Some(d) if d.errors.is_empty() => d.value,
+            Some(d) => {
+                let e = &d.errors[0];
+                return Err((
+                    Class::Invalid,
+                    format!("invalid YAML at line {}: {}", e.pos.line, e.message),
+                ));
+            }
+            None => Value::Null,
         }
-        v
     } else {
         serde_json::from_str(&text).map_err(|e| (Class::Invalid, format!("invalid JSON: {e}")))?
     };

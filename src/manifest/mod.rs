@@ -34,6 +34,7 @@ mod yaml;
 pub use diag::{Class, Diagnostic, Diagnostics, Pos};
 pub use load::{DocumentInfo, DocumentSpec, LoadOptions, LoadedSet, load};
 pub use schema::{json_schema, schema_text};
+pub use yaml::EnvLookup;
 
 /// Looks a variable up in the process environment (`None` when unset or not UTF-8).
 pub fn process_env(name: &str) -> Option<String> {

@@ -159,12 +159,84 @@ pub enum PermWord {
 }
 
 /// A node's data: a plain string (its UTF-8 bytes) or an object naming one data source.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum NodeValue {
     /// The UTF-8 bytes of the string.
     Text(String),
     Spec(Box<NodeSpec>),
+}
+
+// By hand rather than `#[serde(untagged)]`, which buffers every value before trying the
+// variants: a tree of 100k nodes loads several times faster this way.
+impl<'de> Deserialize<'de> for NodeValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Node;
+        impl<'de> serde::de::Visitor<'de> for Node {
+            type Value = NodeValue;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a mapping")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<NodeValue, E> {
+                Ok(NodeValue::Text(v.to_owned()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<NodeValue, E> {
+                Ok(NodeValue::Text(v))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<NodeValue, A::Error> {
+                NodeSpec::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(|s| NodeValue::Spec(Box::new(s)))
+            }
+        }
+        d.deserialize_any(Node)
+    }
+}
+
+impl NodeValue {
+    /// Takes a node value apart without serde's machinery, moving strings and `json:`/`yaml:`
+    /// values instead of copying them (the loader's hot path on large trees). `None` when the
+    /// value does not have the shape the schema allows; a field this function does not know
+    /// is `None` too, so a new `NodeSpec` field cannot be silently dropped (a unit test compares
+    /// it with serde's result).
+    pub fn from_json(v: serde_json::Value) -> Option<NodeValue> {
+        use serde_json::Value;
+        fn string(v: Value) -> Option<String> {
+            match v {
+                Value::String(s) => Some(s),
+                _ => None,
+            }
+        }
+        let map = match v {
+            Value::String(s) => return Some(NodeValue::Text(s)),
+            Value::Object(m) => m,
+            _ => return None,
+        };
+        let mut spec = NodeSpec::default();
+        for (k, v) in map {
+            match k.as_str() {
+                "json" => spec.json = Some(v),
+                "yaml" => spec.yaml = Some(v),
+                "file" => spec.file = Some(string(v)?),
+                "env" => spec.env = Some(string(v)?),
+                "base64" => spec.base64 = Some(string(v)?),
+                "value" => spec.value = Some(string(v)?),
+                "schema" => spec.schema = Some(string(v)?),
+                "int32" => spec.int32 = Some(i32::try_from(v.as_i64()?).ok()?),
+                "int64" => spec.int64 = Some(v.as_i64()?),
+                "secret" => spec.secret = v.as_bool()?,
+                "policy" => spec.policy = Some(serde_json::from_value(v).ok()?),
+                "acl" => spec.acl = Some(serde_json::from_value(v).ok()?),
+                _ => return None,
+            }
+        }
+        Some(NodeValue::Spec(Box::new(spec)))
+    }
 }
 
 impl JsonSchema for NodeValue {
@@ -379,4 +451,32 @@ pub struct ParticipateSpec {
     /// Command run when this host stops being leader (argv).
     #[serde(default)]
     pub on_revoked: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn from_json_agrees_with_serde_on_every_field() {
+        let full = json!({
+            "json": {"a": [1, null]}, "yaml": null, "file": "f", "env": "E", "base64": "AA==",
+            "value": "v", "int32": -5, "int64": 9007199254740993i64, "secret": true,
+            "policy": "create-only", "schema": "s.json",
+            "acl": [{"scheme": "world", "id": "anyone", "perms": ["read"]}]
+        });
+        // Every field of `NodeSpec` is in `full` (the schema lists them).
+        let schema = crate::manifest::json_schema();
+        let fields = schema["definitions"]["NodeSpec"]["properties"]
+            .as_object()
+            .unwrap();
+        assert_eq!(fields.len(), full.as_object().unwrap().len());
+        let by_hand = NodeValue::from_json(full.clone()).unwrap();
+        let by_serde: NodeValue = serde_json::from_value(full).unwrap();
+        assert_eq!(format!("{by_hand:?}"), format!("{by_serde:?}"));
+        assert!(matches!(NodeValue::from_json(json!("x")), Some(NodeValue::Text(t)) if t == "x"));
+        assert!(NodeValue::from_json(json!({"nope": 1})).is_none());
+        assert!(NodeValue::from_json(json!(5)).is_none());
+    }
 }

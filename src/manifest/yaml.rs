@@ -1,44 +1,34 @@
-//! YAML text → marked trees → `serde_json::Value`, and JSON pointers back to `line:column`.
+//! YAML text → `serde_json::Value`, and JSON pointers back to `line:column`.
 //!
-//! Scalars are loaded unresolved (`early_parse(false)`), so `${VAR}` expansion works on the raw
-//! text and the scalar's type is resolved afterwards: `port: ${PORT}` is an integer, `port:
-//! "${PORT}"` a string. Positions are not indexed up front: a [`Locator`] walks the marked tree
-//! only when a diagnostic needs one, so large valid files pay nothing for it.
+//! Documents are built straight from the parser's events ([`load_json`]): scalars arrive as
+//! their raw text, so `${VAR}` expansion works on what was written and the scalar's type is
+//! resolved afterwards (`Scalar::parse_from_cow_and_metadata`): `port: ${PORT}` is an integer,
+//! `port: "${PORT}"` a string. Positions are not kept for valid documents: when a diagnostic
+//! needs one, the file is parsed again into saphyr's marked tree ([`parse_documents`]) and a
+//! [`Locator`] walks it, so a 100k-node file that is valid pays nothing for positions.
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
 use saphyr::{MarkedYaml, Marker, Scalar, ScalarStyle, Tag, YamlData, YamlLoader};
-use saphyr_parser::{Parser, ScanError};
+use saphyr_parser::{Event, Parser, ScanError, Span, SpannedEventReceiver};
 use serde_json::{Map, Number, Value};
 
 use super::diag::Pos;
 use super::env;
 
-/// Parses every document of a YAML stream, keeping positions. Duplicate keys (same spelling) are
-/// a syntax error here; keys spelled differently that mean the same (`a` and `"a"`) are caught by
-/// [`Converter`].
+/// Parses every document of a YAML stream into marked trees, for positions. Lenient about
+/// repeated keys (those are reported by [`load_json`]); the first key is the one found.
 pub fn parse_documents(text: &str) -> Result<Vec<MarkedYaml<'_>>, ScanError> {
     let mut parser = Parser::new_from_str(text);
     let mut loader: YamlLoader<'_, MarkedYaml<'_>> = YamlLoader::default();
     loader.early_parse(false);
+    loader.allow_duplicate_keys(true);
     parser.load(&mut loader, true)?;
     if let Some(e) = loader.error() {
         return Err(e.clone());
     }
     Ok(loader.into_documents())
-}
-
-/// True for a document with no content (`---` followed by nothing, or only comments).
-pub fn is_empty_document(doc: &MarkedYaml<'_>) -> bool {
-    match &doc.data {
-        YamlData::BadValue => true,
-        YamlData::Representation(text, ScalarStyle::Plain, None) => {
-            matches!(text.as_ref(), "" | "~" | "null" | "Null" | "NULL")
-        }
-        YamlData::Value(Scalar::Null) => true,
-        _ => false,
-    }
 }
 
 /// 1-based line and column of a marker.
@@ -56,154 +46,306 @@ pub struct ConvertError {
     pub hint: Option<String>,
 }
 
-/// Resolves an environment variable.
-pub type EnvLookup<'a> = dyn Fn(&str) -> Option<String> + 'a;
+/// Resolves an environment variable (shared with the loader's worker threads).
+pub type EnvLookup<'a> = dyn Fn(&str) -> Option<String> + Sync + 'a;
 
-/// Converts marked YAML into JSON values, expanding `${VAR}` in scalar values (not keys) when
-/// given an environment. Collects every problem rather than stopping at the first.
-pub struct Converter<'e> {
-    env: Option<&'e EnvLookup<'e>>,
+/// One non-empty document of a stream, as JSON.
+#[derive(Debug)]
+pub struct JsonDoc {
+    pub value: Value,
+    /// Where the document's content starts.
+    pub start: Pos,
+    /// The document's index in the stream, empty documents included (what [`parse_documents`]
+    /// returns at that index).
+    pub index: usize,
+    /// Problems converting it; each failed value became `null`.
     pub errors: Vec<ConvertError>,
-    /// Where the conversion is, as JSON pointer segments (built into a string only on error).
-    at: Vec<Seg>,
 }
 
-enum Seg {
-    Key(String),
-    Index(usize),
+/// Parses a YAML stream into JSON documents, skipping empty ones (a trailing `---`, only
+/// comments). With `env`, `${VAR}` in scalar values (not keys) is expanded.
+///
+/// # Errors
+/// A YAML syntax error, with its position; nothing of the stream is returned then.
+pub fn load_json(text: &str, env: Option<&EnvLookup<'_>>) -> Result<Vec<JsonDoc>, ScanError> {
+    let mut b = Builder {
+        env,
+        docs: Vec::new(),
+        stack: Vec::new(),
+        root: None,
+        index: 0,
+        errors: Vec::new(),
+        anchors: HashMap::new(),
+        alias_budget: ALIAS_BUDGET,
+    };
+    let mut parser = Parser::new_from_str(text);
+    parser.load(&mut b, true)?;
+    Ok(b.docs)
 }
 
-impl<'e> Converter<'e> {
-    /// A converter that expands `${VAR}` from `env`.
-    pub fn with_env(env: &'e EnvLookup<'e>) -> Self {
-        Converter {
-            env: Some(env),
-            errors: Vec::new(),
-            at: Vec::new(),
-        }
-    }
+/// Nodes that alias expansion may produce in one stream (a "billion laughs" guard).
+const ALIAS_BUDGET: usize = 100_000;
 
-    /// A converter that leaves `$` alone (for data files, which are not templates).
-    pub fn verbatim() -> Self {
-        Converter {
-            env: None,
-            errors: Vec::new(),
-            at: Vec::new(),
-        }
-    }
+/// Builds JSON values from parser events.
+struct Builder<'e, 'x> {
+    env: Option<&'e EnvLookup<'x>>,
+    docs: Vec<JsonDoc>,
+    stack: Vec<Frame>,
+    /// The finished root of the current document and where it started.
+    root: Option<(Value, Pos, bool)>,
+    index: usize,
+    errors: Vec<ConvertError>,
+    anchors: HashMap<usize, Value>,
+    alias_budget: usize,
+}
 
-    fn error(&mut self, pos: Pos, message: impl Into<String>, hint: Option<String>) {
-        let mut pointer = String::new();
-        for s in &self.at {
-            pointer.push('/');
-            match s {
-                Seg::Key(k) => pointer.push_str(&ptr_escape(k)),
-                Seg::Index(i) => pointer.push_str(&i.to_string()),
+enum Frame {
+    Seq {
+        items: Vec<Value>,
+        anchor: usize,
+        start: Marker,
+    },
+    Map {
+        map: Map<String, Value>,
+        key: Key,
+        anchor: usize,
+        start: Marker,
+    },
+    /// A complex mapping key being skipped; counts nested collections.
+    Skip(usize),
+}
+
+/// The key slot of a mapping frame.
+enum Key {
+    /// The next node is a key.
+    Awaiting,
+    /// The next node is the value of this key.
+    Ready(String),
+    /// The next node is the value of a rejected key: dropped.
+    Rejected,
+}
+
+impl<'e, 'x, 'i> SpannedEventReceiver<'i> for Builder<'e, 'x> {
+    fn on_event(&mut self, ev: Event<'i>, span: Span) {
+        if let Some(Frame::Skip(depth)) = self.stack.last_mut() {
+            match ev {
+                Event::MappingStart(..) | Event::SequenceStart(..) => *depth += 1,
+                Event::MappingEnd | Event::SequenceEnd => {
+                    *depth -= 1;
+                    if *depth == 0 {
+                        self.stack.pop();
+                        if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
+                            *key = Key::Rejected;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            return;
+        }
+        match ev {
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentStart(_) => {}
+            Event::DocumentEnd => self.end_document(),
+            Event::Scalar(text, style, anchor, tag) => self.scalar(text, style, anchor, tag, span),
+            Event::Alias(id) => {
+                let v = match self.anchors.get(&id) {
+                    Some(v) => {
+                        let n = count_nodes(v);
+                        if n > self.alias_budget {
+                            self.error_here(
+                                pos(&span.start),
+                                "alias expansion exceeds 100000 nodes",
+                                Some("expand fewer aliases".into()),
+                            );
+                            Value::Null
+                        } else {
+                            self.alias_budget -= n;
+                            v.clone()
+                        }
+                    }
+                    None => Value::Null,
+                };
+                self.value(v, 0, span.start);
+            }
+            Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag)
+                if self.awaiting_key() =>
+            {
+                let _ = (anchor, tag);
+                self.error_here(
+                    pos(&span.start),
+                    "mapping keys must be plain strings",
+                    Some("write the key as a string, e.g. `\"key\": value`".into()),
+                );
+                self.stack.push(Frame::Skip(1));
+            }
+            Event::SequenceStart(anchor, tag) => {
+                self.collection_tag(tag.as_deref(), span.start);
+                self.stack.push(Frame::Seq {
+                    items: Vec::new(),
+                    anchor,
+                    start: span.start,
+                });
+            }
+            Event::MappingStart(anchor, tag) => {
+                self.collection_tag(tag.as_deref(), span.start);
+                self.stack.push(Frame::Map {
+                    map: Map::new(),
+                    key: Key::Awaiting,
+                    anchor,
+                    start: span.start,
+                });
+            }
+            Event::SequenceEnd => {
+                if let Some(Frame::Seq {
+                    items,
+                    anchor,
+                    start,
+                }) = self.stack.pop()
+                {
+                    self.value(Value::Array(items), anchor, start);
+                }
+            }
+            Event::MappingEnd => {
+                if let Some(Frame::Map {
+                    map, anchor, start, ..
+                }) = self.stack.pop()
+                {
+                    self.value(Value::Object(map), anchor, start);
+                }
             }
         }
+    }
+}
+
+impl Builder<'_, '_> {
+    fn awaiting_key(&self) -> bool {
+        matches!(
+            self.stack.last(),
+            Some(Frame::Map {
+                key: Key::Awaiting,
+                ..
+            })
+        )
+    }
+
+    /// The JSON pointer of the node being built (built only for errors).
+    fn pointer(&self) -> String {
+        let mut out = String::new();
+        for f in &self.stack {
+            match f {
+                Frame::Seq { items, .. } => {
+                    out.push('/');
+                    out.push_str(&items.len().to_string());
+                }
+                Frame::Map {
+                    key: Key::Ready(k), ..
+                } => {
+                    out.push('/');
+                    out.push_str(&ptr_escape(k));
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    fn error_here(&mut self, at: Pos, message: impl Into<String>, hint: Option<String>) {
+        let pointer = self.pointer();
         self.errors.push(ConvertError {
             pointer,
-            pos,
+            pos: at,
             message: message.into(),
             hint,
         });
     }
 
-    /// Converts one node (and everything below it).
-    pub fn convert(&mut self, node: &MarkedYaml<'_>) -> Value {
-        match &node.data {
-            YamlData::Representation(text, style, tag) => {
-                self.scalar(node, text, *style, tag.as_ref())
-            }
-            YamlData::Value(s) => self.resolved(node, s.clone()),
-            YamlData::Sequence(items) => {
-                let mut out = Vec::with_capacity(items.len());
-                for (i, n) in items.iter().enumerate() {
-                    self.at.push(Seg::Index(i));
-                    out.push(self.convert(n));
-                    self.at.pop();
-                }
-                Value::Array(out)
-            }
-            YamlData::Mapping(map) => {
-                let mut out = Map::with_capacity(map.len());
-                // Where each key was first seen, for duplicate reports.
-                let mut first: HashMap<&str, Pos> = HashMap::new();
-                for (k, v) in map {
-                    let Some(key) = key_text(k) else {
-                        self.error(
-                            pos(&k.span.start),
-                            "mapping keys must be plain strings",
-                            Some("write the key as a string, e.g. `\"key\": value`".into()),
-                        );
-                        continue;
-                    };
-                    let here = pos(&k.span.start);
-                    if let Some(at) = first.get(key) {
-                        self.error(
-                            here,
-                            format!("duplicate key `{key}`"),
-                            Some(format!("first given at line {}; remove one", at.line)),
-                        );
-                        continue;
-                    }
-                    first.insert(key, here);
-                    self.at.push(Seg::Key(key.to_owned()));
-                    let value = self.convert(v);
-                    self.at.pop();
-                    out.insert(key.to_owned(), value);
-                }
-                Value::Object(out)
-            }
-            YamlData::Tagged(tag, _) => {
-                self.error(
-                    pos(&node.span.start),
-                    format!("unsupported YAML tag `{}`", tag_text(tag)),
-                    Some("remove the tag; manifests use plain YAML values".into()),
-                );
-                Value::Null
-            }
-            YamlData::Alias(_) | YamlData::BadValue => Value::Null,
+    fn collection_tag(&mut self, tag: Option<&Tag>, start: Marker) {
+        if let Some(t) = tag
+            && !t.is_yaml_core_schema()
+        {
+            self.error_here(
+                pos(&start),
+                format!("unsupported YAML tag `{}`", tag_text(t)),
+                Some("remove the tag; manifests use plain YAML values".into()),
+            );
         }
     }
 
     fn scalar(
         &mut self,
-        node: &MarkedYaml<'_>,
-        text: &str,
+        text: Cow<'_, str>,
         style: ScalarStyle,
-        tag: Option<&Cow<'_, Tag>>,
+        anchor: usize,
+        tag: Option<Cow<'_, Tag>>,
+        span: Span,
+    ) {
+        // A key: its text, unexpanded.
+        if let Some(Frame::Map { map, key, .. }) = self.stack.last_mut()
+            && matches!(key, Key::Awaiting)
+        {
+            if map.contains_key(text.as_ref()) {
+                let message = format!("duplicate key `{text}`");
+                *key = Key::Rejected;
+                self.error_here(pos(&span.start), message, Some("remove one of them".into()));
+            } else {
+                *key = Key::Ready(text.into_owned());
+            }
+            return;
+        }
+        let v = self.scalar_value(text, style, tag, span);
+        self.value(v, anchor, span.start);
+    }
+
+    fn scalar_value(
+        &mut self,
+        text: Cow<'_, str>,
+        style: ScalarStyle,
+        tag: Option<Cow<'_, Tag>>,
+        span: Span,
     ) -> Value {
-        if let Some(t) = tag
+        if let Some(t) = &tag
             && !t.is_yaml_core_schema()
         {
-            self.error(
-                pos(&node.span.start),
+            self.error_here(
+                pos(&span.start),
                 format!("unsupported YAML tag `{}`", tag_text(t)),
                 Some("remove the tag; manifests use plain YAML values".into()),
             );
             return Value::Null;
         }
         let expanded: Cow<'_, str> = match self.env {
-            Some(env) => match env::expand(text, env) {
-                Ok(v) => v,
+            Some(env) if text.contains("${") => match env::expand(&text, env) {
+                Ok(v) => Cow::Owned(v.into_owned()),
                 Err(errors) => {
                     for e in errors {
-                        let at = char_pos(node, text, style, e.offset());
-                        self.error(at, e.to_string(), Some(e.hint()));
+                        let at = char_pos(span, &text, style, e.offset());
+                        self.error_here(at, e.to_string(), Some(e.hint()));
                     }
                     return Value::Null;
                 }
             },
-            None => Cow::Borrowed(text),
+            _ => text,
         };
-        let tag = tag.cloned();
         match Scalar::parse_from_cow_and_metadata(expanded, style, tag.as_ref()) {
-            Some(s) => self.resolved(node, s),
+            Some(Scalar::Null) => Value::Null,
+            Some(Scalar::Boolean(b)) => Value::Bool(b),
+            Some(Scalar::Integer(i)) => Value::Number(i.into()),
+            Some(Scalar::FloatingPoint(f)) => match Number::from_f64(f.into_inner()) {
+                Some(n) => Value::Number(n),
+                None => {
+                    self.error_here(
+                        pos(&span.start),
+                        "`.inf` and `.nan` cannot be represented in JSON",
+                        Some("quote the value to use it as a string".into()),
+                    );
+                    Value::Null
+                }
+            },
+            Some(Scalar::String(s)) => Value::String(s.into_owned()),
             None => {
                 let t = tag.map(|t| tag_text(&t)).unwrap_or_default();
-                self.error(
-                    pos(&node.span.start),
+                self.error_here(
+                    pos(&span.start),
                     format!("value does not match its tag `{t}`"),
                     None,
                 );
@@ -212,24 +354,64 @@ impl<'e> Converter<'e> {
         }
     }
 
-    fn resolved(&mut self, node: &MarkedYaml<'_>, s: Scalar<'_>) -> Value {
-        match s {
-            Scalar::Null => Value::Null,
-            Scalar::Boolean(b) => Value::Bool(b),
-            Scalar::Integer(i) => Value::Number(i.into()),
-            Scalar::FloatingPoint(f) => match Number::from_f64(f.into_inner()) {
-                Some(n) => Value::Number(n),
-                None => {
-                    self.error(
-                        pos(&node.span.start),
-                        "`.inf` and `.nan` cannot be represented in JSON",
-                        Some("quote the value to use it as a string".into()),
-                    );
-                    Value::Null
-                }
-            },
-            Scalar::String(s) => Value::String(s.into_owned()),
+    /// A finished node: into its parent, or the document's root.
+    fn value(&mut self, v: Value, anchor: usize, start: Marker) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, v.clone());
         }
+        match self.stack.last_mut() {
+            Some(Frame::Seq { items, .. }) => items.push(v),
+            Some(Frame::Map { map, key, .. }) => {
+                match std::mem::replace(key, Key::Awaiting) {
+                    Key::Ready(k) => {
+                        map.insert(k, v);
+                    }
+                    Key::Rejected => {}
+                    Key::Awaiting => {
+                        // A non-string scalar key cannot come here (scalars are taken as text);
+                        // an alias used as a key can.
+                        self.error_here(
+                            pos(&start),
+                            "mapping keys must be plain strings",
+                            Some("write the key as a string, e.g. `\"key\": value`".into()),
+                        );
+                        if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
+                            *key = Key::Rejected;
+                        }
+                    }
+                }
+            }
+            Some(Frame::Skip(_)) => {}
+            None => {
+                let empty = v.is_null() && self.errors.is_empty();
+                self.root = Some((v, pos(&start), empty));
+            }
+        }
+    }
+
+    fn end_document(&mut self) {
+        let errors = std::mem::take(&mut self.errors);
+        if let Some((value, start, empty)) = self.root.take()
+            && !(empty && errors.is_empty())
+        {
+            self.docs.push(JsonDoc {
+                value,
+                start,
+                index: self.index,
+                errors,
+            });
+        }
+        self.stack.clear();
+        self.anchors.clear();
+        self.index += 1;
+    }
+}
+
+fn count_nodes(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(count_nodes).sum::<usize>(),
+        Value::Object(m) => 1 + m.values().map(count_nodes).sum::<usize>(),
+        _ => 1,
     }
 }
 
@@ -254,9 +436,8 @@ fn key_text<'a>(k: &'a MarkedYaml<'_>) -> Option<&'a str> {
 /// The position of the character at `offset` within a scalar, when the scalar's source text is
 /// its value verbatim (a one-line plain scalar, or a quoted one without escapes); else the
 /// scalar's start.
-fn char_pos(node: &MarkedYaml<'_>, text: &str, style: ScalarStyle, offset: usize) -> Pos {
-    let start = node.span.start;
-    let end = node.span.end;
+fn char_pos(span: Span, text: &str, style: ScalarStyle, offset: usize) -> Pos {
+    let (start, end) = (span.start, span.end);
     let chars = text.chars().count();
     let lead = match style {
         ScalarStyle::Plain if end.index() - start.index() == chars => 0,
@@ -404,10 +585,9 @@ mod tests {
     }
 
     fn one(text: &str) -> (Value, Vec<ConvertError>) {
-        let docs = parse_documents(text).unwrap();
-        let mut c = Converter::with_env(&env);
-        let v = c.convert(&docs[0]);
-        (v, c.errors)
+        let mut docs = load_json(text, Some(&env)).unwrap();
+        let d = docs.remove(0);
+        (d.value, d.errors)
     }
 
     #[test]
@@ -433,9 +613,36 @@ mod tests {
 
     #[test]
     fn multi_document_and_empty_documents() {
-        let docs = parse_documents("a: 1\n---\n---\n# only a comment\n---\nb: 2\n---\n").unwrap();
-        let non_empty: Vec<_> = docs.iter().filter(|d| !is_empty_document(d)).collect();
-        assert_eq!(non_empty.len(), 2);
+        let text = "a: 1\n---\n---\n# only a comment\n---\n  b: 2\n---\n";
+        let docs = load_json(text, None).unwrap();
+        let got: Vec<_> = docs
+            .iter()
+            .map(|d| (d.index, d.start, d.value.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, Pos::new(1, 1), json!({"a": 1})),
+                (3, Pos::new(6, 3), json!({"b": 2}))
+            ]
+        );
+        // The marked trees for positions count documents the same way.
+        let trees = parse_documents(text).unwrap();
+        assert_eq!(pos(&trees[3].span.start), Pos::new(6, 3));
+    }
+
+    #[test]
+    fn anchors_aliases_and_complex_keys() {
+        let (v, errs) = one("base: &b {x: 1}\ncopy: *b\nlist: [&i 2, *i]\n");
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(
+            v,
+            json!({"base": {"x": 1}, "copy": {"x": 1}, "list": [2, 2]})
+        );
+        let (v, errs) = one("? [a, b]\n: 1\nc: 2\n");
+        assert_eq!(v, json!({"c": 2}));
+        assert_eq!(errs[0].message, "mapping keys must be plain strings");
+        assert_eq!(errs[0].pos, Pos::new(1, 3));
     }
 
     #[test]
@@ -449,11 +656,23 @@ mod tests {
 
     #[test]
     fn duplicate_keys() {
-        let err = parse_documents("a: 1\nb: 2\na: 3\n").unwrap_err();
-        assert_eq!((err.marker().line(), err.marker().col()), (3, 0));
-        let (_, errs) = one("a: 1\n\"a\": 2\n");
-        assert_eq!(errs[0].pos, Pos::new(2, 1));
-        assert_eq!(errs[0].message, "duplicate key `a`");
+        // Every repeat is reported, however it is spelled; the first value is kept.
+        let (v, errs) = one("a: 1\nb: 2\na: 3\n\"a\": 4\nc: {x: 1, x: 2}\n");
+        assert_eq!(v, json!({"a": 1, "b": 2, "c": {"x": 1}}));
+        let got: Vec<_> = errs
+            .iter()
+            .map(|e| (e.pos, e.message.as_str(), e.pointer.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Pos::new(3, 1), "duplicate key `a`", ""),
+                (Pos::new(4, 1), "duplicate key `a`", ""),
+                (Pos::new(5, 11), "duplicate key `x`", "/c"),
+            ]
+        );
+        // The marked tree for positions accepts them.
+        assert!(parse_documents("a: 1\na: 2\n").is_ok());
     }
 
     #[test]
