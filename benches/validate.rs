@@ -4,10 +4,14 @@
 //! Generates sets of 10k and 100k declared nodes (10 files, one ConfigTree each; a quarter each
 //! plain strings, `json`, `yaml` and `int32` nodes, three levels deep) into a temp dir, then
 //! measures
-//! - the library call [`zkstate::manifest::load`], in this process (best and median of 5), and
-//!   its peak RSS in a child process (`VmHWM` of `/proc/self/status`);
-//! - the real binary, `zkstate validate -f DIR` (best and median wall time of 5, peak RSS from
-//!   `wait4`).
+//! - the library call [`zkstate::manifest::load`], in this process (best and median wall time
+//!   of 5, least CPU time of all threads from `getrusage`), and its peak RSS in a child process
+//!   (`VmHWM` of `/proc/self/status`);
+//! - the real binary, `zkstate validate -f DIR` (best and median wall time of 5, least CPU time
+//!   and peak RSS from `wait4`).
+//!
+//! It prints the CPU count and load average first: on a busy machine wall times stretch, CPU
+//! times much less.
 //!
 //! Plain `std` timing, no harness. Under `cargo test --all-targets` (no `--bench` argument) it
 //! only checks a 1k-node set, so CI stays fast.
@@ -54,8 +58,23 @@ fn vm_hwm_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// Runs `cmd`, returns (wall time, exit code, peak RSS in KiB) from `wait4`.
-fn run_measured(cmd: &mut Command) -> (Duration, i32, u64) {
+/// CPU time (user + system, all threads) this process has used so far.
+fn cpu_self() -> Duration {
+    // SAFETY: an all-zero `rusage` is a valid value for `getrusage` to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` outlives the call.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    cpu(&usage)
+}
+
+fn cpu(usage: &libc::rusage) -> Duration {
+    let tv =
+        |t: libc::timeval| Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// Runs `cmd`, returns (wall time, CPU time, exit code, peak RSS in KiB) from `wait4`.
+fn run_measured(cmd: &mut Command) -> (Duration, Duration, i32, u64) {
     let start = Instant::now();
     let child = cmd.spawn().expect("spawn");
     let pid = child.id() as libc::pid_t;
@@ -72,7 +91,7 @@ fn run_measured(cmd: &mut Command) -> (Duration, i32, u64) {
         -1
     };
     drop(child); // already reaped by `wait4`; `Child` does not wait on drop
-    (wall, code, usage.ru_maxrss as u64)
+    (wall, cpu(&usage), code, usage.ru_maxrss as u64)
 }
 
 fn ms(d: Duration) -> String {
@@ -102,8 +121,12 @@ fn main() {
     let runs = if bench { 5 } else { 1 };
     let exe = env!("CARGO_BIN_EXE_zkstate");
 
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let loadavg: Vec<&str> = loadavg.split_whitespace().take(3).collect();
+    println!("{cpus} CPUs, load average {}", loadavg.join(" "));
     println!(
-        "| declared nodes | znodes | YAML | library load (best / median) | library peak RSS | `zkstate validate` (best / median) | binary peak RSS |"
+        "| declared nodes | znodes | YAML | library: wall best / median, CPU | library peak RSS | `zkstate validate`: wall best / median, CPU | binary peak RSS |"
     );
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for &n in sizes {
@@ -116,11 +139,13 @@ fn main() {
             .sum();
 
         let mut lib = Vec::new();
+        let mut lib_cpu = Vec::new();
         let mut znodes = 0;
         for _ in 0..runs {
-            let start = Instant::now();
+            let (start, cpu_start) = (Instant::now(), cpu_self());
             znodes = load(dir.path());
             lib.push(start.elapsed());
+            lib_cpu.push(cpu_self() - cpu_start);
         }
         let self_exe = std::env::current_exe().expect("current exe");
         let out = Command::new(self_exe)
@@ -136,9 +161,10 @@ fn main() {
             .unwrap_or(0);
 
         let mut bin = Vec::new();
+        let mut bin_cpu = Vec::new();
         let mut bin_rss = 0;
         for _ in 0..runs {
-            let (wall, code, rss) = run_measured(
+            let (wall, cpu, code, rss) = run_measured(
                 Command::new(exe)
                     .args(["-q", "validate", "-f"])
                     .arg(dir.path())
@@ -146,18 +172,23 @@ fn main() {
             );
             assert_eq!(code, 0, "zkstate validate failed on the generated set");
             bin.push(wall);
+            bin_cpu.push(cpu);
             bin_rss = bin_rss.max(rss);
         }
         let (lb, lm) = best_and_median(lib);
         let (bb, bm) = best_and_median(bin);
+        let (lc, _) = best_and_median(lib_cpu);
+        let (bc, _) = best_and_median(bin_cpu);
         println!(
-            "| {n} | {znodes} | {:.1} MiB | {} / {} | {} | {} / {} | {} |",
+            "| {n} | {znodes} | {:.1} MiB | {} / {}, {} | {} | {} / {}, {} | {} |",
             bytes as f64 / (1024.0 * 1024.0),
             ms(lb),
             ms(lm),
+            ms(lc),
             mib(lib_rss),
             ms(bb),
             ms(bm),
+            ms(bc),
             mib(bin_rss)
         );
     }
