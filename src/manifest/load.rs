@@ -236,6 +236,8 @@ struct PreparedDoc {
     /// Index among the file's documents, empty ones included.
     index: usize,
     start: Pos,
+    /// See [`JsonDoc::too_deep`].
+    too_deep: bool,
     outcome: Result<Typed, Structural>,
 }
 
@@ -254,6 +256,7 @@ fn prepare(source: &Source, env: &EnvLookup<'_>) -> Prepared {
         .map(|d| PreparedDoc {
             index: d.index,
             start: d.start,
+            too_deep: d.too_deep,
             outcome: structured(d),
         })
         .collect())
@@ -261,6 +264,14 @@ fn prepare(source: &Source, env: &EnvLookup<'_>) -> Prepared {
 
 /// The schema, then serde, for one converted document.
 fn structured(json: JsonDoc) -> Result<Typed, Structural> {
+    if json.too_deep {
+        // Its conversion errors carry their own positions; anything else would need the
+        // file's marked tree, which is not built for such a file.
+        return Err(Structural {
+            convert: json.errors,
+            schema: Vec::new(),
+        });
+    }
     // Values that failed to convert became `null`; the schema's complaints about exactly those
     // values would only repeat the problem, so they are left out. The document's other
     // structural problems are still reported.
@@ -297,6 +308,8 @@ struct DocMeta {
     /// Index among the file's documents, empty ones included.
     index: usize,
     start: Pos,
+    /// No marked tree for this file: positions fall back to the document's start.
+    too_deep: bool,
 }
 
 /// Everything a check needs to turn a JSON pointer into `file:line:column`. Main thread only.
@@ -324,6 +337,9 @@ impl<'c, 'i> Ctx<'c, 'i> {
     fn pos(&self, doc: usize, pointer: &str, target: Target) -> Pos {
         let (src, index, start) = {
             let docs = self.docs.borrow();
+            if docs[doc].too_deep {
+                return docs[doc].start;
+            }
             (docs[doc].src, docs[doc].index, docs[doc].start)
         };
         let file_trees: &'c [OnceCell<Option<Vec<MarkedYaml<'i>>>>] = self.file_trees;
@@ -513,6 +529,7 @@ impl Expander<'_, '_, '_> {
                     src,
                     index: d.index,
                     start: d.start,
+                    too_deep: d.too_deep,
                 });
                 metas.len() - 1
             };

@@ -60,6 +60,9 @@ pub struct JsonDoc {
     pub index: usize,
     /// Problems converting it; each failed value became `null`.
     pub errors: Vec<ConvertError>,
+    /// The stream nests deeper than [`MAX_DEPTH`] somewhere: no position lookups in this file
+    /// (building its marked tree would recurse that deep).
+    pub too_deep: bool,
 }
 
 /// Parses a YAML stream into JSON documents, skipping empty ones (a trailing `---`, only
@@ -77,14 +80,27 @@ pub fn load_json(text: &str, env: Option<&EnvLookup<'_>>) -> Result<Vec<JsonDoc>
         errors: Vec::new(),
         anchors: HashMap::new(),
         alias_budget: ALIAS_BUDGET,
+        too_deep: false,
     };
-    let mut parser = Parser::new_from_str(text);
-    parser.load(&mut b, true)?;
+    // Events one by one rather than `Parser::load`, which recurses once per nesting level and
+    // could overflow a thread's stack on a deliberately deep document.
+    for ev in Parser::new_from_str(text) {
+        let (ev, span) = ev?;
+        b.on_event(ev, span);
+    }
+    if b.too_deep {
+        for d in &mut b.docs {
+            d.too_deep = true;
+        }
+    }
     Ok(b.docs)
 }
 
 /// Nodes that alias expansion may produce in one stream (a "billion laughs" guard).
 const ALIAS_BUDGET: usize = 100_000;
+
+/// Deepest nesting of mappings and sequences accepted (as `serde_json` limits JSON).
+pub const MAX_DEPTH: usize = 128;
 
 /// Builds JSON values from parser events.
 struct Builder<'e, 'x> {
@@ -97,6 +113,8 @@ struct Builder<'e, 'x> {
     errors: Vec<ConvertError>,
     anchors: HashMap<usize, Value>,
     alias_budget: usize,
+    /// Some document of the stream nests deeper than [`MAX_DEPTH`].
+    too_deep: bool,
 }
 
 enum Frame {
@@ -111,8 +129,14 @@ enum Frame {
         anchor: usize,
         start: Marker,
     },
-    /// A complex mapping key being skipped; counts nested collections.
-    Skip(usize),
+    /// A subtree being skipped (a complex mapping key, or nesting past [`MAX_DEPTH`]); counts
+    /// nested collections. `key` tells what it was: its parent's key slot is then rejected,
+    /// else the subtree's value is `null`.
+    Skip {
+        depth: usize,
+        key: bool,
+        start: Marker,
+    },
 }
 
 /// The key slot of a mapping frame.
@@ -127,20 +151,41 @@ enum Key {
 
 impl<'e, 'x, 'i> SpannedEventReceiver<'i> for Builder<'e, 'x> {
     fn on_event(&mut self, ev: Event<'i>, span: Span) {
-        if let Some(Frame::Skip(depth)) = self.stack.last_mut() {
+        if let Some(Frame::Skip { depth, key, start }) = self.stack.last_mut() {
             match ev {
                 Event::MappingStart(..) | Event::SequenceStart(..) => *depth += 1,
                 Event::MappingEnd | Event::SequenceEnd => {
                     *depth -= 1;
                     if *depth == 0 {
+                        let (was_key, start) = (*key, *start);
                         self.stack.pop();
-                        if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
-                            *key = Key::Rejected;
+                        if was_key {
+                            if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
+                                *key = Key::Rejected;
+                            }
+                        } else {
+                            self.value(Value::Null, 0, start);
                         }
                     }
                 }
                 _ => {}
             }
+            return;
+        }
+        if matches!(ev, Event::MappingStart(..) | Event::SequenceStart(..))
+            && self.stack.len() >= MAX_DEPTH
+        {
+            self.error_here(
+                pos(&span.start),
+                format!("nesting deeper than {MAX_DEPTH} levels"),
+                Some("flatten the structure".into()),
+            );
+            self.too_deep = true;
+            self.stack.push(Frame::Skip {
+                depth: 1,
+                key: false,
+                start: span.start,
+            });
             return;
         }
         match ev {
@@ -163,7 +208,16 @@ impl<'e, 'x, 'i> SpannedEventReceiver<'i> for Builder<'e, 'x> {
                             v.clone()
                         }
                     }
-                    None => Value::Null,
+                    None => {
+                        // The parser resolves names within a document; an id from an earlier
+                        // document (not cleared by the event loop) is not one.
+                        self.error_here(
+                            pos(&span.start),
+                            "alias to an anchor of another document",
+                            Some("anchors are local to their document".into()),
+                        );
+                        Value::Null
+                    }
                 };
                 self.value(v, 0, span.start);
             }
@@ -176,7 +230,11 @@ impl<'e, 'x, 'i> SpannedEventReceiver<'i> for Builder<'e, 'x> {
                     "mapping keys must be plain strings",
                     Some("write the key as a string, e.g. `\"key\": value`".into()),
                 );
-                self.stack.push(Frame::Skip(1));
+                self.stack.push(Frame::Skip {
+                    depth: 1,
+                    key: true,
+                    start: span.start,
+                });
             }
             Event::SequenceStart(anchor, tag) => {
                 self.collection_tag(tag.as_deref(), span.start);
@@ -381,7 +439,7 @@ impl Builder<'_, '_> {
                     }
                 }
             }
-            Some(Frame::Skip(_)) => {}
+            Some(Frame::Skip { .. }) => {}
             None => {
                 let empty = v.is_null() && self.errors.is_empty();
                 self.root = Some((v, pos(&start), empty));
@@ -399,6 +457,7 @@ impl Builder<'_, '_> {
                 start,
                 index: self.index,
                 errors,
+                too_deep: false,
             });
         }
         self.stack.clear();
@@ -629,6 +688,16 @@ mod tests {
         // The marked trees for positions count documents the same way.
         let trees = parse_documents(text).unwrap();
         assert_eq!(pos(&trees[3].span.start), Pos::new(6, 3));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let text = format!("a:\n  {}x\nb: 1\n", "- ".repeat(100_000));
+        let docs = load_json(&text, None).unwrap();
+        assert!(docs[0].too_deep);
+        assert_eq!(docs[0].errors.len(), 1);
+        assert_eq!(docs[0].errors[0].message, "nesting deeper than 128 levels");
+        assert_eq!(docs[0].value["b"], json!(1));
     }
 
     #[test]
