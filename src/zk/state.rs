@@ -189,9 +189,26 @@ pub fn decode(paths: &StatePaths, live: &LiveTree) -> Result<StoredState, ZkErro
                 };
                 let text = std::str::from_utf8(&seg.data)
                     .map_err(|_| corrupt(sp, "segment is not UTF-8"))?;
+                // `@/base` sets the base of the relative lines that follow.
+                let mut base: Option<ZPath> = None;
                 for line in text.lines() {
+                    if let Some(b) = line.strip_prefix('@') {
+                        base = Some(
+                            ZPath::parse(b)
+                                .map_err(|_| corrupt(sp, format!("bad line {line:?}")))?,
+                        );
+                        continue;
+                    }
                     let (sign, p) = line.split_at(1.min(line.len()));
-                    let Ok(p) = ZPath::parse(p) else {
+                    let p = if p.starts_with('/') {
+                        ZPath::parse(p)
+                    } else {
+                        match &base {
+                            Some(b) => b.join(p),
+                            None => ZPath::parse(p),
+                        }
+                    };
+                    let Ok(p) = p else {
                         return Err(corrupt(sp, format!("bad line {line:?}")));
                     };
                     match sign {
@@ -232,14 +249,30 @@ pub fn decode(paths: &StatePaths, live: &LiveTree) -> Result<StoredState, ZkErro
     Ok(out)
 }
 
-fn segment_ops(owner_path: &ZPath, mut seq: u64, lines: &[String]) -> (Vec<WriteOp>, u64) {
+/// One inventory line: `+rel` / `-rel` relative to the segment's `@base`, or absolute.
+fn line(add: bool, p: &ZPath, base: &ZPath) -> String {
+    let sign = if add { '+' } else { '-' };
+    match p.relative_to(base) {
+        Some(rel) if !rel.is_empty() => format!("{sign}{rel}"),
+        _ => format!("{sign}{p}"),
+    }
+}
+
+/// Segments holding `lines`, each at most `SEGMENT_BYTES`, each starting with `@base`.
+fn segment_ops(
+    owner_path: &ZPath,
+    mut seq: u64,
+    base: &ZPath,
+    lines: &[String],
+) -> (Vec<WriteOp>, u64) {
+    let header = format!("@{base}\n");
     let mut ops = Vec::new();
-    let mut buf = String::new();
+    let mut buf = header.clone();
     let flush = |buf: &mut String, seq: &mut u64, ops: &mut Vec<WriteOp>| {
-        if !buf.is_empty() {
+        if buf.len() > header.len() {
             ops.push(WriteOp::Create {
                 path: owner_path.child(&format!("seg-{:010}", *seq)).to_string(),
-                data: std::mem::take(buf).into_bytes(),
+                data: std::mem::replace(buf, header.clone()).into_bytes(),
                 mode: CreateKind::Persistent,
                 acl: vec![crate::model::AclEntry::open()],
             });
@@ -294,8 +327,8 @@ pub fn inventory_ops(paths: &StatePaths, stored: &StoredState, new: &Inventory) 
                     mode: CreateKind::Persistent,
                     acl: vec![crate::model::AclEntry::open()],
                 });
-                let lines: Vec<String> = n.paths.iter().map(|p| format!("+{p}")).collect();
-                ops.extend(segment_ops(&owner_path, 0, &lines).0);
+                let lines: Vec<String> = n.paths.iter().map(|p| line(true, p, &n.root)).collect();
+                ops.extend(segment_ops(&owner_path, 0, &n.root, &lines).0);
             }
             (Some(o), Some(n)) => {
                 let rec = rec.cloned().unwrap_or_default();
@@ -309,7 +342,11 @@ pub fn inventory_ops(paths: &StatePaths, stored: &StoredState, new: &Inventory) 
                 if o.paths == n.paths {
                     continue;
                 }
-                let full_bytes: usize = n.paths.iter().map(|p| p.as_str().len() + 2).sum();
+                let full_bytes: usize = n
+                    .paths
+                    .iter()
+                    .map(|p| line(true, p, &n.root).len() + 1)
+                    .sum();
                 if rec.segments.len() + 1 >= COMPACT_SEGMENTS && full_bytes <= SEGMENT_BYTES {
                     for (sp, v, _) in &rec.segments {
                         ops.push(WriteOp::Delete {
@@ -317,16 +354,21 @@ pub fn inventory_ops(paths: &StatePaths, stored: &StoredState, new: &Inventory) 
                             version: *v,
                         });
                     }
-                    let lines: Vec<String> = n.paths.iter().map(|p| format!("+{p}")).collect();
-                    ops.extend(segment_ops(&owner_path, rec.next_seq, &lines).0);
+                    let lines: Vec<String> =
+                        n.paths.iter().map(|p| line(true, p, &n.root)).collect();
+                    ops.extend(segment_ops(&owner_path, rec.next_seq, &n.root, &lines).0);
                 } else {
                     let mut lines: Vec<String> = n
                         .paths
                         .difference(&o.paths)
-                        .map(|p| format!("+{p}"))
+                        .map(|p| line(true, p, &n.root))
                         .collect();
-                    lines.extend(o.paths.difference(&n.paths).map(|p| format!("-{p}")));
-                    ops.extend(segment_ops(&owner_path, rec.next_seq, &lines).0);
+                    lines.extend(
+                        o.paths
+                            .difference(&n.paths)
+                            .map(|p| line(false, p, &n.root)),
+                    );
+                    ops.extend(segment_ops(&owner_path, rec.next_seq, &n.root, &lines).0);
                 }
             }
         }
@@ -361,5 +403,94 @@ pub fn applied_op(paths: &StatePaths, stored: &StoredState, rec: &AppliedRecord)
             mode: CreateKind::Persistent,
             acl: vec![crate::model::AclEntry::open()],
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{LiveNode, OwnerInventory};
+
+    fn p(s: &str) -> ZPath {
+        ZPath::parse(s).unwrap()
+    }
+
+    /// Applies write ops to a live tree the way ZooKeeper would (for decode round trips).
+    fn apply(live: &mut LiveTree, ops: &[WriteOp]) {
+        for op in ops {
+            match op {
+                WriteOp::Create { path, data, .. } => {
+                    let path = p(path);
+                    if let Some(parent) = path.parent()
+                        && let Some(n) = live.nodes.get_mut(&parent)
+                    {
+                        n.children.push(path.name().to_owned());
+                        n.children.sort();
+                    }
+                    live.nodes.insert(
+                        path,
+                        LiveNode {
+                            data: data.clone(),
+                            ..Default::default()
+                        },
+                    );
+                }
+                WriteOp::Set { path, data, .. } => {
+                    let n = live.nodes.get_mut(&p(path)).unwrap();
+                    n.data = data.clone();
+                    n.version += 1;
+                }
+                WriteOp::Delete { path, .. } => {
+                    let path = p(path);
+                    live.nodes.remove(&path);
+                    if let Some(n) = path.parent().and_then(|pp| live.nodes.get_mut(&pp)) {
+                        n.children.retain(|c| c != path.name());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn inventory_round_trips_through_relative_segments() {
+        let paths = StatePaths::new(p("/zkstate"));
+        let mut live = LiveTree::default();
+        live.nodes
+            .insert(p("/zkstate/inventory"), LiveNode::default());
+        let owner = Owner::new(Kind::ConfigTree, "t");
+        let mut inv = Inventory::default();
+        inv.owners.insert(
+            owner.clone(),
+            OwnerInventory {
+                root: p("/c"),
+                prune: Prune::Owned,
+                paths: [p("/c"), p("/c/a"), p("/c/a/b"), p("/old/x")]
+                    .into_iter()
+                    .collect(),
+                recipe: None,
+            },
+        );
+        let stored = decode(&paths, &live).unwrap();
+        let ops = inventory_ops(&paths, &stored, &inv);
+        let seg = ops.iter().find(|o| o.path().contains("seg-")).unwrap();
+        let WriteOp::Create { data, .. } = seg else {
+            panic!()
+        };
+        assert_eq!(
+            std::str::from_utf8(data).unwrap(),
+            "@/c\n+/c\n+a\n+a/b\n+/old/x\n"
+        );
+        apply(&mut live, &ops);
+        let stored = decode(&paths, &live).unwrap();
+        assert_eq!(stored.inventory, inv);
+        // A removal and an addition append one segment; replay gives the new set.
+        let mut next = inv.clone();
+        let o = next.owners.get_mut(&owner).unwrap();
+        o.paths.remove(&p("/c/a/b"));
+        o.paths.insert(p("/c/z"));
+        let ops = inventory_ops(&paths, &stored, &next);
+        assert_eq!(ops.len(), 1, "{ops:?}");
+        apply(&mut live, &ops);
+        assert_eq!(decode(&paths, &live).unwrap().inventory, next);
     }
 }
