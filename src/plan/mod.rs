@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::model::{
-    AclEntry, DataPolicy, DesiredState, Inventory, LiveNode, LiveTree, ManagedRoot, Mode, NodeMode,
+    AclEntry, DataPolicy, DesiredState, Inventory, LiveTree, ManagedRoot, Mode, NodeMode,
     Owner, OwnerInventory, Prune, ZPath,
 };
 
@@ -499,10 +499,6 @@ pub fn plan(
     }
 }
 
-/// Looks up a live node.
-pub fn live_node<'a>(live: &'a LiveTree, path: &ZPath) -> Option<&'a LiveNode> {
-    live.nodes.get(path)
-}
 
 #[cfg(test)]
 mod tests;
