@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::model::{
-    AclEntry, DataPolicy, DesiredState, Inventory, LiveTree, ManagedRoot, Mode, NodeMode,
-    Owner, OwnerInventory, Prune, ZPath,
+    AclEntry, DataPolicy, DesiredState, Inventory, LiveTree, ManagedRoot, Mode, NodeMode, Owner,
+    OwnerInventory, Prune, ZPath,
 };
 
 /// What kind of change.
@@ -498,7 +498,6 @@ pub fn plan(
         notes,
     }
 }
-
 
 #[cfg(test)]
 mod tests;
