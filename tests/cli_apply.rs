@@ -198,10 +198,8 @@ fn max_deletes_refuses_with_exit_3_and_force_applies() {
     assert_eq!(raw::get(&hosts, "/config/payments/blob"), None);
 }
 
-#[test]
-fn oversized_plan_is_refused_unless_split() {
-    let zk = zk();
-    let hosts = zk.connect_string();
+/// 1,100 nodes of 1,000 bytes: more than one ZooKeeper request (jute.maxbuffer) may carry.
+fn big_manifest() -> String {
     let value = "x".repeat(1000);
     let mut doc = String::from(
         "apiVersion: zkstate/v1\nkind: ConfigTree\nmetadata: {name: big}\nspec:\n  root: /big\n  nodes:\n",
@@ -209,7 +207,14 @@ fn oversized_plan_is_refused_unless_split() {
     for i in 0..1100 {
         doc.push_str(&format!("    n{i:04}: {value}\n"));
     }
-    let m = Manifests::new(&[("big.yaml", &doc)]);
+    doc
+}
+
+#[test]
+fn oversized_plan_is_refused_unless_split() {
+    let zk = zk();
+    let hosts = zk.connect_string();
+    let m = Manifests::new(&[("big.yaml", &big_manifest())]);
     let dir = m.path().to_str().unwrap();
     let (code, _, err) = run(&hosts, &["apply", "-f", dir]);
     assert_eq!(code, 3, "{err}");
@@ -419,14 +424,7 @@ fn a_connection_lost_on_commit_is_resolved_by_rereading_not_by_guessing() {
     // not land, and never report success.
     let zk = zk();
     let hosts = zk.connect_string();
-    let value = "x".repeat(1000);
-    let mut doc = String::from(
-        "apiVersion: zkstate/v1\nkind: ConfigTree\nmetadata: {name: big}\nspec:\n  root: /big\n  nodes:\n",
-    );
-    for i in 0..1100 {
-        doc.push_str(&format!("    n{i:04}: {value}\n"));
-    }
-    let m = Manifests::new(&[("big.yaml", &doc)]);
+    let m = Manifests::new(&[("big.yaml", &big_manifest())]);
     let dir = m.path().to_str().unwrap();
     let (code, _, err) = run(
         &hosts,

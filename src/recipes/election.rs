@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::{Expansion, RecipeError, ancestors, curator, kazoo, node, sequence};
 use crate::manifest::spec::{ElectionFormat, ElectionGroupSpec};
-use crate::model::{AclEntry, DataPolicy, Kind, ManagedRoot, Mode, NodeMode, Owner, Prune, ZPath};
+use crate::model::{AclEntry, DataPolicy, Kind, NodeMode, Owner, ZPath};
 
 /// Which recipe created a contender node.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -216,22 +216,18 @@ pub fn expand_election(
         &acl,
         &owner,
     ));
-    Ok(Expansion {
-        info: crate::model::RecipeInfo {
-            format: super::election_format_name(spec.format).to_owned(),
-            alert_depth: None,
-        },
+    let info = crate::model::RecipeInfo {
+        format: super::election_format_name(spec.format).to_owned(),
+        alert_depth: None,
+    };
+    Ok(Expansion::recipe(
+        owner,
+        path.clone(),
         nodes,
-        seeds: Vec::new(),
-        root: ManagedRoot {
-            owner,
-            root: path.clone(),
-            prune: Prune::Owned,
-            mode: Mode::Enforce,
-            ignore: Vec::new(),
-            host_scoped: false,
-        },
-    })
+        Vec::new(),
+        info,
+        false,
+    ))
 }
 
 #[cfg(test)]
@@ -397,7 +393,7 @@ mod tests {
         );
         assert!(e.nodes.iter().all(|n| n.data.is_empty()));
         assert_eq!(e.root.root, path);
-        assert_eq!(e.root.prune, Prune::Owned);
+        assert_eq!(e.root.prune, crate::model::Prune::Owned);
         assert!(!e.root.host_scoped);
         assert!(e.seeds.is_empty());
     }

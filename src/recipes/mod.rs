@@ -70,6 +70,33 @@ pub struct Expansion {
     pub root: ManagedRoot,
 }
 
+impl Expansion {
+    /// A recipe's expansion: its root is pruned by inventory (`prune: true`), enforced, and
+    /// host-scoped when its nodes belong to the agent's session.
+    pub(crate) fn recipe(
+        owner: crate::model::Owner,
+        root: ZPath,
+        nodes: Vec<DesiredNode>,
+        seeds: Vec<SeedItem>,
+        info: crate::model::RecipeInfo,
+        host_scoped: bool,
+    ) -> Self {
+        Expansion {
+            nodes,
+            seeds,
+            info,
+            root: ManagedRoot {
+                owner,
+                root,
+                prune: crate::model::Prune::Owned,
+                mode: crate::model::Mode::Enforce,
+                ignore: Vec::new(),
+                host_scoped,
+            },
+        }
+    }
+}
+
 /// A problem in a recipe document, located by a JSON pointer relative to the document's `spec`
 /// (e.g. `/instances/0/id`), so the loader can name `file:line:column`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

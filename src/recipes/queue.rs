@@ -10,10 +10,7 @@
 //! Curator, that is what a `QueueSerializer<String>` writing UTF-8 would produce.
 use super::{Expansion, RecipeError, ancestors, curator, kazoo, node};
 use crate::manifest::spec::{QueueFormat, QueueSpec};
-use crate::model::{
-    AclEntry, DataPolicy, Kind, MAX_NODE_DATA, ManagedRoot, Mode, NodeMode, Owner, Prune, SeedItem,
-    ZPath,
-};
+use crate::model::{AclEntry, DataPolicy, Kind, MAX_NODE_DATA, NodeMode, Owner, SeedItem, ZPath};
 
 /// Expands a `Queue` document. `path` is the validated `spec.path`.
 ///
@@ -114,22 +111,18 @@ pub fn expand_queue(
             owner: owner.clone(),
         })
         .collect();
-    Ok(Expansion {
-        info: crate::model::RecipeInfo {
-            format: super::queue_format_name(spec.format).to_owned(),
-            alert_depth: spec.alert_depth,
-        },
+    let info = crate::model::RecipeInfo {
+        format: super::queue_format_name(spec.format).to_owned(),
+        alert_depth: spec.alert_depth,
+    };
+    Ok(Expansion::recipe(
+        owner,
+        path.clone(),
         nodes,
         seeds,
-        root: ManagedRoot {
-            owner,
-            root: path.clone(),
-            prune: Prune::Owned,
-            mode: Mode::Enforce,
-            ignore: Vec::new(),
-            host_scoped: false,
-        },
-    })
+        info,
+        false,
+    ))
 }
 
 /// The queue's depth as the library itself counts it:
@@ -202,7 +195,7 @@ mod tests {
         assert_eq!(e.seeds[1].data, b"job-b");
         assert_eq!(e.seeds[1].owner, Owner::new(Kind::Queue, "jobs"));
         assert_eq!(e.root.root, path);
-        assert_eq!(e.root.prune, Prune::Owned);
+        assert_eq!(e.root.prune, crate::model::Prune::Owned);
     }
 
     #[test]

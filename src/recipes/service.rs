@@ -41,8 +41,7 @@ use super::curator::{DEFAULT_PAYLOAD_CLASS, UriSpec};
 use super::{Expansion, RecipeError, ancestors, is_node_name, jackson, node, pointer_token};
 use crate::manifest::spec::{InstanceSpec, ScopeSpec, ServiceFormat, ServiceSpec};
 use crate::model::{
-    AclEntry, DataPolicy, DesiredState, Kind, LiveTree, MAX_NODE_DATA, ManagedRoot, Mode, NodeMode,
-    Owner, Prune, ZPath,
+    AclEntry, DataPolicy, DesiredState, Kind, LiveTree, MAX_NODE_DATA, NodeMode, Owner, ZPath,
 };
 
 /// Curator's `ServiceType`.
@@ -323,22 +322,18 @@ pub fn expand_service(
             &owner,
         ));
     }
-    Ok(Expansion {
-        info: crate::model::RecipeInfo {
-            format: super::service_format_name(spec.format).to_owned(),
-            alert_depth: None,
-        },
+    let info = crate::model::RecipeInfo {
+        format: super::service_format_name(spec.format).to_owned(),
+        alert_depth: None,
+    };
+    Ok(Expansion::recipe(
+        owner,
+        service_path,
         nodes,
-        seeds: Vec::new(),
-        root: ManagedRoot {
-            owner,
-            root: service_path,
-            prune: Prune::Owned,
-            mode: Mode::Enforce,
-            ignore: Vec::new(),
-            host_scoped: host,
-        },
-    })
+        Vec::new(),
+        info,
+        host,
+    ))
 }
 
 fn check_instance(
@@ -593,7 +588,10 @@ mod tests {
         );
         assert_eq!(e.root.root.as_str(), "/a/services/api");
         assert!(e.root.host_scoped);
-        assert_eq!((e.root.prune, e.root.mode), (Prune::Owned, Mode::Enforce));
+        assert_eq!(
+            (e.root.prune, e.root.mode),
+            (crate::model::Prune::Owned, crate::model::Mode::Enforce)
+        );
     }
 
     #[test]
