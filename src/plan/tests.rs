@@ -67,6 +67,21 @@ fn live(nodes: &[(&str, &str, i32)]) -> LiveTree {
     t
 }
 
+/// The inventory of `owner()` (prune on) recording `paths` under `root`.
+fn inventory(root: &str, paths: &[&str]) -> Inventory {
+    let mut inv = Inventory::default();
+    inv.owners.insert(
+        owner(),
+        OwnerInventory {
+            root: p(root),
+            prune: Prune::Owned,
+            paths: paths.iter().map(|s| p(s)).collect(),
+            recipe: None,
+        },
+    );
+    inv
+}
+
 fn ops(plan: &Plan) -> Vec<(Op, &str)> {
     plan.changes
         .iter()
@@ -134,18 +149,7 @@ fn prune_deletes_only_inventory_nodes_children_first() {
         ("/c/gone/leaf", "v", 2),
         ("/c/foreign", "f", 0),
     ]);
-    let mut inv = Inventory::default();
-    inv.owners.insert(
-        owner(),
-        OwnerInventory {
-            root: p("/c"),
-            prune: Prune::Owned,
-            paths: [p("/c/keep"), p("/c/gone"), p("/c/gone/leaf")]
-                .into_iter()
-                .collect(),
-            recipe: None,
-        },
-    );
+    let inv = inventory("/c", &["/c/keep", "/c/gone", "/c/gone/leaf"]);
     let plan = plan(&d, &l, &inv, &Options::default());
     assert_eq!(
         ops(&plan),
@@ -193,16 +197,7 @@ fn a_node_with_a_foreign_child_is_not_pruned() {
         ("/c/mine", "", 0),
         ("/c/mine/theirs", "t", 0),
     ]);
-    let mut inv = Inventory::default();
-    inv.owners.insert(
-        owner(),
-        OwnerInventory {
-            root: p("/c"),
-            prune: Prune::Owned,
-            paths: [p("/c/mine")].into_iter().collect(),
-            recipe: None,
-        },
-    );
+    let inv = inventory("/c", &["/c/mine"]);
     let plan = plan(&d, &l, &inv, &Options::default());
     assert!(plan.changes.is_empty());
     assert_eq!(plan.notes.len(), 1);
@@ -217,16 +212,7 @@ fn a_node_with_a_foreign_child_is_not_pruned() {
 fn never_deletes_outside_the_root_and_reports_orphans() {
     let d = desired(Prune::Owned, &[]);
     let l = live(&[("/c", "", 0), ("/old/x", "o", 0)]);
-    let mut inv = Inventory::default();
-    inv.owners.insert(
-        owner(),
-        OwnerInventory {
-            root: p("/old"),
-            prune: Prune::Owned,
-            paths: [p("/old/x")].into_iter().collect(),
-            recipe: None,
-        },
-    );
+    let inv = inventory("/old", &["/old/x"]);
     let plan = plan(&d, &l, &inv, &Options::default());
     assert!(plan.changes.is_empty());
     assert_eq!(plan.orphaned[&owner()], vec![p("/old/x")]);
