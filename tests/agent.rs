@@ -38,7 +38,14 @@ impl Agent {
         let child = common::zkstate()
             .args(["--zk", hosts, "--session-timeout", "2s", "agent", "-f"])
             .arg(dir.join("manifests"))
-            .args(["--listen", &listen, "--host-id", name, "--resync-interval", "30s"])
+            .args([
+                "--listen",
+                &listen,
+                "--host-id",
+                name,
+                "--resync-interval",
+                "30s",
+            ])
             .args(extra)
             .env("RUST_LOG", "zkstate=debug")
             .env("ZKSTATE_TEST_HOST", name)
@@ -210,7 +217,10 @@ fn drift_is_reverted_and_endpoints_answer() {
     let fx = Fixture::new(&config_tree("postgres://db"));
     let agent = Agent::start(&h, fx.path(), "host-a", &[]);
     assert!(
-        wait_for(|| data(&h, "/app/db/url").as_deref() == Some("postgres://db"), WAIT),
+        wait_for(
+            || data(&h, "/app/db/url").as_deref() == Some("postgres://db"),
+            WAIT
+        ),
         "initial apply"
     );
     assert!(wait_for(|| agent.ready(), WAIT), "/readyz");
@@ -218,7 +228,10 @@ fn drift_is_reverted_and_endpoints_answer() {
     // Out-of-band changes are reverted: a set, a delete.
     raw::set(&h, "/app/db/url", b"drift");
     assert!(
-        wait_for(|| data(&h, "/app/db/url").as_deref() == Some("postgres://db"), WAIT),
+        wait_for(
+            || data(&h, "/app/db/url").as_deref() == Some("postgres://db"),
+            WAIT
+        ),
         "set reverted"
     );
     raw::set(&h, "/app/flags", b"{}");
@@ -296,7 +309,10 @@ fn a_bad_manifest_edit_keeps_the_last_good_set() {
     let h = zk.connect_string();
     let fx = Fixture::new(&config_tree("v1"));
     let agent = Agent::start(&h, fx.path(), "host-a", &[]);
-    assert!(wait_for(|| data(&h, "/app/db/url").as_deref() == Some("v1"), WAIT));
+    assert!(wait_for(
+        || data(&h, "/app/db/url").as_deref() == Some("v1"),
+        WAIT
+    ));
     // A half-written file: the last good set stays in force.
     fx.write("apiVersion: zkstate/v1\nkind: ConfigTree\nmetadata: {name: app}\nspec:\n  root: /app\n  nodes:\n    db/url: [unclosed\n");
     assert!(
@@ -319,7 +335,10 @@ fn a_bad_manifest_edit_keeps_the_last_good_set() {
     assert_eq!(data(&h, "/app/flags").as_deref(), Some(r#"{"on":true}"#));
     // Fixed: the new set applies and the error clears.
     fx.write(&config_tree("v2"));
-    assert!(wait_for(|| data(&h, "/app/db/url").as_deref() == Some("v2"), WAIT));
+    assert!(wait_for(
+        || data(&h, "/app/db/url").as_deref() == Some("v2"),
+        WAIT
+    ));
     assert!(wait_for(
         || metric(&agent, "zkstate_manifest_errors") == Some(0.0),
         WAIT
@@ -405,10 +424,15 @@ fn sigterm_removes_ephemerals_at_once_and_exits_0() {
         "registration gone within a second of exiting"
     );
     assert!(raw::children(&h, "/elections/sched").is_empty());
-    assert!(raw::children(&h, "/zkstate/lock").is_empty(), "lock released");
+    assert!(
+        raw::children(&h, "/zkstate/lock").is_empty(),
+        "lock released"
+    );
     assert!(stopped.elapsed() < Duration::from_secs(10));
     assert!(
-        fs::read_to_string(&hooks).unwrap().contains("revoked sched host-a"),
+        fs::read_to_string(&hooks)
+            .unwrap()
+            .contains("revoked sched host-a"),
         "onRevoked ran on stop"
     );
 }
@@ -483,10 +507,16 @@ fn session_expiry_reacquires_the_lock_and_recreates_host_nodes() {
         "registration re-created\n{}",
         agent.logs()
     );
-    assert!(wait_for(|| data(&h, "/app/db/url").as_deref() == Some("v1"), WAIT));
+    assert!(wait_for(
+        || data(&h, "/app/db/url").as_deref() == Some("v1"),
+        WAIT
+    ));
     let lock_after = raw::children(&h, "/zkstate/lock");
     assert_eq!(lock_after.len(), 1);
-    assert_ne!(lock_before, lock_after, "a new lock node in the new session");
+    assert_ne!(
+        lock_before, lock_after,
+        "a new lock node in the new session"
+    );
     assert!(wait_for(|| agent.is_leader(), WAIT));
     assert_eq!(
         common::kazoo(&["contenders", &h, "/elections/sched"]),
@@ -500,7 +530,10 @@ fn zookeeper_restart_under_a_running_agent_converges_again() {
     let h = zk.connect_string();
     let fx = Fixture::new(&config_tree("v1"));
     let agent = Agent::start(&h, fx.path(), "host-a", &[]);
-    assert!(wait_for(|| data(&h, "/app/db/url").as_deref() == Some("v1"), WAIT));
+    assert!(wait_for(
+        || data(&h, "/app/db/url").as_deref() == Some("v1"),
+        WAIT
+    ));
     zk.stop().unwrap();
     assert!(
         wait_for(
@@ -509,7 +542,11 @@ fn zookeeper_restart_under_a_running_agent_converges_again() {
         ),
         "reports the outage"
     );
-    assert_eq!(agent.get("/healthz").map(|r| r.0), Some(200), "alive while ZooKeeper is down");
+    assert_eq!(
+        agent.get("/healthz").map(|r| r.0),
+        Some(200),
+        "alive while ZooKeeper is down"
+    );
     std::thread::sleep(Duration::from_secs(3));
     zk.restart().unwrap();
     assert!(wait_for(|| agent.ready(), WAIT), "{}", agent.logs());
@@ -581,8 +618,14 @@ fn systemd_unit_verifies() {
     ] {
         assert!(text.contains(line), "{line} missing in the unit");
     }
-    if Command::new("systemd-analyze").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: systemd-analyze is not installed (scripts/install-deps installs systemd)");
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "SKIPPED: systemd-analyze is not installed (scripts/install-deps installs systemd)"
+        );
         return;
     }
     // The unit names /usr/bin/zkstate: verify a copy pointing at the built binary.
@@ -599,7 +642,10 @@ fn systemd_unit_verifies() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "systemd-analyze verify failed:\n{err}");
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify failed:\n{err}"
+    );
     assert!(
         !err.contains("zkstate.service:"),
         "warnings about the unit:\n{err}"

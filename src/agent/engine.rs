@@ -1,35 +1,41 @@
-//! The one place the agent calls the reconcile engine. Every pass goes through these functions,
-//! so moving to a new engine API changes this file only.
+//! The one place the agent calls the reconcile engine ([`crate::engine`]). Every pass goes
+//! through these functions, so a change of the engine's API changes this file only.
+use crate::engine::{Engine, EngineError, Leadership, PassMode, PassReport, StatusReport};
+pub use crate::engine::{LockRequest, PassOptions};
 use crate::model::DesiredState;
 use crate::zk::ZkError;
-use crate::zk::agent_session::Client;
-use crate::zk::lock::LeaderLock;
-pub use crate::zk::reconcile::{ApplyError, ApplyOutcome, Observed, PassOptions};
+use crate::zk::session::Session;
 
-/// A leader's pass: plan and apply under the lock (fenced multi, conflicts re-planned).
+/// A leader's pass: plan and apply under the held lock (fenced multi, conflicts re-planned).
 pub async fn apply(
-    client: &Client,
-    lock: &LeaderLock,
+    session: &Session,
+    leader: &Leadership,
     desired: &DesiredState,
     opts: &PassOptions,
-) -> Result<ApplyOutcome, ApplyError> {
-    crate::zk::reconcile::apply(client, lock, desired, opts).await
+) -> Result<PassReport, EngineError> {
+    Engine::new(session.clone(), opts.clone())
+        .pass(desired, PassMode::Apply(leader))
+        .await
 }
 
-/// An observe-only pass: plan, write nothing.
+/// An observe-only pass (`--observe`): plan, write nothing.
 pub async fn observe(
-    client: &Client,
+    session: &Session,
     desired: &DesiredState,
     opts: &PassOptions,
-) -> Result<Observed, ZkError> {
-    crate::zk::reconcile::observe(client, desired, opts).await
+) -> Result<PassReport, EngineError> {
+    Engine::new(session.clone(), opts.clone())
+        .pass(desired, PassMode::Observe)
+        .await
 }
 
-/// The status report of SPEC §2 (`zkstate status --output json`).
+/// The SPEC §2 status report.
 pub async fn status(
-    client: &Client,
+    session: &Session,
     desired: Option<&DesiredState>,
     opts: &PassOptions,
-) -> Result<serde_json::Value, ZkError> {
-    crate::cli::status::collect(client, desired, opts).await
+) -> Result<StatusReport, ZkError> {
+    Engine::new(session.clone(), opts.clone())
+        .status(desired)
+        .await
 }

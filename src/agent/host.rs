@@ -30,8 +30,8 @@ use crate::manifest::{DocumentSpec, LoadedSet};
 use crate::model::{AclEntry, DesiredState, Kind, LiveTree, NodeMode, ZPath};
 use crate::recipes::election::{election_contender_prefix, election_contenders};
 use crate::zk::ZkError;
-use crate::zk::agent_session::{Client, session_id};
 use crate::zk::host::{self as zkhost, Kept};
+use crate::zk::session::Session;
 
 /// Default `check.interval`.
 const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(10);
@@ -312,14 +312,14 @@ impl HostKeeper {
     /// Makes the live tree hold exactly this host's resources for `desired`.
     pub async fn keep(
         &mut self,
-        client: &Client,
+        session: &Session,
         desired: &HostDesired,
     ) -> Result<HostReport, ZkError> {
-        if self.session != Some(session_id(client)) {
+        if self.session != Some(session.id()) {
             if self.session.is_some() {
                 self.session_lost();
             }
-            self.session = Some(session_id(client));
+            self.session = Some(session.id());
         }
         let wanted: BTreeSet<Check> = desired
             .registrations
@@ -340,7 +340,7 @@ impl HostKeeper {
                 Some((declared, written)) if *declared == reg.data => written.clone(),
                 _ => registration_bytes(reg),
             };
-            match zkhost::ensure_ephemeral(client, &reg.path, &bytes, &reg.parents, &reg.acl)
+            match zkhost::ensure_ephemeral(session, &reg.path, &bytes, &reg.parents, &reg.acl)
                 .await?
             {
                 Kept::Unchanged => {}
@@ -369,19 +369,19 @@ impl HostKeeper {
             .cloned()
             .collect();
         for path in stale {
-            if zkhost::remove_ephemeral(client, &path).await? {
+            if zkhost::remove_ephemeral(session, &path).await? {
                 tracing::info!(%path, "deregistered");
                 report.removed += 1;
             }
             self.registered.remove(&path);
         }
-        self.keep_elections(client, desired, &mut report).await?;
+        self.keep_elections(session, desired, &mut report).await?;
         Ok(report)
     }
 
     async fn keep_elections(
         &mut self,
-        client: &Client,
+        session: &Session,
         desired: &HostDesired,
         report: &mut HostReport,
     ) -> Result<(), ZkError> {
@@ -399,7 +399,7 @@ impl HostKeeper {
         for name in gone {
             if let Some(c) = self.contenders.remove(&name) {
                 if let Some(node) = &c.node {
-                    zkhost::remove_contender(client, &c.spec.group, node).await?;
+                    zkhost::remove_contender(session, &c.spec.group, node).await?;
                 }
                 if c.elected {
                     run_hook(&c.spec, "revoked", &self.host_id, c.node.as_deref());
@@ -417,7 +417,7 @@ impl HostKeeper {
                 });
             if state.spec.group != p.group || state.spec.format != p.format {
                 if let Some(node) = state.node.take() {
-                    zkhost::remove_contender(client, &state.spec.group, &node).await?;
+                    zkhost::remove_contender(session, &state.spec.group, &node).await?;
                 }
                 if state.elected {
                     state.elected = false;
@@ -427,7 +427,7 @@ impl HostKeeper {
             state.spec = p.clone();
             let prefix = election_contender_prefix(p.format, uuid::Uuid::new_v4());
             let node = zkhost::ensure_contender(
-                client,
+                session,
                 &p.group,
                 &prefix,
                 &p.identifier,
@@ -439,7 +439,7 @@ impl HostKeeper {
                 tracing::info!(election = %p.name, contender = %node, "joined election");
             }
             state.node = Some(node.clone());
-            let children = zkhost::children(client, &p.group).await?;
+            let children = zkhost::children(session, &p.group).await?;
             let order = election_contenders(p.format, &children);
             let elected = order.first().is_some_and(|c| c.name == node);
             if elected != state.elected {
@@ -457,10 +457,10 @@ impl HostKeeper {
 
     /// Leaves every election (runs `onRevoked` where elected) and drops registrations; used on
     /// shutdown before the session is closed.
-    pub async fn leave(&mut self, client: &Client) {
+    pub async fn leave(&mut self, session: &Session) {
         for c in self.contenders.values_mut() {
             if let Some(node) = c.node.take() {
-                let _ = zkhost::remove_contender(client, &c.spec.group, &node).await;
+                let _ = zkhost::remove_contender(session, &c.spec.group, &node).await;
             }
             if c.elected {
                 c.elected = false;
@@ -487,7 +487,10 @@ fn run_hook(p: &Participation, event: &str, host_id: &str, node: Option<&str>) {
         .env("ZKSTATE_ELECTION_PATH", &p.group)
         .env(
             "ZKSTATE_ELECTION_FORMAT",
-            crate::recipes::election_format_name(p.format),
+            match p.format {
+                ElectionFormat::Kazoo => "kazoo",
+                ElectionFormat::Curator => "curator",
+            },
         )
         .env("ZKSTATE_IDENTIFIER", &p.identifier)
         .env("ZKSTATE_HOST_ID", host_id)

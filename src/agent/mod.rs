@@ -40,21 +40,24 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use self::engine::{ApplyError, ApplyOutcome, PassOptions};
+use self::engine::{LockRequest, PassOptions};
 use self::host::{HostDesired, HostKeeper, HostReport, host_desired};
 use self::manifests::Manifests;
 use self::signals::Controls;
+use crate::engine::{
+    CancellationToken, EngineError, Leadership, Outcome, PassReport as EngineReport,
+};
 use crate::manifest::{LoadOptions, LoadedSet};
 use crate::model::Kind;
-use crate::plan::Plan;
 use crate::telemetry::http::{Endpoints, Health, StatusSource};
 use crate::telemetry::metrics::{Metrics, QueueLabel, ResultLabel, ServiceLabel, TreeLabel};
 use crate::telemetry::systemd;
 use crate::zk::ZkError;
-use crate::zk::agent_session::{self, Client, SessionEvent};
+use crate::zk::agent_session::{self, SessionEvent};
 use crate::zk::apply::ExecError;
-use crate::zk::lock::{self, LeaderLock, LockFormat};
-use crate::zk::session::ConnectOptions;
+use crate::zk::lock::LockFormat;
+use crate::zk::reconcile::ApplyError;
+use crate::zk::session::{ConnectOptions, Session};
 use crate::zk::watch::{TreeWatches, watch_roots};
 
 /// Resolved agent settings (flags over config file over defaults).
@@ -160,17 +163,17 @@ impl Backoff {
 }
 
 /// One ZooKeeper session and what hangs off it.
-struct Session {
+struct Live {
     generation: u64,
-    client: Client,
-    leader: watch::Receiver<Option<LeaderLock>>,
+    session: Session,
+    leader: watch::Receiver<Option<Arc<Leadership>>>,
     lock_task: JoinHandle<()>,
     state_task: JoinHandle<()>,
     watches: Option<TreeWatches>,
     connected: bool,
 }
 
-impl Drop for Session {
+impl Drop for Live {
     fn drop(&mut self) {
         self.lock_task.abort();
         self.state_task.abort();
@@ -206,7 +209,7 @@ struct PassReport {
 /// What `/status` needs between passes.
 #[derive(Default)]
 struct StatusView {
-    client: Option<Client>,
+    session: Option<Session>,
     set: Option<Arc<LoadedSet>>,
     opts: Option<PassOptions>,
     agent: serde_json::Value,
@@ -271,7 +274,7 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
         keeper: HostKeeper::new(settings.host_id.clone(), trig_tx.clone()),
         host: HostDesired::default(),
     }));
-    let mut session: Option<Session> = None;
+    let mut session: Option<Live> = None;
     let mut generation = 0u64;
     let mut connect_backoff = Backoff::new();
     let mut pass_backoff = Backoff::new();
@@ -306,7 +309,7 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
             tokio::select! {
                 r = connecting => match r {
                     Ok(s) => {
-                        tracing::info!(session = format!("{:#x}", agent_session::session_id(&s.client)), "connected to ZooKeeper");
+                        tracing::info!(session = format!("{:#x}", s.session.id()), "connected to ZooKeeper");
                         metrics.set_session_state("connected");
                         connect_backoff.reset();
                         session = Some(s);
@@ -352,7 +355,7 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
             );
             let fut = pass(
                 c,
-                s.client.clone(),
+                s.session.clone(),
                 leader,
                 reasons,
                 settings.pass.clone(),
@@ -443,7 +446,7 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
                             metrics.leader.set(0);
                             health.set_ready(false);
                             session = None;
-                            view.lock().map(|mut v| v.client = None).ok();
+                            view.lock().map(|mut v| v.session = None).ok();
                             if let Some(c) = ctx.as_mut() { c.keeper.session_lost(); }
                             connect_at = Instant::now();
                         }
@@ -485,19 +488,24 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
     // Stop: leave elections, release the lock, close the session.
     health.set_ready(false);
     drop(running);
-    view.lock().map(|mut v| v.client = None).ok();
-    if let Some(s) = session.take() {
+    view.lock().map(|mut v| v.session = None).ok();
+    if let Some(live) = session.take() {
         if let Some(c) = ctx.as_mut() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), c.keeper.leave(&s.client)).await;
-        }
-        let held = s.leader.borrow().clone();
-        if let Some(l) = held {
             let _ =
-                tokio::time::timeout(Duration::from_secs(2), lock::release(&s.client, &l)).await;
+                tokio::time::timeout(Duration::from_secs(2), c.keeper.leave(&live.session)).await;
         }
-        let client = s.client.clone();
-        drop(s);
-        agent_session::close(client, Duration::from_secs(2)).await;
+        let held = live.leader.borrow().clone();
+        if let Some(l) = held {
+            let node = l.node().to_owned();
+            let _ = tokio::time::timeout(
+                Duration::from_secs(2),
+                live.session.delete_if_present(&node),
+            )
+            .await;
+        }
+        let zs = live.session.clone();
+        drop(live);
+        agent_session::close(zs, Duration::from_secs(2)).await;
     }
     drop(ctx);
     let _ = http_stop_tx.send(true);
@@ -547,8 +555,8 @@ fn summarize(reasons: &[Reason]) -> String {
         .join(",")
 }
 
-/// Opens a session: connect, make the state dirs, forward state changes, contend for the lock,
-/// watch the managed roots.
+/// Opens a session: connect, forward state changes, contend for the lock (the engine's
+/// [`Leadership`], held across passes), watch the managed roots.
 async fn open_session(
     settings: &Settings,
     generation: u64,
@@ -556,25 +564,25 @@ async fn open_session(
     trig_tx: mpsc::UnboundedSender<Reason>,
     roots: &[String],
     tree_tx: mpsc::UnboundedSender<String>,
-) -> Result<Session, ZkError> {
-    let client = crate::zk::session::connect(&settings.connect).await?;
-    for dir in [settings.pass.state.lock(), settings.pass.state.inventory()] {
-        lock::ensure_path(&client, dir.as_str()).await?;
-    }
-    let state_task = agent_session::forward_state(&client, generation, sess_tx.clone());
+) -> Result<Live, ZkError> {
+    let zs = Session::connect(&settings.connect).await?;
+    let state_task = agent_session::forward_state(&zs, generation, sess_tx.clone());
     let (leader_tx, leader_rx) = watch::channel(None);
-    let lock_client = client.clone();
-    let state_root = settings.pass.state.root.to_string();
+    let lock_session = zs.clone();
+    let state = settings.pass.state.clone();
     let host_id = settings.host_id.clone();
-    let format = settings.lock_format;
+    let request = LockRequest {
+        format: settings.lock_format,
+        timeout: None,
+    };
     let lock_task = tokio::spawn(async move {
-        match lock::acquire(&lock_client, &state_root, &host_id, format, None).await {
+        let never = CancellationToken::new();
+        match Leadership::acquire(&lock_session, &state, &host_id, &request, &never).await {
             Ok(held) => {
-                tracing::info!(lock = %held.node, "became the leader");
-                let _ = leader_tx.send(Some(held));
+                tracing::info!(lock = %held.node(), "became the leader");
+                let _ = leader_tx.send(Some(Arc::new(held)));
                 let _ = trig_tx.send(Reason::Leader);
-                // Keep the sender alive: dropping it would not change the value, but the
-                // receiver's `changed()` would end.
+                // Keep the sender (and so the value) alive for the session's lifetime.
                 std::future::pending::<()>().await;
             }
             Err(e) => {
@@ -583,35 +591,34 @@ async fn open_session(
             }
         }
     });
-    let mut session = Session {
+    let mut live = Live {
         generation,
-        client,
+        session: zs,
         leader: leader_rx,
         lock_task,
         state_task,
         watches: None,
         connected: true,
     };
-    rewatch(&mut session, roots, &tree_tx).await;
-    Ok(session)
+    rewatch(&mut live, roots, &tree_tx).await;
+    Ok(live)
 }
 
 /// (Re)adds the persistent recursive watches on `roots`.
-async fn rewatch(session: &mut Session, roots: &[String], tree_tx: &mpsc::UnboundedSender<String>) {
-    session.watches = None;
-    if roots.is_empty() || !session.connected {
+async fn rewatch(live: &mut Live, roots: &[String], tree_tx: &mpsc::UnboundedSender<String>) {
+    live.watches = None;
+    if roots.is_empty() || !live.connected {
         return;
     }
-    let timeout = session.client.session_timeout().max(Duration::from_secs(1));
-    match tokio::time::timeout(
-        timeout,
-        watch_roots(&session.client, roots, tree_tx.clone()),
-    )
-    .await
-    {
+    let timeout = live
+        .session
+        .client()
+        .session_timeout()
+        .max(Duration::from_secs(1));
+    match tokio::time::timeout(timeout, watch_roots(&live.session, roots, tree_tx.clone())).await {
         Ok(Ok(w)) => {
             tracing::debug!(roots = ?w.roots, "watching the managed roots");
-            session.watches = Some(w);
+            live.watches = Some(w);
         }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "failed to add the watches; the resync covers until the next reconnect")
@@ -625,8 +632,8 @@ async fn rewatch(session: &mut Session, roots: &[String], tree_tx: &mpsc::Unboun
 /// One pass: reload manifests if a reason asks, keep host nodes, and (leader) reconcile.
 async fn pass(
     mut ctx: Box<PassCtx>,
-    client: Client,
-    leader: Option<LeaderLock>,
+    session: Session,
+    leader: Option<Arc<Leadership>>,
     reasons: Vec<Reason>,
     opts: PassOptions,
     observe: bool,
@@ -655,7 +662,7 @@ async fn pass(
     };
     report.roots = set.state.roots.iter().map(|r| r.root.to_string()).collect();
     report.set = Some(set.clone());
-    match ctx.keeper.keep(&client, &ctx.host).await {
+    match ctx.keeper.keep(&session, &ctx.host).await {
         Ok(h) => report.host = Some(h),
         Err(e) => {
             tracing::warn!(error = %e, "failed to keep this host's registrations");
@@ -671,52 +678,37 @@ async fn pass(
         return (ctx, report);
     };
     let mut opts = opts;
-    if observe {
+    let result = if observe {
         opts.planner.observe_all = true;
-        match engine::observe(&client, &set.state, &opts).await {
-            Ok(o) => {
-                fill_drift(&mut report, &set, &o.plan);
-                report.result = "observe";
-            }
-            Err(e) => fail_pass(&mut report, e.to_string(), false),
-        }
+        engine::observe(&session, &set.state, &opts).await
     } else {
-        match engine::apply(&client, &held, &set.state, &opts).await {
-            Ok(ApplyOutcome::InSync(o)) => {
-                fill_drift(&mut report, &set, &o.plan);
-                report.result = "in_sync";
-            }
-            Ok(ApplyOutcome::Applied {
-                observed,
-                report: exec,
-                ..
-            }) => {
-                fill_drift(&mut report, &set, &observed.plan);
-                report.written = observed.plan.writable().count();
-                report.multi_ops = exec.ops;
-                report.multi_bytes = if exec.batch_bytes.is_empty() {
-                    vec![exec.bytes]
-                } else {
-                    exec.batch_bytes.clone()
-                };
-                report.result = "applied";
-            }
-            Ok(ApplyOutcome::Suspended(o)) => {
-                fill_drift(&mut report, &set, &o.plan);
-                report.result = "suspended";
-            }
-            Ok(ApplyOutcome::Refused { observed, reason }) => {
-                fill_drift(&mut report, &set, &observed.plan);
-                tracing::error!(%reason, "refused by a safety guard; nothing written");
-                report.result = "refused";
-                report.error = Some(reason);
-            }
-            Err(ApplyError::Exec(ExecError::LockLost { .. }))
-            | Err(ApplyError::Zk(ZkError::LockLost(_))) => {
-                fail_pass(&mut report, "lost the leader lock".into(), true)
-            }
-            Err(e) => fail_pass(&mut report, e.to_string(), false),
+        engine::apply(&session, &held, &set.state, &opts).await
+    };
+    match result {
+        Ok(r) => {
+            fill_drift(&mut report, &set, &r);
+            report.result = match &r.outcome {
+                Outcome::Planned => "observe",
+                Outcome::InSync => "in_sync",
+                Outcome::Applied { changes, .. } => {
+                    report.written = *changes;
+                    report.multi_ops = r.ops;
+                    report.multi_bytes = vec![r.bytes];
+                    "applied"
+                }
+                Outcome::Suspended => "suspended",
+                Outcome::Refused { reason } => {
+                    tracing::error!(%reason, "refused by a safety guard; nothing written");
+                    report.error = Some(reason.clone());
+                    "refused"
+                }
+            };
         }
+        Err(EngineError::Apply(ApplyError::Exec(ExecError::LockLost { .. })))
+        | Err(EngineError::Apply(ApplyError::Zk(ZkError::LockLost(_)))) => {
+            fail_pass(&mut report, "lost the leader lock".into(), true)
+        }
+        Err(e) => fail_pass(&mut report, e.to_string(), false),
     }
     finish(&report, started);
     (ctx, report)
@@ -740,27 +732,24 @@ fn finish(report: &PassReport, started: std::time::Instant) {
         changes = report.changes,
         written = report.written,
         duration_ms = elapsed.as_secs_f64() * 1000.0,
-        "pass done"
+        "agent pass finished"
     );
 }
 
-/// Per-owner drift of a plan (zero for owners in sync), and the plan's counts on the span.
-fn fill_drift(report: &mut PassReport, set: &LoadedSet, plan: &Plan) {
+/// Per-owner drift of a pass (zero for owners in sync), and its counts on the span.
+fn fill_drift(report: &mut PassReport, set: &LoadedSet, pass: &EngineReport) {
+    let by_owner = pass.drift_by_owner();
     let mut drift: BTreeMap<String, i64> = BTreeMap::new();
-    for r in &set.state.roots {
-        if r.host_scoped {
-            continue;
-        }
-        let n = plan
-            .changes
-            .iter()
-            .filter(|c| c.owner.as_ref() == Some(&r.owner))
-            .count();
+    for r in set.state.roots.iter().filter(|r| !r.host_scoped) {
+        let n = by_owner
+            .get(&r.owner)
+            .map(|s| s.create + s.update + s.delete)
+            .unwrap_or(0);
         drift.insert(owner_label(&r.owner), n as i64);
     }
     report.drift = drift;
-    report.changes = plan.changes.len();
-    let s = plan.summary();
+    report.changes = pass.plan.changes.len();
+    let s = pass.counts();
     let span = tracing::Span::current();
     span.record("creates", s.create);
     span.record("updates", s.update);
@@ -815,12 +804,12 @@ fn record(metrics: &Metrics, report: &PassReport) {
 
 fn update_view(
     view: &Mutex<StatusView>,
-    session: Option<&Session>,
+    session: Option<&Live>,
     report: &PassReport,
     settings: &Settings,
 ) {
     let Ok(mut v) = view.lock() else { return };
-    v.client = session.map(|s| s.client.clone());
+    v.session = session.map(|s| s.session.clone());
     if report.set.is_some() {
         v.set = report.set.clone();
     }
@@ -830,7 +819,7 @@ fn update_view(
         "hostId": settings.host_id,
         "leader": report.leader,
         "observe": settings.observe,
-        "session": session.map(|s| format!("{:#x}", agent_session::session_id(&s.client))),
+        "session": session.map(|s| format!("{:#x}", s.session.id())),
         "lastPass": {
             "result": report.result,
             "time": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
@@ -852,7 +841,7 @@ fn status_source(view: Arc<Mutex<StatusView>>, metrics: Arc<Metrics>) -> StatusS
             .lock()
             .map(|v| {
                 (
-                    v.client.clone(),
+                    v.session.clone(),
                     v.set.clone(),
                     v.opts.clone(),
                     v.agent.clone(),
@@ -861,30 +850,17 @@ fn status_source(view: Arc<Mutex<StatusView>>, metrics: Arc<Metrics>) -> StatusS
             .map_err(|_| ());
         let metrics = metrics.clone();
         async move {
-            let Ok((client, set, opts, agent)) = snapshot else {
+            let Ok((session, set, opts, agent)) = snapshot else {
                 return Err("status unavailable".to_owned());
             };
-            let (Some(client), Some(opts)) = (client, opts) else {
+            let (Some(session), Some(opts)) = (session, opts) else {
                 return Err("not connected to ZooKeeper yet".to_owned());
             };
-            let mut v = engine::status(&client, set.as_ref().map(|s| &s.state), &opts)
+            let report = engine::status(&session, set.as_ref().map(|s| &s.state), &opts)
                 .await
                 .map_err(|e| e.to_string())?;
-            if let Some(queues) = v.get("queues").and_then(|q| q.as_array()) {
-                for q in queues {
-                    if let (Some(name), Some(depth)) = (
-                        q.get("name").and_then(|n| n.as_str()),
-                        q.get("depth").and_then(|d| d.as_i64()),
-                    ) {
-                        metrics
-                            .queue_depth
-                            .get_or_create(&QueueLabel {
-                                queue: name.to_owned(),
-                            })
-                            .set(depth);
-                    }
-                }
-            }
+            record_queues(&metrics, &report);
+            let mut v = serde_json::to_value(&report).map_err(|e| e.to_string())?;
             if let Some(obj) = v.as_object_mut() {
                 obj.insert("agent".into(), agent);
             }
@@ -892,4 +868,16 @@ fn status_source(view: Arc<Mutex<StatusView>>, metrics: Arc<Metrics>) -> StatusS
         }
         .boxed()
     })
+}
+
+/// `zkstate_queue_depth{queue}` from a status report.
+fn record_queues(metrics: &Metrics, report: &crate::engine::StatusReport) {
+    for q in &report.queues {
+        metrics
+            .queue_depth
+            .get_or_create(&QueueLabel {
+                queue: q.name.clone(),
+            })
+            .set(q.depth as i64);
+    }
 }

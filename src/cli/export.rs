@@ -29,7 +29,7 @@ pub fn run(args: &ExportArgs, global: &GlobalArgs) -> Exit {
         };
         let mut areas = snapshot::Areas::default();
         areas.subtrees.insert(root.clone());
-        let live = match snapshot::snapshot(&client, &areas).await {
+        let live = match snapshot::snapshot(client.client(), &areas).await {
             Ok(l) => l,
             Err(e) => return fail(Exit::Trouble, e),
         };

@@ -112,7 +112,7 @@ pub fn expand_queue(
         })
         .collect();
     let info = crate::model::RecipeInfo {
-        format: super::queue_format_name(spec.format).to_owned(),
+        format: spec.format.into(),
         alert_depth: spec.alert_depth,
     };
     Ok(Expansion::recipe(

@@ -323,7 +323,7 @@ pub fn expand_service(
         ));
     }
     let info = crate::model::RecipeInfo {
-        format: super::service_format_name(spec.format).to_owned(),
+        format: spec.format.into(),
         alert_depth: None,
     };
     Ok(Expansion::recipe(

@@ -1,12 +1,12 @@
-//! The agent's view of its session: the client type, session state changes as plain events,
-//! and a clean close (so ephemeral nodes vanish at once instead of after the session timeout).
+//! The agent's view of its session: state changes as plain events, and a clean close (so
+//! ephemeral nodes vanish at once instead of after the session timeout).
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 use zookeeper_client as zk;
 
-pub use zk::Client;
+use super::session::Session;
 
 /// A session state change the agent acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,21 +15,20 @@ pub enum SessionEvent {
     Connected,
     /// Connection lost; the session may still be alive. Wait.
     Disconnected,
-    /// Terminal: expired, closed or authentication failed. Build a new client.
+    /// Terminal: expired, closed or authentication failed. Build a new session.
     Ended(&'static str),
 }
 
-/// Forwards `client`'s state changes, tagged with `generation`, until a terminal state.
+/// Forwards the session's state changes, tagged with `generation`, until a terminal state.
 pub fn forward_state(
-    client: &Client,
+    session: &Session,
     generation: u64,
     events: UnboundedSender<(u64, SessionEvent)>,
 ) -> JoinHandle<()> {
-    let mut watcher = client.state_watcher();
+    let mut watcher = session.client().state_watcher();
     tokio::spawn(async move {
         loop {
-            let state = watcher.changed().await;
-            let event = match state {
+            let event = match watcher.changed().await {
                 zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly => {
                     SessionEvent::Connected
                 }
@@ -46,24 +45,11 @@ pub fn forward_state(
     })
 }
 
-/// The session id (for ownership checks and logs).
-pub fn session_id(client: &Client) -> i64 {
-    client.session_id().0
-}
-
-/// True while the client is connected.
-pub fn is_connected(client: &Client) -> bool {
-    matches!(
-        client.state(),
-        zk::SessionState::SyncConnected | zk::SessionState::ConnectedReadOnly
-    )
-}
-
-/// Closes the session: drops this (last) client handle and waits up to `timeout` for the close
-/// to reach the server. Every other clone must be dropped before.
-pub async fn close(client: Client, timeout: Duration) {
-    let mut watcher = client.state_watcher();
-    drop(client);
+/// Closes the session: drops this (last) handle and waits up to `timeout` for the close to
+/// reach the server. Every other clone must be dropped before.
+pub async fn close(session: Session, timeout: Duration) {
+    let mut watcher = session.client().state_watcher();
+    drop(session);
     let _ = tokio::time::timeout(timeout, async {
         loop {
             if watcher.changed().await.is_terminated() {

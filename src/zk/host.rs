@@ -4,6 +4,7 @@
 use zookeeper_client as zk;
 
 use super::ZkError;
+use super::session::Session;
 use super::snapshot::to_zk_acl;
 use crate::model::{AclEntry, NodeMode};
 
@@ -30,10 +31,11 @@ fn acls(acl: &Option<Vec<AclEntry>>) -> Vec<zk::Acl> {
 
 /// Creates the missing `parents` (in order, with their create mode).
 pub async fn ensure_parents(
-    client: &zk::Client,
+    session: &Session,
     parents: &[(String, NodeMode)],
     acl: &Option<Vec<AclEntry>>,
 ) -> Result<(), ZkError> {
+    let client = session.client();
     let acl = acls(acl);
     for (path, mode) in parents {
         if client
@@ -59,15 +61,16 @@ pub async fn ensure_parents(
 
 /// Makes `path` an ephemeral node of this session holding `data`.
 pub async fn ensure_ephemeral(
-    client: &zk::Client,
+    session: &Session,
     path: &str,
     data: &[u8],
     parents: &[(String, NodeMode)],
     acl: &Option<Vec<AclEntry>>,
 ) -> Result<Kept, ZkError> {
-    let session = client.session_id().0;
+    let client = session.client();
+    let own = client.session_id().0;
     match client.get_data(path).await {
-        Ok((live, stat)) if stat.ephemeral_owner == session => {
+        Ok((live, stat)) if stat.ephemeral_owner == own => {
             if live == data {
                 return Ok(Kept::Unchanged);
             }
@@ -85,7 +88,7 @@ pub async fn ensure_ephemeral(
         Err(zk::Error::NoNode) => {}
         Err(e) => return Err(ZkError::op("read", path, e)),
     }
-    ensure_parents(client, parents, acl).await?;
+    ensure_parents(session, parents, acl).await?;
     let acl = acls(acl);
     let opts = zk::CreateMode::Ephemeral.with_acls(zk::Acls::new(&acl));
     match client.create(path, data, &opts).await {
@@ -97,10 +100,11 @@ pub async fn ensure_ephemeral(
 }
 
 /// Deletes `path` if it is an ephemeral node of this session; true when it deleted it.
-pub async fn remove_ephemeral(client: &zk::Client, path: &str) -> Result<bool, ZkError> {
-    let session = client.session_id().0;
+pub async fn remove_ephemeral(session: &Session, path: &str) -> Result<bool, ZkError> {
+    let client = session.client();
+    let own = client.session_id().0;
     match client.check_stat(path).await {
-        Ok(Some(stat)) if stat.ephemeral_owner == session => {
+        Ok(Some(stat)) if stat.ephemeral_owner == own => {
             match client.delete(path, Some(stat.version)).await {
                 Ok(()) | Err(zk::Error::NoNode) => Ok(true),
                 Err(e) => Err(ZkError::op("delete", path, e)),
@@ -115,23 +119,24 @@ pub async fn remove_ephemeral(client: &zk::Client, path: &str) -> Result<bool, Z
 /// and is ours, else creates `<group>/<prefix><seq>` (ephemeral-sequential, data = identifier).
 /// Returns the contender's node name.
 pub async fn ensure_contender(
-    client: &zk::Client,
+    session: &Session,
     group: &str,
     prefix: &str,
     identifier: &str,
     current: Option<&str>,
     parents: &[(String, NodeMode)],
 ) -> Result<String, ZkError> {
-    let session = client.session_id().0;
+    let client = session.client();
+    let own = client.session_id().0;
     if let Some(name) = current {
         let path = format!("{group}/{name}");
         match client.check_stat(&path).await {
-            Ok(Some(stat)) if stat.ephemeral_owner == session => return Ok(name.to_owned()),
+            Ok(Some(stat)) if stat.ephemeral_owner == own => return Ok(name.to_owned()),
             Ok(_) => {}
             Err(e) => return Err(ZkError::op("stat", path, e)),
         }
     }
-    ensure_parents(client, parents, &None).await?;
+    ensure_parents(session, parents, &None).await?;
     let path = format!("{group}/{prefix}");
     let opts = zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all());
     let (_, seq) = client
@@ -142,14 +147,15 @@ pub async fn ensure_contender(
 }
 
 /// Deletes our contender node (leaving an election).
-pub async fn remove_contender(client: &zk::Client, group: &str, name: &str) -> Result<(), ZkError> {
-    remove_ephemeral(client, &format!("{group}/{name}"))
+pub async fn remove_contender(session: &Session, group: &str, name: &str) -> Result<(), ZkError> {
+    remove_ephemeral(session, &format!("{group}/{name}"))
         .await
         .map(|_| ())
 }
 
 /// The child names of `group` (empty when it does not exist).
-pub async fn children(client: &zk::Client, group: &str) -> Result<Vec<String>, ZkError> {
+pub async fn children(session: &Session, group: &str) -> Result<Vec<String>, ZkError> {
+    let client = session.client();
     match client.list_children(group).await {
         Ok(c) => Ok(c),
         Err(zk::Error::NoNode) => Ok(Vec::new()),

@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 use zookeeper_client as zk;
 
 use super::ZkError;
+use super::session::Session;
 
 /// Live watch tasks; dropping this stops them.
 #[derive(Debug, Default)]
@@ -53,7 +54,7 @@ pub fn outermost(roots: &[String]) -> Vec<String> {
 /// A watch task ends at a terminal session state (the client's watcher panics when polled after
 /// one) or when `events` is closed.
 pub async fn watch_roots(
-    client: &zk::Client,
+    session: &Session,
     roots: &[String],
     events: UnboundedSender<String>,
 ) -> Result<TreeWatches, ZkError> {
@@ -63,7 +64,8 @@ pub async fn watch_roots(
         roots: roots.clone(),
     };
     for root in &roots {
-        let mut watcher = client
+        let mut watcher = session
+            .client()
             .watch(root, zk::AddWatchMode::PersistentRecursive)
             .await
             .map_err(|e| ZkError::op("watch", root, e))?;
