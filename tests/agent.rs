@@ -272,6 +272,19 @@ fn drift_is_reverted_and_endpoints_answer() {
     assert_eq!(s["trees"][0]["inSync"], true);
     assert_eq!(s["lock"]["holder"], "host-a");
     assert_eq!(s["agent"]["hostId"], "host-a");
+    // Idle means idle: no pass loops on the agent's own writes or reads of its manifests.
+    let passes = || -> f64 {
+        let (_, text) = agent.get("/metrics").unwrap();
+        parse_metrics(&text)
+            .iter()
+            .filter(|(s, _)| s.starts_with("zkstate_reconcile_total"))
+            .map(|(_, v)| v)
+            .sum()
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let before = passes();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(passes(), before, "passes while idle\n{}", agent.logs());
     // A burst of out-of-band writes costs a few passes, not one per event, and converges.
     for i in 0..50 {
         raw::set(&h, "/app/db/url", format!("burst-{i}").as_bytes());
@@ -653,3 +666,85 @@ fn systemd_unit_verifies() {
 }
 
 use std::process::Command;
+
+#[test]
+fn suspend_plans_without_writing_and_keeps_host_nodes() {
+    let zk = common::zk();
+    let h = zk.connect_string();
+    let fx = Fixture::new(&host_resources("kazoo"));
+    let agent = Agent::start(&h, fx.path(), "host-a", &[]);
+    let reg = "/services/api/host-a-8080";
+    assert!(wait_for(
+        || data(&h, "/app/db/url").as_deref() == Some("v1"),
+        WAIT
+    ));
+    assert!(wait_for(|| raw::get(&h, reg).is_some(), WAIT));
+    let cli = |cmd: &str| {
+        let out = common::zkstate().args(["--zk", &h, cmd]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    cli("suspend");
+    raw::set(&h, "/app/db/url", b"drift while suspended");
+    assert!(
+        wait_for(
+            || metric(&agent, "zkstate_reconcile_total{result=\"suspended\"}")
+                .is_some_and(|v| v >= 1.0),
+            WAIT
+        ),
+        "{}",
+        agent.logs()
+    );
+    assert_eq!(
+        data(&h, "/app/db/url").as_deref(),
+        Some("drift while suspended")
+    );
+    assert!(
+        raw::get(&h, reg).is_some(),
+        "host nodes kept while suspended"
+    );
+    cli("resume");
+    assert!(
+        wait_for(|| data(&h, "/app/db/url").as_deref() == Some("v1"), WAIT),
+        "resume reconciles at once"
+    );
+}
+
+#[test]
+fn a_failing_tcp_check_deregisters_and_a_passing_one_registers() {
+    let zk = common::zk();
+    let h = zk.connect_string();
+    let port = free_port();
+    let manifest = format!(
+        "apiVersion: zkstate/v1\nkind: Service\nmetadata: {{name: web}}\nspec:\n  format: curator\n  basePath: /services\n  scope: host\n  instances:\n    - id: web-1\n      address: 127.0.0.1\n      port: {port}\n      check: {{tcp: \"127.0.0.1:{port}\", interval: 200ms}}\n"
+    );
+    let fx = Fixture::new(&manifest);
+    let agent = Agent::start(&h, fx.path(), "host-a", &[]);
+    let reg = "/services/web/web-1";
+    assert!(wait_for(|| agent.ready(), WAIT));
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(
+        raw::get(&h, reg).is_none(),
+        "not registered while the check fails"
+    );
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    assert!(
+        wait_for(|| raw::get(&h, reg).is_some(), WAIT),
+        "registered once healthy"
+    );
+    let v: Value = serde_json::from_str(&data(&h, reg).unwrap()).unwrap();
+    assert_eq!(v["serviceType"], "DYNAMIC");
+    assert!(v["registrationTimeUTC"].as_i64().unwrap() > 0);
+    assert_eq!(
+        metric(&agent, "zkstate_services_registered{service=\"web\"}"),
+        Some(1.0)
+    );
+    drop(listener);
+    assert!(
+        wait_for(|| raw::get(&h, reg).is_none(), WAIT),
+        "deregistered when it fails"
+    );
+}

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify_debouncer_mini::notify::{RecommendedWatcher, RecursiveMode};
-use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
+use notify::event::{AccessKind, AccessMode, ModifyKind};
+use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::Reason;
@@ -76,14 +76,27 @@ impl Manifests {
     }
 }
 
+/// A running watch of the manifest paths; dropping it stops the watch and its debounce task.
+pub struct FileWatch {
+    _watcher: RecommendedWatcher,
+    debounce: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FileWatch {
+    fn drop(&mut self) {
+        self.debounce.abort();
+    }
+}
+
 /// Watches the manifest paths (files: their directory, so editors that replace a file by
-/// renaming are seen; directories: recursively) and sends [`Reason::Files`] after `debounce`
-/// of quiet.
+/// renaming are seen; directories: recursively) and sends one [`Reason::Files`] after
+/// `debounce` of quiet following a change. Reads (the agent's own included) are not changes:
+/// only creates, writes, renames and removes count, so reloading never triggers itself.
 pub fn watch_files(
     files: &[PathBuf],
     debounce: Duration,
     triggers: UnboundedSender<Reason>,
-) -> Result<Debouncer<RecommendedWatcher>, String> {
+) -> Result<FileWatch, String> {
     let targets: Vec<(PathBuf, bool)> = files
         .iter()
         .map(|f| {
@@ -93,13 +106,25 @@ pub fn watch_files(
         })
         .collect();
     let matchers = targets.clone();
-    let mut debouncer = new_debouncer(debounce, move |res: DebounceEventResult| match res {
-        Ok(events) => {
-            if events
-                .iter()
-                .any(|e| matchers.iter().any(|(t, dir)| relevant(&e.path, t, *dir)))
+    let (raw_tx, mut raw_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<Event>| match res {
+        Ok(event) => {
+            let change = matches!(
+                event.kind,
+                EventKind::Create(_)
+                    | EventKind::Modify(
+                        ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any
+                    )
+                    | EventKind::Remove(_)
+                    | EventKind::Access(AccessKind::Close(AccessMode::Write))
+            );
+            if change
+                && event
+                    .paths
+                    .iter()
+                    .any(|p| matchers.iter().any(|(t, dir)| relevant(p, t, *dir)))
             {
-                let _ = triggers.send(Reason::Files);
+                let _ = raw_tx.send(());
             }
         }
         Err(e) => tracing::warn!(error = %e, "file watch error"),
@@ -116,12 +141,29 @@ pub fn watch_files(
                 RecursiveMode::NonRecursive,
             )
         };
-        debouncer
-            .watcher()
+        watcher
             .watch(&watch, mode)
             .map_err(|e| format!("failed to watch {}: {e}", watch.display()))?;
     }
-    Ok(debouncer)
+    let debounce = tokio::spawn(async move {
+        while raw_rx.recv().await.is_some() {
+            // Wait for `debounce` without further events: a save is often several writes.
+            loop {
+                match tokio::time::timeout(debounce, raw_rx.recv()).await {
+                    Ok(Some(())) => continue,
+                    Ok(None) => return,
+                    Err(_) => break,
+                }
+            }
+            if triggers.send(Reason::Files).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(FileWatch {
+        _watcher: watcher,
+        debounce,
+    })
 }
 
 fn relevant(event: &Path, target: &Path, is_dir: bool) -> bool {

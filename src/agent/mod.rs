@@ -661,6 +661,8 @@ async fn pass(
         return (ctx, report);
     };
     report.roots = set.state.roots.iter().map(|r| r.root.to_string()).collect();
+    // `zkstate suspend` / `resume` take effect at once, not at the next resync.
+    report.roots.push(opts.state.suspend().to_string());
     report.set = Some(set.clone());
     match ctx.keeper.keep(&session, &ctx.host).await {
         Ok(h) => report.host = Some(h),
