@@ -430,3 +430,6 @@ fn mode_name(m: &PassMode<'_>) -> &'static str {
         PassMode::Apply(_) => "apply",
     }
 }
+
+#[cfg(test)]
+mod tests;
