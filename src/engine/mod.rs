@@ -114,8 +114,8 @@ impl Leadership {
     ///
     /// # Errors
     /// [`EngineError::LockTimeout`] naming the holder after `req.timeout`;
-    /// [`EngineError::Cancelled`] when `cancel` fires first (our contender node, if created,
-    /// stays until the session closes); session errors otherwise.
+    /// [`EngineError::Cancelled`] when `cancel` fires first (our contender node, if created, is
+    /// deleted, so an abandoned wait never blocks a later one); session errors otherwise.
     pub async fn acquire(
         session: &Session,
         state: &StatePaths,
@@ -138,7 +138,12 @@ impl Leadership {
         };
         tokio::select! {
             biased;
-            _ = cancel.cancelled() => Err(EngineError::Cancelled),
+            _ = cancel.cancelled() => {
+                if let Err(e) = session.delete_own_children(state.lock().as_str()).await {
+                    tracing::warn!(error = %e, "failed to withdraw from the lock; it goes with the session");
+                }
+                Err(EngineError::Cancelled)
+            }
             r = work => Ok(Self { lock: r? }),
         }
     }
