@@ -183,4 +183,14 @@ impl Session {
         }
         Ok(deleted)
     }
+
+    /// Reads the subtree under `root` (data, stats, children), pipelined.
+    pub async fn read_subtree(
+        &self,
+        root: &crate::model::ZPath,
+    ) -> Result<crate::model::LiveTree, ZkError> {
+        let mut areas = super::snapshot::Areas::default();
+        areas.subtrees.insert(root.clone());
+        super::snapshot::snapshot(&self.client, &areas).await
+    }
 }
