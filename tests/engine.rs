@@ -249,3 +249,64 @@ async fn a_lock_wait_ends_on_cancel_or_timeout_and_writes_nothing() {
         .unwrap();
     assert!(matches!(r.outcome, Outcome::Applied { .. }));
 }
+
+/// Runs the built `zkstate` binary against `hosts`.
+fn zkstate(hosts: &str, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zkstate"))
+        .arg("--zk")
+        .arg(hosts)
+        .args(args)
+        .env_remove("ZKSTATE_ZK")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_recorded_recipe_format_is_an_error_never_kazoo() {
+    let server = ZkServer::start().unwrap();
+    let hosts = server.connect_string();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("q.yaml"),
+        "apiVersion: zkstate/v1\nkind: Queue\nmetadata:\n  name: jobs\nspec:\n  path: /q/jobs\n  format: kazoo-locking\n  seed: [a, b]\n",
+    )
+    .unwrap();
+    let f = dir.path().to_str().unwrap();
+    let (code, _, err) = zkstate(&hosts, &["apply", "-f", f]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = zkstate(&hosts, &["status", "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(r#""queues":[{"name":"jobs","path":"/q/jobs","format":"kazoo-locking","depth":2,"alert":false}]"#),
+        "{out}"
+    );
+
+    // An inventory written by some other version, with a format this one does not know.
+    let oob = raw(&server).await;
+    let header = "/zkstate/inventory/Queue.jobs";
+    let (data, _) = oob.get_data(header).await.unwrap();
+    let text = String::from_utf8(data).unwrap();
+    assert!(text.contains(r#""format":"kazoo-locking""#), "{text}");
+    let edited = text.replace(r#""format":"kazoo-locking""#, r#""format":"kazoo-v9""#);
+    oob.set_data(header, edited.as_bytes(), None).await.unwrap();
+
+    let (code, out, err) = zkstate(&hosts, &["status"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("Queue jobs") && err.contains("kazoo-v9"),
+        "{err}"
+    );
+    assert!(!out.contains("(kazoo)"), "{out}");
+    // With the manifest, the declared format is read (parsed by the loader, not the inventory).
+    let (code, out, err) = zkstate(&hosts, &["status", "-f", f]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Queue jobs at /q/jobs (kazoo-locking): depth 2"),
+        "{out}"
+    );
+}
