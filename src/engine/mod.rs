@@ -306,7 +306,7 @@ impl Engine {
     /// [`EngineError::TooLarge`] for a plan over one request without `allow_split`;
     /// [`EngineError::Apply`] for exhausted conflicts, connection and record errors. Nothing is
     /// half-applied: every error leaves each batch either fully committed or not at all.
-    #[tracing::instrument(name = "pass", skip_all, fields(session = self.session.id(), mode = ?mode_name(&mode)))]
+    #[tracing::instrument(name = "pass", skip_all, fields(session = self.session.id(), mode = mode_name(&mode)))]
     pub async fn pass(
         &self,
         desired: &DesiredState,
