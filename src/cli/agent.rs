@@ -195,6 +195,8 @@ pub fn resolve(args: &AgentArgs, global: &GlobalArgs) -> Result<Settings, Exit> 
     pass.max_deletes = max_deletes;
     pass.revision = Some("agent".into());
     pass.exec.allow_split = false;
+    // `--prune-removed` reaches the planner once `plan::Options` has it (the safety branch adds
+    // `prune_removed`): then `pass.planner.prune_removed = prune_removed;` here.
     Ok(Settings {
         files,
         connect,

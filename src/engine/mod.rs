@@ -114,8 +114,8 @@ impl Leadership {
     ///
     /// # Errors
     /// [`EngineError::LockTimeout`] naming the holder after `req.timeout`;
-    /// [`EngineError::Cancelled`] when `cancel` fires first (our contender node, if created,
-    /// stays until the session closes); session errors otherwise.
+    /// [`EngineError::Cancelled`] when `cancel` fires first (our contender node, if created, is
+    /// deleted, so an abandoned wait never blocks a later one); session errors otherwise.
     pub async fn acquire(
         session: &Session,
         state: &StatePaths,
@@ -138,7 +138,12 @@ impl Leadership {
         };
         tokio::select! {
             biased;
-            _ = cancel.cancelled() => Err(EngineError::Cancelled),
+            _ = cancel.cancelled() => {
+                if let Err(e) = session.delete_own_children(state.lock().as_str()).await {
+                    tracing::warn!(error = %e, "failed to withdraw from the lock; it goes with the session");
+                }
+                Err(EngineError::Cancelled)
+            }
             r = work => Ok(Self { lock: r? }),
         }
     }
@@ -301,7 +306,7 @@ impl Engine {
     /// [`EngineError::TooLarge`] for a plan over one request without `allow_split`;
     /// [`EngineError::Apply`] for exhausted conflicts, connection and record errors. Nothing is
     /// half-applied: every error leaves each batch either fully committed or not at all.
-    #[tracing::instrument(name = "pass", skip_all, fields(session = self.session.id(), mode = ?mode_name(&mode)))]
+    #[tracing::instrument(name = "pass", skip_all, fields(session = self.session.id(), mode = mode_name(&mode)))]
     pub async fn pass(
         &self,
         desired: &DesiredState,
@@ -430,3 +435,6 @@ fn mode_name(m: &PassMode<'_>) -> &'static str {
         PassMode::Apply(_) => "apply",
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -203,6 +203,8 @@ pub struct RecipeInfo {
     pub format: RecipeFormat,
     /// Queues: `alertDepth`.
     pub alert_depth: Option<u64>,
+    /// Services: the health check of each instance that has one, by instance id.
+    pub checks: BTreeMap<String, super::HealthCheck>,
 }
 
 /// Everything a manifest set declares, expanded into znodes. Built by `manifest` + `recipes`.

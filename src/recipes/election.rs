@@ -219,6 +219,7 @@ pub fn expand_election(
     let info = crate::model::RecipeInfo {
         format: spec.format.into(),
         alert_depth: None,
+        checks: Default::default(),
     };
     Ok(Expansion::recipe(
         owner,

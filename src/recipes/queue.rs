@@ -114,6 +114,7 @@ pub fn expand_queue(
     let info = crate::model::RecipeInfo {
         format: spec.format.into(),
         alert_depth: spec.alert_depth,
+        checks: Default::default(),
     };
     Ok(Expansion::recipe(
         owner,

@@ -155,4 +155,42 @@ impl Session {
         }
         Ok(out)
     }
+
+    /// Deletes the ephemeral children of `dir` that this session owns (a lock contender left by
+    /// an abandoned wait). Requests of one session run in order, so a create sent before this
+    /// call is seen and removed. Returns how many were deleted.
+    pub async fn delete_own_children(&self, dir: &str) -> Result<usize, ZkError> {
+        let me = self.id();
+        let parent =
+            crate::model::ZPath::parse(dir).map_err(|e| ZkError::Invalid(format!("{dir}: {e}")))?;
+        let names = self.children(dir).await?;
+        let futs: Vec<_> = names
+            .iter()
+            .map(|n| self.client.check_stat(parent.child(n).as_str()))
+            .collect();
+        let mut deleted = 0;
+        for (name, r) in names.iter().zip(futures::future::join_all(futs).await) {
+            let path = parent.child(name);
+            match r {
+                Ok(Some(stat)) if stat.ephemeral_owner == me => {
+                    if self.delete_if_present(path.as_str()).await? {
+                        deleted += 1;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => return Err(ZkError::op("read", path.as_str(), e)),
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Reads the subtree under `root` (data, stats, children), pipelined.
+    pub async fn read_subtree(
+        &self,
+        root: &crate::model::ZPath,
+    ) -> Result<crate::model::LiveTree, ZkError> {
+        let mut areas = super::snapshot::Areas::default();
+        areas.subtrees.insert(root.clone());
+        super::snapshot::snapshot(&self.client, &areas).await
+    }
 }

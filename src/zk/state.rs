@@ -228,6 +228,7 @@ pub fn decode(paths: &StatePaths, live: &LiveTree) -> Result<StoredState, ZkErro
             let recipe = header.format.map(|format| crate::model::RecipeInfo {
                 format: crate::model::RecipeFormat::parse(&format),
                 alert_depth: header.alert_depth,
+                checks: Default::default(),
             });
             out.inventory.owners.insert(
                 owner,
