@@ -748,3 +748,50 @@ fn a_failing_tcp_check_deregisters_and_a_passing_one_registers() {
         "deregistered when it fails"
     );
 }
+
+#[test]
+fn config_file_settings_and_flags_winning_over_them() {
+    let zk = common::zk();
+    let h = zk.connect_string();
+    let fx = Fixture::new(&config_tree("from-config"));
+    let port = free_port();
+    let cfg = fx.path().join("agent.yaml");
+    fs::write(
+        &cfg,
+        format!(
+            "zk: {h}\nfiles: [manifests]\nlisten: 127.0.0.1:{port}\nhost-id: from-config\nresync-interval: 30s\nsession-timeout: 2s\nlock-format: curator\nobserve: false\n"
+        ),
+    )
+    .unwrap();
+    let log = fx.path().join("cfg.log");
+    let child = common::zkstate()
+        .args(["--config"])
+        .arg(&cfg)
+        .args(["agent", "--host-id", "from-flag"])
+        .env_remove("ZKSTATE_ZK")
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let agent = Agent {
+        child: Some(child),
+        log,
+        port,
+    };
+    assert!(
+        wait_for(
+            || data(&h, "/app/db/url").as_deref() == Some("from-config"),
+            WAIT
+        ),
+        "files: relative to the config file"
+    );
+    assert!(wait_for(|| agent.ready(), WAIT));
+    let s = agent.status().unwrap();
+    assert_eq!(s["agent"]["hostId"], "from-flag", "the flag wins");
+    // lock-format: curator → Curator's mutex layout.
+    let lock = raw::children(&h, "/zkstate/lock");
+    assert!(
+        lock.len() == 1 && lock[0].starts_with("_c_") && lock[0].contains("-lock-"),
+        "{lock:?}"
+    );
+}
