@@ -795,3 +795,32 @@ fn config_file_settings_and_flags_winning_over_them() {
         "{lock:?}"
     );
 }
+
+#[test]
+fn json_logs_one_span_per_pass_with_its_trigger() {
+    let zk = common::zk();
+    let h = zk.connect_string();
+    let fx = Fixture::new(&config_tree("v1"));
+    let agent = Agent::start(&h, fx.path(), "host-a", &["--log-format", "json"]);
+    assert!(wait_for(
+        || data(&h, "/app/db/url").as_deref() == Some("v1"),
+        WAIT
+    ));
+    assert!(wait_for(
+        || agent.logs().contains("agent pass finished"),
+        WAIT
+    ));
+    let logs = agent.logs();
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let pass = lines
+        .iter()
+        .find(|v| v["fields"]["message"] == "agent pass finished")
+        .expect("a pass log line");
+    assert!(pass["span"]["trigger"].as_str().is_some(), "{pass}");
+    assert_eq!(pass["span"]["name"], "pass");
+    assert!(pass["fields"]["duration_ms"].as_f64().is_some(), "{pass}");
+}
