@@ -824,3 +824,63 @@ fn json_logs_one_span_per_pass_with_its_trigger() {
     assert_eq!(pass["span"]["name"], "pass");
     assert!(pass["fields"]["duration_ms"].as_f64().is_some(), "{pass}");
 }
+
+#[test]
+fn systemd_notify_ready_watchdog_reloading_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let zk = common::zk();
+    let h = zk.connect_string();
+    let fx = Fixture::new(&config_tree("v1"));
+    let sock_path = fx.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let log = fx.path().join("notify.log");
+    let port = free_port();
+    let child = common::zkstate()
+        .args(["--zk", &h, "--session-timeout", "2s", "agent", "-f"])
+        .arg(fx.path().join("manifests"))
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--host-id",
+            "host-a",
+        ])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "1000000")
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut agent = Agent {
+        child: Some(child),
+        log,
+        port,
+    };
+    let mut seen = String::new();
+    let recv_until = |want: &str, seen: &mut String| {
+        let deadline = Instant::now() + WAIT;
+        let mut buf = [0u8; 4096];
+        while Instant::now() < deadline {
+            if let Ok(n) = sock.recv(&mut buf) {
+                seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+                seen.push('\n');
+            }
+            if seen.contains(want) {
+                return true;
+            }
+        }
+        false
+    };
+    assert!(recv_until("READY=1", &mut seen), "{seen}");
+    assert!(
+        data(&h, "/app/db/url").is_some(),
+        "READY=1 after the first pass"
+    );
+    assert!(recv_until("WATCHDOG=1", &mut seen), "{seen}");
+    agent.signal(libc::SIGHUP);
+    assert!(recv_until("RELOADING=1", &mut seen), "{seen}");
+    agent.signal(libc::SIGTERM);
+    assert!(recv_until("STOPPING=1", &mut seen), "{seen}");
+    assert_eq!(agent.wait_exit(WAIT), Some(0));
+}

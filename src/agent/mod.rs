@@ -95,6 +95,8 @@ pub enum Reason {
     Reconnected,
     /// This agent became the leader.
     Leader,
+    /// Another agent leads: this one is a standby.
+    Standby,
     /// A health check changed.
     Check,
     /// Retrying after a failed pass.
@@ -111,6 +113,7 @@ impl Reason {
             Reason::Reload => "reload",
             Reason::Reconnected => "reconnected",
             Reason::Leader => "leader",
+            Reason::Standby => "standby",
             Reason::Check => "check",
             Reason::Retry => "retry",
         }
@@ -167,6 +170,9 @@ struct Live {
     generation: u64,
     session: Session,
     leader: watch::Receiver<Option<Arc<Leadership>>>,
+    /// True once the lock contention has an answer (leader, or another agent leads): passes
+    /// wait for it, so the first pass is not mistaken for a standby's.
+    lock_known: watch::Receiver<bool>,
     lock_task: JoinHandle<()>,
     state_task: JoinHandle<()>,
     watches: Option<TreeWatches>,
@@ -336,7 +342,9 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
         if running.is_none()
             && stop_at.is_none()
             && !pending.is_empty()
-            && let Some(s) = session.as_ref().filter(|s| s.connected)
+            && let Some(s) = session
+                .as_ref()
+                .filter(|s| s.connected && *s.lock_known.borrow())
             && let Some(c) = ctx.take()
         {
             let reasons = std::mem::take(&mut pending);
@@ -568,6 +576,7 @@ async fn open_session(
     let zs = Session::connect(&settings.connect).await?;
     let state_task = agent_session::forward_state(&zs, generation, sess_tx.clone());
     let (leader_tx, leader_rx) = watch::channel(None);
+    let (known_tx, known_rx) = watch::channel(false);
     let lock_session = zs.clone();
     let state = settings.pass.state.clone();
     let host_id = settings.host_id.clone();
@@ -577,10 +586,30 @@ async fn open_session(
     };
     let lock_task = tokio::spawn(async move {
         let never = CancellationToken::new();
-        match Leadership::acquire(&lock_session, &state, &host_id, &request, &never).await {
+        let acquire = Leadership::acquire(&lock_session, &state, &host_id, &request, &never);
+        tokio::pin!(acquire);
+        let dir = state.lock().to_string();
+        let mut probe = tokio::time::interval(Duration::from_millis(100));
+        let result = loop {
+            tokio::select! {
+                r = &mut acquire => break r,
+                _ = probe.tick(), if !*known_tx.borrow() => {
+                    // Standby once someone else's contender is first (ours may not exist yet).
+                    if let Ok(c) = crate::zk::lock::contenders(lock_session.client(), &dir).await
+                        && c.first().is_some_and(|(_, id)| *id != host_id)
+                    {
+                        tracing::info!(leader = %c[0].1, "standby: another agent holds the lock");
+                        let _ = known_tx.send(true);
+                        let _ = trig_tx.send(Reason::Standby);
+                    }
+                }
+            }
+        };
+        match result {
             Ok(held) => {
                 tracing::info!(lock = %held.node(), "became the leader");
                 let _ = leader_tx.send(Some(Arc::new(held)));
+                let _ = known_tx.send(true);
                 let _ = trig_tx.send(Reason::Leader);
                 // Keep the sender (and so the value) alive for the session's lifetime.
                 std::future::pending::<()>().await;
@@ -595,6 +624,7 @@ async fn open_session(
         generation,
         session: zs,
         leader: leader_rx,
+        lock_known: known_rx,
         lock_task,
         state_task,
         watches: None,
