@@ -8,8 +8,11 @@
 //! - [`model`]: value types shared by every stage: validated znode paths, ACLs, desired and live trees.
 //! - [`plan`]: `plan(&DesiredState, &LiveTree, &Options) -> Plan`, pure and deterministic.
 //! - [`zk`]: the only module that talks to ZooKeeper: sessions, snapshots, the leader lock, atomic apply.
+//! - [`engine`]: one reconcile pass (lock, snapshot, plan, guards, commit, release) with typed
+//!   plan, pass and status reports; what the CLI and the agent call.
 //! - [`cli`]: clap types, one file per subcommand, plan and status rendering.
 pub mod cli;
+pub mod engine;
 pub mod manifest;
 pub mod model;
 pub mod plan;

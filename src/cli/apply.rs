@@ -1,133 +1,141 @@
 //! `zkstate apply`: plan and apply atomically under the leader lock. Exit 0 applied or nothing to
 //! do, 1 invalid manifests, 2 trouble, 3 refused by a safety guard, 4 lock timeout.
-use super::common::{block_on, fail, load_manifests, open, pass_options, print_json};
-use super::render::{plan_json, plan_text};
+use super::common::{block_on, engine, fail, load_manifests, print_json};
+use super::render::plan_text;
 use super::{ApplyArgs, Exit, GlobalArgs, OutputFormat};
-use crate::zk::ZkError;
-use crate::zk::apply::ExecError;
-use crate::zk::lock::{self, LockFormat};
-use crate::zk::reconcile::{self, ApplyError, ApplyOutcome};
+use crate::engine::{
+    CancellationToken, EngineError, LockRequest, Outcome, PassOptions, PassReport,
+};
+use crate::zk::lock::LockFormat;
+use crate::zk::state::StatePaths;
 
 pub fn run(args: &ApplyArgs, global: &GlobalArgs) -> Exit {
-    run_with(args, global, true)
-}
-
-/// Runs `apply` on a runtime of its own; with `print` false only changes and errors are printed.
-pub fn run_with(args: &ApplyArgs, global: &GlobalArgs, print: bool) -> Exit {
     if args.dry_run {
         return super::diff::run(&args.plan, global);
     }
-    block_on(run_async(args, global, print, true))
+    block_on(run_async(args, global))
 }
 
-/// `apply` on the caller's runtime (the dev loop).
-pub async fn run_async(args: &ApplyArgs, global: &GlobalArgs, print: bool, exiting: bool) -> Exit {
+async fn run_async(args: &ApplyArgs, global: &GlobalArgs) -> Exit {
     let m = match load_manifests(&args.plan.files.files, global) {
         Ok(m) => m,
         Err(e) => return e,
     };
+    let mut engine = match engine(global, m.digest.clone()).await {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    pass_options(args, engine.options_mut());
+    // A one-shot command: Ctrl-C kills the process (the session goes, and with it the lock).
+    let never = CancellationToken::new();
+    let result = engine
+        .apply_once(&m.desired, &lock_request(args), &never)
+        .await;
     let json = args.plan.output == OutputFormat::Json;
-    async move {
-        let (client, state) = match open(global).await {
-            Ok(x) => x,
-            Err(e) => return e,
-        };
-        let mut opts = pass_options(global, state.clone(), m.digest.clone());
-        opts.max_deletes = args.max_deletes;
-        opts.force = args.force;
-        opts.revision = args.revision.clone();
-        opts.exec.allow_split = args.allow_split;
-        opts.exec.max_request_bytes = args.max_request_bytes;
-        for dir in [state.lock(), state.inventory()] {
-            if let Err(e) = lock::ensure_path(&client, dir.as_str()).await {
-                return fail(Exit::Trouble, e);
-            }
+    let exit = render(&result, json, true, &engine.options().state);
+    // The process exits next: freeing 100k-node trees piece by piece only costs time.
+    std::mem::forget(result);
+    std::mem::forget(m);
+    exit
+}
+
+/// Applies `apply`'s flags to the pass options.
+pub fn pass_options(args: &ApplyArgs, opts: &mut PassOptions) {
+    opts.max_deletes = args.max_deletes;
+    opts.force = args.force;
+    opts.revision = args.revision.clone();
+    opts.exec.allow_split = args.allow_split;
+    opts.exec.max_request_bytes = args.max_request_bytes;
+}
+
+/// `--lock-format` and `--lock-timeout`.
+pub fn lock_request(args: &ApplyArgs) -> LockRequest {
+    LockRequest {
+        format: args.lock_format.into(),
+        timeout: args.lock_timeout.map(Into::into),
+    }
+}
+
+/// Prints an apply pass (plan and outcome line) and maps it to the exit code. With `print` false
+/// an empty plan prints nothing (the dev loop's quiet resyncs).
+pub fn render(
+    result: &Result<PassReport, EngineError>,
+    json: bool,
+    print: bool,
+    state: &StatePaths,
+) -> Exit {
+    let report = match result {
+        Ok(r) => r,
+        Err(e @ EngineError::LockTimeout(_)) => return fail(Exit::LockTimeout, e),
+        Err(e @ EngineError::TooLarge(_)) => return fail(Exit::Refused, e),
+        Err(e) => return fail(Exit::Trouble, e),
+    };
+    let mut plan = crate::engine::PlanReport::default();
+    let (exit, message) = match &report.outcome {
+        Outcome::InSync | Outcome::Planned => {
+            plan.applied = Some(false);
+            (Exit::Ok, None)
         }
-        let format: LockFormat = args.lock_format.into();
-        let held = match lock::acquire(
-            &client,
-            state.root.as_str(),
-            &opts.identifier,
-            format,
-            args.lock_timeout.map(Into::into),
-        )
-        .await
-        {
-            Ok(l) => l,
-            Err(e @ ZkError::LockTimeout { .. }) => return fail(Exit::LockTimeout, e),
-            Err(e) => return fail(Exit::Trouble, e),
-        };
-        let result = reconcile::apply(&client, &held, &m.desired, &opts).await;
-        let _ = lock::release(&client, &held).await;
-        let (exit, plan, extra, message) = match result {
-            Ok(ApplyOutcome::InSync(o)) => (Exit::Ok, o.plan, serde_json::json!({"applied": false}), None),
-            Ok(ApplyOutcome::Applied { observed, report, .. }) => {
-                let n = observed.plan.writable().count();
-                let observed_only = observed.plan.changes.len() - n;
-                let mut msg = if report.batches > 1 {
-                    format!(
-                        "Applied {n} changes as {} ordered atomic batches (--allow-split): each batch is atomic, the whole plan is not.",
-                        report.batches
-                    )
-                } else {
-                    format!("Applied {n} changes in one atomic transaction ({} bytes).", report.bytes)
-                };
-                if observed_only > 0 {
-                    msg.push_str(&format!(" {observed_only} changes in observe mode were not applied."));
-                }
-                (
-                    Exit::Ok,
-                    observed.plan,
-                    serde_json::json!({"applied": true, "transactions": report.batches}),
-                    Some(msg),
+        Outcome::Applied {
+            changes,
+            observe_only,
+        } => {
+            let mut msg = if report.batches > 1 {
+                format!(
+                    "Applied {changes} changes as {} ordered atomic batches (--allow-split): each batch is atomic, the whole plan is not.",
+                    report.batches
                 )
+            } else {
+                format!(
+                    "Applied {changes} changes in one atomic transaction ({} bytes).",
+                    report.bytes
+                )
+            };
+            if *observe_only > 0 {
+                msg.push_str(&format!(
+                    " {observe_only} changes in observe mode were not applied."
+                ));
             }
-            Ok(ApplyOutcome::Suspended(o)) => (
+            plan.applied = Some(true);
+            plan.transactions = Some(report.batches);
+            (Exit::Ok, Some(msg))
+        }
+        Outcome::Suspended => {
+            plan.applied = Some(false);
+            plan.suspended = Some(true);
+            (
                 Exit::Ok,
-                o.plan,
-                serde_json::json!({"applied": false, "suspended": true}),
                 Some(format!(
                     "Suspended: {} exists, so nothing was written (zkstate resume lifts it).",
                     state.suspend()
                 )),
-            ),
-            Ok(ApplyOutcome::Refused { observed, reason }) => (
-                Exit::Refused,
-                observed.plan,
-                serde_json::json!({"applied": false, "refused": reason}),
-                Some(format!("Refused: {reason}")),
-            ),
-            Err(ApplyError::Exec(e @ ExecError::TooLarge { .. })) => return fail(Exit::Refused, e),
-            Err(e) => return fail(Exit::Trouble, e),
-        };
-        if !print && plan.is_empty() {
-            return exit;
+            )
         }
-        if json {
-            let mut v = plan_json(&plan);
-            if let (Some(obj), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
-                for (k, val) in extra {
-                    obj.insert(k.clone(), val.clone());
-                }
-            }
-            print_json(&v);
-            if let Some(m) = &message {
-                eprintln!("{m}");
-            }
-        } else {
-            print!("{}", plan_text(&plan));
-            if let Some(m) = &message {
-                println!("{m}");
-            }
+        Outcome::Refused { reason } => {
+            plan.applied = Some(false);
+            plan.refused = Some(reason.clone());
+            (Exit::Refused, Some(format!("Refused: {reason}")))
         }
-        if exiting {
-            // The process exits next: freeing 100k-node trees piece by piece only costs time.
-            std::mem::forget(plan);
-            std::mem::forget(m);
-        }
-        exit
+    };
+    if !print && report.plan.is_empty() {
+        return exit;
     }
-    .await
+    if json {
+        plan.changes = report.plan_report().changes;
+        plan.summary = report.counts();
+        print_json(&plan);
+        // Freeing a 100k-change report piece by piece only costs time.
+        std::mem::forget(plan);
+        if let Some(m) = &message {
+            eprintln!("{m}");
+        }
+    } else {
+        print!("{}", plan_text(&report.plan));
+        if let Some(m) = &message {
+            println!("{m}");
+        }
+    }
+    exit
 }
 
 impl From<LockFormatArg> for LockFormat {

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::{Exit, GlobalArgs};
+use crate::engine::{Engine, Session};
 use crate::model::{DesiredState, ZPath};
 use crate::zk::apply::ExecOptions;
 use crate::zk::reconcile::PassOptions;
@@ -125,20 +126,29 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
         })
 }
 
-/// Prints a JSON value on one line.
-pub fn print_json(v: &serde_json::Value) {
-    println!("{v}");
+/// Prints a report as JSON on one line.
+pub fn print_json(v: &impl serde::Serialize) {
+    match serde_json::to_string(v) {
+        Ok(s) => println!("{s}"),
+        Err(e) => eprintln!("error: failed to encode the report as JSON: {e}"),
+    }
 }
 
 /// Resolves `--zk`/`--auth`/`--session-timeout`/`--state-path` and opens a session; prints the
 /// error and returns the exit code (2) on failure.
-pub async fn open(global: &GlobalArgs) -> Result<(zookeeper_client::Client, StatePaths), Exit> {
+pub async fn open(global: &GlobalArgs) -> Result<(Session, StatePaths), Exit> {
     let copts = connect_options(global)?;
     let state = state_paths(global)?;
-    let client = crate::zk::session::connect(&copts)
+    let session = Session::connect(&copts)
         .await
         .map_err(|e| fail(Exit::Trouble, e))?;
-    Ok((client, state))
+    Ok((session, state))
+}
+
+/// Opens a session and wraps it in an engine with the default pass options for `digest`.
+pub async fn engine(global: &GlobalArgs, digest: String) -> Result<Engine, Exit> {
+    let (session, state) = open(global).await?;
+    Ok(Engine::new(session, pass_options(global, state, digest)))
 }
 
 /// Runs one command's async body on a runtime of its own.

@@ -1,13 +1,15 @@
 //! `zkstate dev -f PATH...`: the quick start. Starts a throwaway local ZooKeeper from the installed
-//! `zookeeper` package on a free loopback port, applies the manifests, shows the plan and the
-//! status, then keeps reconciling (every `--resync-interval`) until Ctrl-C or SIGTERM, which stop
-//! the server and remove its data. Exit 0 after Ctrl-C, 2 if ZooKeeper cannot start.
+//! `zookeeper` package on a free loopback port, applies the manifests through the engine, shows the
+//! plan and the status, then keeps reconciling (every `--resync-interval`) until Ctrl-C or SIGTERM,
+//! which cancel the loop's token; the server is then stopped and its data removed. Exit 0 after
+//! Ctrl-C, 2 if ZooKeeper cannot start.
 use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::common::{fail, runtime};
-use super::{ApplyArgs, DevArgs, Exit, GlobalArgs, OutputFormat, PlanArgs, StatusArgs};
+use super::common::{engine, fail, load_manifests, open, runtime};
+use super::{ApplyArgs, DevArgs, Exit, GlobalArgs, OutputFormat, PlanArgs};
+use crate::engine::{CancellationToken, Engine};
 use crate::zk::server::{ServerOptions, ZkServer};
 
 pub fn run(args: &DevArgs, global: &GlobalArgs) -> Exit {
@@ -16,6 +18,7 @@ pub fn run(args: &DevArgs, global: &GlobalArgs) -> Exit {
         Err(e) => return e,
     };
     // Signals first: a Ctrl-C at any moment from here on stops the loop and the server.
+    let shutdown = CancellationToken::new();
     let signals = rt.block_on(async {
         (
             signal(SignalKind::interrupt()),
@@ -26,6 +29,14 @@ pub fn run(args: &DevArgs, global: &GlobalArgs) -> Exit {
         (Ok(i), Ok(t)) => (i, t),
         _ => return fail(Exit::Trouble, "failed to install signal handlers"),
     };
+    let token = shutdown.clone();
+    rt.spawn(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        token.cancel();
+    });
     let server = match ZkServer::start_with(ServerOptions::default()) {
         Ok(s) => s,
         Err(e) => {
@@ -43,7 +54,15 @@ pub fn run(args: &DevArgs, global: &GlobalArgs) -> Exit {
     println!("  e.g. ZKSTATE_ZK={hosts} zkstate status\n");
     let mut global = global.clone();
     global.zk = Some(hosts);
-    let apply = ApplyArgs {
+    rt.block_on(reconcile_loop(args, &global, &shutdown));
+    drop(server);
+    println!("\nStopped the local ZooKeeper and removed its data.");
+    Exit::Ok
+}
+
+/// The apply flags `dev` uses.
+fn apply_args(args: &DevArgs) -> ApplyArgs {
+    ApplyArgs {
         plan: PlanArgs {
             files: args.files.clone(),
             output: OutputFormat::Text,
@@ -56,33 +75,77 @@ pub fn run(args: &DevArgs, global: &GlobalArgs) -> Exit {
         allow_split: true,
         max_request_bytes: crate::model::JUTE_MAXBUFFER,
         lock_format: super::apply::LockFormatArg::Kazoo,
+    }
+}
+
+/// One engine pass over the manifests as they are on disk now; `print` false prints only changes
+/// and errors.
+async fn pass(
+    engine: &mut Engine,
+    apply: &ApplyArgs,
+    global: &GlobalArgs,
+    print: bool,
+    shutdown: &CancellationToken,
+) -> Exit {
+    let m = match load_manifests(&apply.plan.files.files, global) {
+        Ok(m) => m,
+        Err(e) => return e,
     };
-    let status = StatusArgs {
-        files: args.files.files.clone(),
-        output: OutputFormat::Text,
-    };
-    let interval: Duration = args.resync_interval.into();
-    rt.block_on(async {
-        let work = async {
-            let first = super::apply::run_async(&apply, &global, true, false).await;
-            if first != Exit::Ok {
-                eprintln!("(the first apply exited {first:?}; fix the manifests: they are retried every resync)");
-            }
-            println!();
-            let _ = super::status::run_async(&status, &global).await;
-            println!("\nReconciling every {}; Ctrl-C stops ZooKeeper and removes its data.", args.resync_interval);
-            loop {
-                tokio::time::sleep(interval).await;
-                let _ = super::apply::run_async(&apply, &global, false, false).await;
-            }
-        };
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-            _ = work => {}
+    engine.options_mut().digest = m.digest.clone();
+    let result = engine
+        .apply_once(&m.desired, &super::apply::lock_request(apply), shutdown)
+        .await;
+    if shutdown.is_cancelled() && result.is_err() {
+        return Exit::Ok;
+    }
+    super::apply::render(&result, false, print, &engine.options().state)
+}
+
+/// Applies, shows the status, then re-applies every `--resync-interval` until `shutdown`.
+async fn reconcile_loop(args: &DevArgs, global: &GlobalArgs, shutdown: &CancellationToken) {
+    let apply = apply_args(args);
+    let mut engine = match engine(global, String::new()).await {
+        Ok(e) => e,
+        Err(_) => {
+            // The error is printed; keep the server up until Ctrl-C, as the loop would.
+            shutdown.cancelled().await;
+            return;
         }
-    });
-    drop(server);
-    println!("\nStopped the local ZooKeeper and removed its data.");
-    Exit::Ok
+    };
+    super::apply::pass_options(&apply, engine.options_mut());
+    let first = pass(&mut engine, &apply, global, true, shutdown).await;
+    if shutdown.is_cancelled() {
+        return;
+    }
+    if first != Exit::Ok {
+        eprintln!(
+            "(the first apply exited {first:?}; fix the manifests: they are retried every resync)"
+        );
+    }
+    println!();
+    if let Ok(m) = load_manifests(&args.files.files, global) {
+        match engine.status(Some(&m.desired)).await {
+            Ok(report) => print!("{}", super::status::text(&report)),
+            Err(e) => {
+                let _ = fail(Exit::Trouble, e);
+            }
+        }
+    }
+    println!(
+        "\nReconciling every {}; Ctrl-C stops ZooKeeper and removes its data.",
+        args.resync_interval
+    );
+    let interval: Duration = args.resync_interval.into();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        if pass(&mut engine, &apply, global, false, shutdown).await == Exit::Trouble {
+            // Perhaps the session is gone (a laptop slept past its timeout): a fresh one next time.
+            if let Ok((session, _)) = open(global).await {
+                engine.set_session(session);
+            }
+        }
+    }
 }

@@ -1,9 +1,9 @@
 //! `zkstate diff`: compare the manifests with the live tree and print the plan; never takes the
 //! lock, never writes. Exit 0 in sync, 1 differences, 2 trouble.
-use super::common::{block_on, fail, load_manifests, open, pass_options, print_json};
-use super::render::{plan_json, plan_text};
+use super::common::{block_on, engine, fail, load_manifests, print_json};
+use super::render::plan_text;
 use super::{Exit, GlobalArgs, OutputFormat, PlanArgs};
-use crate::zk::reconcile;
+use crate::engine::PassMode;
 
 pub fn run(args: &PlanArgs, global: &GlobalArgs) -> Exit {
     let m = match load_manifests(&args.files.files, global) {
@@ -11,26 +11,25 @@ pub fn run(args: &PlanArgs, global: &GlobalArgs) -> Exit {
         Err(e) => return e,
     };
     let exit = block_on(async {
-        let (client, state) = match open(global).await {
+        let engine = match engine(global, m.digest.clone()).await {
             Ok(x) => x,
             Err(e) => return e,
         };
-        let opts = pass_options(global, state, m.digest.clone());
-        let observed = match reconcile::observe(&client, &m.desired, &opts).await {
+        let report = match engine.pass(&m.desired, PassMode::Observe).await {
             Ok(o) => o,
             Err(e) => return fail(Exit::Trouble, e),
         };
         match args.output {
-            OutputFormat::Json => print_json(&plan_json(&observed.plan)),
-            OutputFormat::Text => print!("{}", plan_text(&observed.plan)),
+            OutputFormat::Json => print_json(&report.plan_report()),
+            OutputFormat::Text => print!("{}", plan_text(&report.plan)),
         }
-        let exit = if observed.plan.is_empty() {
+        let exit = if report.in_sync() {
             Exit::Ok
         } else {
             Exit::Finding
         };
         // The process exits next: freeing 100k-node trees piece by piece only costs time.
-        std::mem::forget(observed);
+        std::mem::forget(report);
         exit
     });
     std::mem::forget(m);

@@ -10,7 +10,6 @@ use base64::Engine as _;
 use super::common::{block_on, fail, open};
 use super::{Exit, ExportArgs, GlobalArgs};
 use crate::model::{LiveTree, ZPath};
-use crate::zk::snapshot;
 
 pub fn run(args: &ExportArgs, global: &GlobalArgs) -> Exit {
     let root = match ZPath::parse(&args.path) {
@@ -27,9 +26,7 @@ pub fn run(args: &ExportArgs, global: &GlobalArgs) -> Exit {
             Ok(x) => x,
             Err(e) => return e,
         };
-        let mut areas = snapshot::Areas::default();
-        areas.subtrees.insert(root.clone());
-        let live = match snapshot::snapshot(&client, &areas).await {
+        let live = match client.read_subtree(&root).await {
             Ok(l) => l,
             Err(e) => return fail(Exit::Trouble, e),
         };

@@ -1,15 +1,14 @@
-//! Rendering of plans for people (Terraform-style text) and machines (SPEC §2 JSON).
+//! Rendering of plans for people (Terraform-style text); the JSON rendering is the serialized
+//! [`crate::engine::PlanReport`].
 //! Secret data is shown as `(sensitive)` everywhere; deleted data is never shown (a node that is
 //! no longer declared has lost its `secret` flag).
 use std::fmt::Write as _;
 
 use base64::Engine as _;
-use serde_json::{Value, json};
 
-use crate::model::AclEntry;
-use crate::plan::{Change, Op, Plan};
+use crate::engine::SENSITIVE;
+use crate::plan::{Op, Plan};
 
-const SENSITIVE: &str = "(sensitive)";
 /// Text plans show at most this many changes in detail; the summary line counts them all.
 pub const TEXT_DETAIL_LIMIT: usize = 1000;
 
@@ -36,66 +35,6 @@ fn show_bytes(b: &[u8]) -> String {
             base64::engine::general_purpose::STANDARD.encode(b)
         ),
     }
-}
-
-fn json_bytes(b: &[u8]) -> Value {
-    match std::str::from_utf8(b) {
-        Ok(s) => Value::String(s.to_owned()),
-        Err(_) => json!({ "base64": base64::engine::general_purpose::STANDARD.encode(b) }),
-    }
-}
-
-fn acl_strings(acl: &[AclEntry]) -> Vec<String> {
-    acl.iter().map(|a| a.to_string()).collect()
-}
-
-/// The JSON object of SPEC §2.
-pub fn plan_json(plan: &Plan) -> Value {
-    let changes: Vec<Value> = plan.changes.iter().map(change_json).collect();
-    let s = plan.summary();
-    json!({
-        "changes": changes,
-        "summary": {"create": s.create, "update": s.update, "delete": s.delete},
-    })
-}
-
-fn change_json(c: &Change) -> Value {
-    let (kind, name) = match &c.owner {
-        Some(o) => (
-            Value::String(o.kind.to_string()),
-            Value::String(o.name.clone()),
-        ),
-        None => (Value::Null, Value::Null),
-    };
-    let data = |b: &Option<Vec<u8>>| match b {
-        None => Value::Null,
-        Some(_) if c.secret => Value::String(SENSITIVE.into()),
-        Some(b) => json_bytes(b),
-    };
-    let (before, after) = match c.op {
-        Op::Acl => (
-            c.before_acl
-                .as_deref()
-                .map(acl_strings)
-                .map(Value::from)
-                .unwrap_or(Value::Null),
-            Value::from(acl_strings(&c.acl)),
-        ),
-        Op::Delete => (Value::Null, Value::Null),
-        _ => (data(&c.before), data(&c.after)),
-    };
-    let mut v = json!({
-        "op": c.op,
-        "path": c.path,
-        "kind": kind,
-        "name": name,
-        "before": before,
-        "after": after,
-    });
-    if c.observe {
-        v["observe"] = Value::Bool(true);
-    }
-    v
 }
 
 /// The Terraform-style text plan.

@@ -1,36 +1,33 @@
 //! `zkstate suspend` / `zkstate resume`: create / delete `<state-path>/suspend`.
-use zookeeper_client as zk;
-
-use super::common::{block_on, fail, open};
+use super::common::{block_on, engine, fail};
 use super::{Exit, GlobalArgs};
-use crate::zk::lock;
+use crate::zk::ZkError;
 
 pub fn run(suspend: bool, global: &GlobalArgs) -> Exit {
     block_on(async {
-        let (client, state) = match open(global).await {
+        let engine = match engine(global, String::new()).await {
             Ok(x) => x,
             Err(e) => return e,
         };
-        let path = state.suspend();
-        if suspend {
-            if let Err(e) = lock::ensure_path(&client, state.root.as_str()).await {
-                return fail(Exit::Trouble, e);
+        let path = engine.options().state.suspend();
+        match (suspend, engine.set_suspended(suspend).await) {
+            (true, Ok(true)) => println!(
+                "suspended: {path} created; the leader plans and reports but does not write"
+            ),
+            (true, Ok(false)) => println!("already suspended: {path} exists"),
+            (false, Ok(true)) => println!("resumed: {path} deleted"),
+            (false, Ok(false)) => println!("not suspended: {path} does not exist"),
+            (
+                _,
+                Err(ZkError::Op {
+                    op,
+                    path: p,
+                    source,
+                }),
+            ) if p == path.as_str() => {
+                return fail(Exit::Trouble, format!("failed to {op} {path}: {source}"));
             }
-            let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
-            let data = super::common::identifier();
-            match client.create(path.as_str(), data.as_bytes(), &opts).await {
-                Ok(_) => println!(
-                    "suspended: {path} created; the leader plans and reports but does not write"
-                ),
-                Err(zk::Error::NodeExists) => println!("already suspended: {path} exists"),
-                Err(e) => return fail(Exit::Trouble, format!("failed to create {path}: {e}")),
-            }
-        } else {
-            match client.delete(path.as_str(), None).await {
-                Ok(()) => println!("resumed: {path} deleted"),
-                Err(zk::Error::NoNode) => println!("not suspended: {path} does not exist"),
-                Err(e) => return fail(Exit::Trouble, format!("failed to delete {path}: {e}")),
-            }
+            (_, Err(e)) => return fail(Exit::Trouble, e),
         }
         Exit::Ok
     })

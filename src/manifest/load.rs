@@ -1272,7 +1272,7 @@ impl Expander<'_, '_, '_> {
         for (i, inst) in spec.instances.iter().enumerate() {
             if let Some(check) = &inst.check {
                 let at = ptr(&["spec", "instances", &i.to_string(), "check"]);
-                if !valid_host_port(&check.tcp) {
+                if crate::model::HostPort::parse(&check.tcp).is_none() {
                     self.problem(
                         doc,
                         Problem::at(
@@ -1444,18 +1444,6 @@ fn reserved(p: &ZPath, state: &ZPath) -> Option<(String, String)> {
         ));
     }
     None
-}
-
-fn valid_host_port(s: &str) -> bool {
-    let Some((host, port)) = s.rsplit_once(':') else {
-        return false;
-    };
-    let host_ok = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        inner.parse::<std::net::Ipv6Addr>().is_ok()
-    } else {
-        !host.is_empty() && !host.contains(':') && !host.contains(char::is_whitespace)
-    };
-    host_ok && matches!(port.parse::<u16>(), Ok(p) if p > 0)
 }
 
 /// A referenced file that does not exist is a manifest mistake (exit 1); one that exists but

@@ -3,10 +3,12 @@
 //!
 //! Pure data: no I/O, no async, no ZooKeeper client types.
 mod acl;
+mod check;
 mod path;
 mod state;
 
 pub use acl::{AclEntry, Perms};
+pub use check::{DEFAULT_CHECK_INTERVAL, HealthCheck, HostPort, parse_positive_duration};
 pub use path::{PathError, ZPath};
 pub use state::*;
 

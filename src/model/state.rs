@@ -142,13 +142,69 @@ pub struct ManagedRoot {
     pub host_scoped: bool,
 }
 
+/// A recipe's node format, parsed once: from the manifest by the loader, from the inventory
+/// header by `zk::state`. A spelling this version does not know (an inventory written by a newer
+/// zkstate) stays [`RecipeFormat::Unknown`]; readers refuse to interpret it, never guess.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum RecipeFormat {
+    Kazoo,
+    KazooLocking,
+    Curator,
+    Json,
+    Unknown(String),
+}
+
+impl Default for RecipeFormat {
+    fn default() -> Self {
+        RecipeFormat::Unknown(String::new())
+    }
+}
+
+impl RecipeFormat {
+    /// Parses the manifest / inventory spelling; never fails (see [`RecipeFormat::Unknown`]).
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "kazoo" => RecipeFormat::Kazoo,
+            "kazoo-locking" => RecipeFormat::KazooLocking,
+            "curator" => RecipeFormat::Curator,
+            "json" => RecipeFormat::Json,
+            other => RecipeFormat::Unknown(other.to_owned()),
+        }
+    }
+
+    /// The manifest / inventory spelling.
+    pub fn as_str(&self) -> &str {
+        match self {
+            RecipeFormat::Kazoo => "kazoo",
+            RecipeFormat::KazooLocking => "kazoo-locking",
+            RecipeFormat::Curator => "curator",
+            RecipeFormat::Json => "json",
+            RecipeFormat::Unknown(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for RecipeFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for RecipeFormat {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// What `status` needs to read a recipe's nodes back: its format and alert threshold.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct RecipeInfo {
-    /// `curator`, `json`, `kazoo`, `kazoo-locking` (the manifest's `format`).
-    pub format: String,
+    /// The manifest's `format`.
+    pub format: RecipeFormat,
     /// Queues: `alertDepth`.
     pub alert_depth: Option<u64>,
+    /// Services: the health check of each instance that has one, by instance id.
+    pub checks: BTreeMap<String, super::HealthCheck>,
 }
 
 /// Everything a manifest set declares, expanded into znodes. Built by `manifest` + `recipes`.

@@ -217,8 +217,9 @@ pub fn expand_election(
         &owner,
     ));
     let info = crate::model::RecipeInfo {
-        format: super::election_format_name(spec.format).to_owned(),
+        format: spec.format.into(),
         alert_depth: None,
+        checks: Default::default(),
     };
     Ok(Expansion::recipe(
         owner,

@@ -34,6 +34,7 @@ pub mod queue;
 pub mod sequence;
 pub mod service;
 
+use crate::model::RecipeFormat;
 use crate::model::{
     AclEntry, DataPolicy, DesiredNode, ManagedRoot, NodeMode, Owner, SeedItem, ZPath,
 };
@@ -158,27 +159,51 @@ pub(crate) fn node(
     }
 }
 
-/// The manifest spelling of a service format.
-pub fn service_format_name(f: crate::manifest::spec::ServiceFormat) -> &'static str {
-    match f {
-        crate::manifest::spec::ServiceFormat::Curator => "curator",
-        crate::manifest::spec::ServiceFormat::Json => "json",
+impl From<crate::manifest::spec::ServiceFormat> for RecipeFormat {
+    fn from(f: crate::manifest::spec::ServiceFormat) -> Self {
+        match f {
+            crate::manifest::spec::ServiceFormat::Curator => RecipeFormat::Curator,
+            crate::manifest::spec::ServiceFormat::Json => RecipeFormat::Json,
+        }
     }
 }
 
-/// The manifest spelling of a queue format.
-pub fn queue_format_name(f: crate::manifest::spec::QueueFormat) -> &'static str {
-    match f {
-        crate::manifest::spec::QueueFormat::Kazoo => "kazoo",
-        crate::manifest::spec::QueueFormat::KazooLocking => "kazoo-locking",
-        crate::manifest::spec::QueueFormat::Curator => "curator",
+impl From<crate::manifest::spec::QueueFormat> for RecipeFormat {
+    fn from(f: crate::manifest::spec::QueueFormat) -> Self {
+        match f {
+            crate::manifest::spec::QueueFormat::Kazoo => RecipeFormat::Kazoo,
+            crate::manifest::spec::QueueFormat::KazooLocking => RecipeFormat::KazooLocking,
+            crate::manifest::spec::QueueFormat::Curator => RecipeFormat::Curator,
+        }
     }
 }
 
-/// The manifest spelling of an election format.
-pub fn election_format_name(f: crate::manifest::spec::ElectionFormat) -> &'static str {
+impl From<crate::manifest::spec::ElectionFormat> for RecipeFormat {
+    fn from(f: crate::manifest::spec::ElectionFormat) -> Self {
+        match f {
+            crate::manifest::spec::ElectionFormat::Kazoo => RecipeFormat::Kazoo,
+            crate::manifest::spec::ElectionFormat::Curator => RecipeFormat::Curator,
+        }
+    }
+}
+
+/// The queue layout a recorded format names; `None` for a format queues do not have.
+pub fn queue_format_of(f: &RecipeFormat) -> Option<crate::manifest::spec::QueueFormat> {
+    use crate::manifest::spec::QueueFormat;
     match f {
-        crate::manifest::spec::ElectionFormat::Kazoo => "kazoo",
-        crate::manifest::spec::ElectionFormat::Curator => "curator",
+        RecipeFormat::Kazoo => Some(QueueFormat::Kazoo),
+        RecipeFormat::KazooLocking => Some(QueueFormat::KazooLocking),
+        RecipeFormat::Curator => Some(QueueFormat::Curator),
+        RecipeFormat::Json | RecipeFormat::Unknown(_) => None,
+    }
+}
+
+/// The election layout a recorded format names; `None` for a format elections do not have.
+pub fn election_format_of(f: &RecipeFormat) -> Option<crate::manifest::spec::ElectionFormat> {
+    use crate::manifest::spec::ElectionFormat;
+    match f {
+        RecipeFormat::Kazoo => Some(ElectionFormat::Kazoo),
+        RecipeFormat::Curator => Some(ElectionFormat::Curator),
+        _ => None,
     }
 }

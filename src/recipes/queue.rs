@@ -112,8 +112,9 @@ pub fn expand_queue(
         })
         .collect();
     let info = crate::model::RecipeInfo {
-        format: super::queue_format_name(spec.format).to_owned(),
+        format: spec.format.into(),
         alert_depth: spec.alert_depth,
+        checks: Default::default(),
     };
     Ok(Expansion::recipe(
         owner,

@@ -41,7 +41,8 @@ use super::curator::{DEFAULT_PAYLOAD_CLASS, UriSpec};
 use super::{Expansion, RecipeError, ancestors, is_node_name, jackson, node, pointer_token};
 use crate::manifest::spec::{InstanceSpec, ScopeSpec, ServiceFormat, ServiceSpec};
 use crate::model::{
-    AclEntry, DataPolicy, DesiredState, Kind, LiveTree, MAX_NODE_DATA, NodeMode, Owner, ZPath,
+    AclEntry, DEFAULT_CHECK_INTERVAL, DataPolicy, DesiredState, HealthCheck, HostPort, Kind,
+    LiveTree, MAX_NODE_DATA, NodeMode, Owner, ZPath, parse_positive_duration,
 };
 
 /// Curator's `ServiceType`.
@@ -244,9 +245,12 @@ pub fn expand_service(
     };
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     let mut rendered = Vec::with_capacity(spec.instances.len());
+    let mut checks = BTreeMap::new();
     for (i, inst) in spec.instances.iter().enumerate() {
         let before = errors.len();
-        check_instance(i, inst, spec, &mut errors);
+        if let Some(check) = check_instance(i, inst, spec, &mut errors) {
+            checks.insert(inst.id.clone(), check);
+        }
         if let Some(first) = seen.insert(&inst.id, i) {
             errors.push(RecipeError::new(
                 format!("/instances/{i}/id"),
@@ -323,8 +327,9 @@ pub fn expand_service(
         ));
     }
     let info = crate::model::RecipeInfo {
-        format: super::service_format_name(spec.format).to_owned(),
+        format: spec.format.into(),
         alert_depth: None,
+        checks,
     };
     Ok(Expansion::recipe(
         owner,
@@ -336,12 +341,13 @@ pub fn expand_service(
     ))
 }
 
+/// Appends the instance's errors; returns its parsed health check when it has a valid one.
 fn check_instance(
     i: usize,
     inst: &InstanceSpec,
     spec: &ServiceSpec,
     errors: &mut Vec<RecipeError>,
-) {
+) -> Option<HealthCheck> {
     let at = |field: &str| format!("/instances/{i}/{field}");
     if !is_node_name(&inst.id) {
         errors.push(RecipeError::new(
@@ -412,25 +418,32 @@ fn check_instance(
                 "a health check needs scope: host (the agent on the instance's own host runs it)",
             ));
         }
-        let tcp_ok = check
-            .tcp
-            .rsplit_once(':')
-            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
-        if !tcp_ok {
+        let tcp = HostPort::parse(&check.tcp);
+        if tcp.is_none() {
             errors.push(RecipeError::new(
                 format!("/instances/{i}/check/tcp"),
                 format!("tcp {:?} must be host:port", check.tcp),
             ));
         }
-        if let Some(interval) = &check.interval
-            && !humantime::parse_duration(interval).is_ok_and(|d| !d.is_zero())
-        {
-            errors.push(RecipeError::new(
-                format!("/instances/{i}/check/interval"),
-                format!("interval {interval:?} must be a positive duration such as 5s"),
-            ));
-        }
+        let interval = match &check.interval {
+            None => Some(DEFAULT_CHECK_INTERVAL),
+            Some(text) => {
+                let d = parse_positive_duration(text);
+                if d.is_none() {
+                    errors.push(RecipeError::new(
+                        format!("/instances/{i}/check/interval"),
+                        format!("interval {text:?} must be a positive duration such as 5s"),
+                    ));
+                }
+                d
+            }
+        };
+        return Some(HealthCheck {
+            tcp: tcp?,
+            interval: interval?,
+        });
     }
+    None
 }
 
 /// The `ServiceInstance` JSON of one instance (see the module docs).

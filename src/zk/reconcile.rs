@@ -41,6 +41,15 @@ pub struct Observed {
     pub plan: Plan,
     pub live: LiveTree,
     pub stored: StoredState,
+    /// How long reading (records + managed subtrees) and planning took.
+    pub timings: ObserveTimings,
+}
+
+/// Durations of the read and plan stages of one [`observe`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ObserveTimings {
+    pub snapshot: std::time::Duration,
+    pub plan: std::time::Duration,
 }
 
 /// What an apply pass ended with.
@@ -119,9 +128,11 @@ pub async fn observe(
     desired: &DesiredState,
     opts: &PassOptions,
 ) -> Result<Observed, ZkError> {
+    let started = std::time::Instant::now();
     let stored = read_stored(client, &opts.state).await?;
     let areas = areas_for(desired, &stored, &opts.planner);
     let live = snapshot(client, &areas).await?;
+    let read = started.elapsed();
     let plan = if desired.roots.iter().any(|r| r.owner.kind == Kind::Service) {
         // Curator registrations keep the registrationTimeUTC already live, so re-applies are no-ops.
         let mut desired = desired.clone();
@@ -134,7 +145,16 @@ pub async fn observe(
     } else {
         plan::plan(desired, &live, &stored.inventory, &opts.planner)
     };
-    Ok(Observed { plan, live, stored })
+    let timings = ObserveTimings {
+        snapshot: read,
+        plan: started.elapsed().saturating_sub(read),
+    };
+    Ok(Observed {
+        plan,
+        live,
+        stored,
+        timings,
+    })
 }
 
 /// The node writes of a plan (ACL changes excluded), in plan order.

@@ -65,3 +65,132 @@ pub async fn connect(opts: &ConnectOptions) -> Result<zk::Client, ZkError> {
         }),
     }
 }
+
+/// An open ZooKeeper session: the handle everything outside `zk/` holds (the CLI, the engine and
+/// the agent never name the client crate). Cheap to clone; clones share the session. Dropping the
+/// last clone closes the session (its ephemeral nodes vanish).
+#[derive(Clone, Debug)]
+pub struct Session {
+    client: zk::Client,
+}
+
+impl Session {
+    /// Connects and waits for the session (see [`connect`]).
+    ///
+    /// # Errors
+    /// [`ZkError::Connect`] when no server answers within about the session timeout.
+    pub async fn connect(opts: &ConnectOptions) -> Result<Self, ZkError> {
+        connect(opts).await.map(Self::from_client)
+    }
+
+    /// Wraps a client opened elsewhere (tests, the local-server harness).
+    pub fn from_client(client: zk::Client) -> Self {
+        Self { client }
+    }
+
+    /// The client, for the other `zk/` modules (`reconcile`, `snapshot`, `lock`).
+    pub fn client(&self) -> &zk::Client {
+        &self.client
+    }
+
+    /// The session id (0 before the session is established).
+    pub fn id(&self) -> i64 {
+        self.client.session_id().0
+    }
+
+    /// Creates `path` and its missing ancestors as open persistent nodes.
+    pub async fn ensure_path(&self, path: &str) -> Result<(), ZkError> {
+        super::lock::ensure_path(&self.client, path).await
+    }
+
+    /// Creates a persistent node with `data` (open ACL); `false` when it already exists.
+    pub async fn create_if_missing(&self, path: &str, data: &[u8]) -> Result<bool, ZkError> {
+        let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+        match self.client.create(path, data, &opts).await {
+            Ok(_) => Ok(true),
+            Err(zk::Error::NodeExists) => Ok(false),
+            Err(e) => Err(ZkError::op("create", path, e)),
+        }
+    }
+
+    /// Deletes a node (any version); `false` when it did not exist.
+    pub async fn delete_if_present(&self, path: &str) -> Result<bool, ZkError> {
+        match self.client.delete(path, None).await {
+            Ok(()) => Ok(true),
+            Err(zk::Error::NoNode) => Ok(false),
+            Err(e) => Err(ZkError::op("delete", path, e)),
+        }
+    }
+
+    /// The children of `path`, sorted; empty when it does not exist.
+    pub async fn children(&self, path: &str) -> Result<Vec<String>, ZkError> {
+        match self.client.list_children(path).await {
+            Ok(mut c) => {
+                c.sort();
+                Ok(c)
+            }
+            Err(zk::Error::NoNode) => Ok(Vec::new()),
+            Err(e) => Err(ZkError::op("list", path, e)),
+        }
+    }
+
+    /// Data and ephemeral flag of `parent/name` for each name, in the given order, read
+    /// pipelined; children that vanished meanwhile are skipped.
+    pub async fn child_data(
+        &self,
+        parent: &crate::model::ZPath,
+        names: &[String],
+    ) -> Result<Vec<(String, Vec<u8>, bool)>, ZkError> {
+        let futs: Vec<_> = names
+            .iter()
+            .map(|n| self.client.get_data(parent.child(n).as_str()))
+            .collect();
+        let mut out = Vec::new();
+        for (name, r) in names.iter().zip(futures::future::join_all(futs).await) {
+            match r {
+                Ok((data, stat)) => out.push((name.clone(), data, stat.ephemeral_owner != 0)),
+                Err(zk::Error::NoNode) => {}
+                Err(e) => return Err(ZkError::op("read", parent.child(name).as_str(), e)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes the ephemeral children of `dir` that this session owns (a lock contender left by
+    /// an abandoned wait). Requests of one session run in order, so a create sent before this
+    /// call is seen and removed. Returns how many were deleted.
+    pub async fn delete_own_children(&self, dir: &str) -> Result<usize, ZkError> {
+        let me = self.id();
+        let parent =
+            crate::model::ZPath::parse(dir).map_err(|e| ZkError::Invalid(format!("{dir}: {e}")))?;
+        let names = self.children(dir).await?;
+        let futs: Vec<_> = names
+            .iter()
+            .map(|n| self.client.check_stat(parent.child(n).as_str()))
+            .collect();
+        let mut deleted = 0;
+        for (name, r) in names.iter().zip(futures::future::join_all(futs).await) {
+            let path = parent.child(name);
+            match r {
+                Ok(Some(stat)) if stat.ephemeral_owner == me => {
+                    if self.delete_if_present(path.as_str()).await? {
+                        deleted += 1;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => return Err(ZkError::op("read", path.as_str(), e)),
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Reads the subtree under `root` (data, stats, children), pipelined.
+    pub async fn read_subtree(
+        &self,
+        root: &crate::model::ZPath,
+    ) -> Result<crate::model::LiveTree, ZkError> {
+        let mut areas = super::snapshot::Areas::default();
+        areas.subtrees.insert(root.clone());
+        super::snapshot::snapshot(&self.client, &areas).await
+    }
+}

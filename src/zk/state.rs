@@ -226,8 +226,9 @@ pub fn decode(paths: &StatePaths, live: &LiveTree) -> Result<StoredState, ZkErro
             }
             out.records.insert(owner.clone(), rec);
             let recipe = header.format.map(|format| crate::model::RecipeInfo {
-                format,
+                format: crate::model::RecipeFormat::parse(&format),
                 alert_depth: header.alert_depth,
+                checks: Default::default(),
             });
             out.inventory.owners.insert(
                 owner,
@@ -382,7 +383,7 @@ fn header_bytes(owner: &Owner, inv: &OwnerInventory) -> Vec<u8> {
         name: owner.name.clone(),
         root: inv.root.to_string(),
         prune: prune_word(inv.prune).to_owned(),
-        format: inv.recipe.as_ref().map(|r| r.format.clone()),
+        format: inv.recipe.as_ref().map(|r| r.format.to_string()),
         alert_depth: inv.recipe.as_ref().and_then(|r| r.alert_depth),
     };
     serde_json::to_vec(&h).unwrap_or_default()

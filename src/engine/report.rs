@@ -1,0 +1,108 @@
+//! The typed SPEC §2 plan object (`{"changes":[...],"summary":{...}}`) that `--output json`
+//! serializes, plus the outcome members `apply` adds. Secret data is `(sensitive)`; deleted data
+//! is never shown.
+use base64::Engine as _;
+use serde::Serialize;
+
+use crate::model::AclEntry;
+use crate::plan::{Change, Op, Plan, Summary};
+
+/// What a renderer shows for secret data.
+pub const SENSITIVE: &str = "(sensitive)";
+
+/// A plan as SPEC §2's JSON object.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PlanReport {
+    pub changes: Vec<ChangeReport>,
+    pub summary: Summary,
+    /// `apply` only: whether anything was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied: Option<bool>,
+    /// `apply` only: atomic transactions used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transactions: Option<usize>,
+    /// `apply` only: nothing written because of `<state-path>/suspend`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspended: Option<bool>,
+    /// `apply` only: why a guard refused the plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}
+
+/// One change.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChangeReport {
+    pub op: Op,
+    pub path: String,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub before: Option<Shown>,
+    pub after: Option<Shown>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub observe: bool,
+}
+
+/// Data or an ACL as shown in a plan.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum Shown {
+    /// UTF-8 data, or [`SENSITIVE`].
+    Text(String),
+    /// Binary data.
+    Binary { base64: String },
+    /// An ACL, one `scheme:id:perms` string per entry.
+    Acl(Vec<String>),
+}
+
+impl PlanReport {
+    pub fn new(plan: &Plan) -> Self {
+        Self {
+            changes: plan.changes.iter().map(ChangeReport::new).collect(),
+            summary: plan.summary(),
+            applied: None,
+            transactions: None,
+            suspended: None,
+            refused: None,
+        }
+    }
+}
+
+fn acl_strings(acl: &[AclEntry]) -> Vec<String> {
+    acl.iter().map(|a| a.to_string()).collect()
+}
+
+fn shown_bytes(b: &[u8]) -> Shown {
+    match std::str::from_utf8(b) {
+        Ok(s) => Shown::Text(s.to_owned()),
+        Err(_) => Shown::Binary {
+            base64: base64::engine::general_purpose::STANDARD.encode(b),
+        },
+    }
+}
+
+impl ChangeReport {
+    pub fn new(c: &Change) -> Self {
+        let data = |b: &Option<Vec<u8>>| match b {
+            None => None,
+            Some(_) if c.secret => Some(Shown::Text(SENSITIVE.into())),
+            Some(b) => Some(shown_bytes(b)),
+        };
+        let (before, after) = match c.op {
+            Op::Acl => (
+                c.before_acl.as_deref().map(|a| Shown::Acl(acl_strings(a))),
+                Some(Shown::Acl(acl_strings(&c.acl))),
+            ),
+            Op::Delete => (None, None),
+            _ => (data(&c.before), data(&c.after)),
+        };
+        Self {
+            op: c.op,
+            path: c.path.clone(),
+            kind: c.owner.as_ref().map(|o| o.kind.to_string()),
+            name: c.owner.as_ref().map(|o| o.name.clone()),
+            before,
+            after,
+            observe: c.observe,
+        }
+    }
+}
