@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use zkstate::zk::server::{ServerOptions, ZkServer};
+use zkstate::localzk::{ServerOptions, ZkServer};
 use zookeeper_client as zk;
 
 /// Parent nodes the leaves are spread over (`g0000` .. `g0099`).

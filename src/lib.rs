@@ -8,8 +8,10 @@
 //! - [`model`]: value types shared by every stage: validated znode paths, ACLs, desired and live trees.
 //! - [`plan`]: `plan(&DesiredState, &LiveTree, &Options) -> Plan`, pure and deterministic.
 //! - [`zk`]: the only module that talks to ZooKeeper: sessions, snapshots, the leader lock, atomic apply.
+//! - [`localzk`]: throwaway local ZooKeeper servers (a JVM on a free loopback port) for `dev` and tests.
 //! - [`cli`]: clap types, one file per subcommand, plan and status rendering.
 pub mod cli;
+pub mod localzk;
 pub mod manifest;
 pub mod model;
 pub mod plan;

@@ -8,7 +8,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use super::common::{fail, runtime};
 use super::{ApplyArgs, DevArgs, Exit, GlobalArgs, OutputFormat, PlanArgs, StatusArgs};
-use crate::zk::server::{ServerOptions, ZkServer};
+use crate::localzk::{ServerOptions, ZkServer};
 
 pub fn run(args: &DevArgs, global: &GlobalArgs) -> Exit {
     let rt = match runtime() {

@@ -1,7 +1,7 @@
 //! Test support shared by every integration test file (`mod common;` at the top of a test).
 //!
-//! - [`zk`] starts a real, private ZooKeeper for one test ([`zkstate::zk::server`]); the
-//!   ensemble type is re-exported for fault tests.
+//! - [`processes`]: [`zk`] starts a real, private ZooKeeper for one test
+//!   ([`zkstate::localzk`]); [`ZkEnsemble`] runs a quorum for fault tests.
 //! - [`zkstate`] is a `Command` for the built binary.
 //! - [`kazoo`] and [`curator`] run one subcommand of `tests/support/kazoo_tool.py` (kazoo 2.11)
 //!   or `tests/support/java/CuratorTool.java` (Apache Curator 5.4, compiled once per change into
@@ -26,17 +26,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 #[allow(unused_imports)] // re-exported for the test files that need them
-pub use zkstate::zk::server::{ServerOptions, ZkEnsemble, ZkServer};
+pub use zkstate::localzk::{ServerOptions, ZkServer};
+
+pub mod processes;
+#[allow(unused_imports)] // re-exported for the test files that need them
+pub use processes::{ZkEnsemble, zk};
 
 /// How long a one-shot tool call may take before the test fails.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a [`Holder`] may take to print `READY`.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A fresh standalone ZooKeeper for this test, on its own port; stopped and deleted on drop.
-pub fn zk() -> ZkServer {
-    ZkServer::start().unwrap_or_else(|e| panic!("{e}\n(scripts/install-deps installs it)"))
-}
 
 /// A `Command` for the `zkstate` binary built by this `cargo test`.
 pub fn zkstate() -> Command {
