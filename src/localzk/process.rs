@@ -12,9 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{Layout, POLL, ServerError, ServerOptions, io_err};
+use wait_timeout::ChildExt as _;
+
+use super::{Layout, ServerError, ServerOptions, io_err};
 
 /// Where Debian's `zookeeper` package puts its jars (override with `ZKSTATE_ZK_JAR_DIR`).
 const DEFAULT_JAR_DIR: &str = "/usr/share/java";
@@ -79,13 +81,9 @@ fn find_java() -> Result<PathBuf, ServerError> {
             return Ok(java);
         }
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("java"))
-        .find(|java| java.is_file())
-        .ok_or_else(|| ServerError::JavaMissing {
-            looked: "$JAVA_HOME/bin/java and java on PATH".into(),
-        })
+    which::which("java").map_err(|_| ServerError::JavaMissing {
+        looked: "$JAVA_HOME/bin/java and java on PATH".into(),
+    })
 }
 
 /// A running (or stopped) server process with its files.
@@ -213,13 +211,14 @@ impl Instance {
             return Ok(());
         }
         self.signal(libc::SIGTERM)?;
-        let deadline = Instant::now() + STOP_GRACE;
-        while Instant::now() < deadline {
-            if !self.is_running() {
+        if let Some(child) = &mut self.child {
+            let exited = child
+                .wait_timeout(STOP_GRACE)
+                .map_err(io_err("wait for the zookeeper process"))?;
+            if exited.is_some() {
                 self.child = None;
                 return Ok(());
             }
-            thread::sleep(POLL);
         }
         self.kill()
     }

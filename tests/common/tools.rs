@@ -10,6 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use wait_timeout::ChildExt as _;
 
 use super::curator_build::{JVM_FLAGS, curator_tool};
 use super::repo_path;
@@ -82,17 +83,13 @@ pub fn run_tool(mut cmd: Command, what: &str) -> ToolOutput {
         .unwrap_or_else(|e| panic!("failed to start {what}: {e}"));
     let stdout = drain(child.stdout.take().expect("piped stdout"));
     let stderr = drain(child.stderr.take().expect("piped stderr"));
-    let deadline = Instant::now() + TOOL_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for tool") {
-            break status;
-        }
-        if Instant::now() >= deadline {
+    let status = match child.wait_timeout(TOOL_TIMEOUT).expect("wait for tool") {
+        Some(status) => status,
+        None => {
             let _ = child.kill();
             let _ = child.wait();
             panic!("{what} did not finish within {TOOL_TIMEOUT:?}");
         }
-        thread::sleep(Duration::from_millis(10));
     };
     ToolOutput {
         status,
@@ -255,14 +252,7 @@ impl Holder {
     }
 
     fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => return Some(status),
-                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
-                _ => return None,
-            }
-        }
+        self.child.wait_timeout(timeout).ok().flatten()
     }
 }
 
