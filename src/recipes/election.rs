@@ -17,7 +17,7 @@
 use uuid::Uuid;
 
 use super::{Expansion, RecipeError, ancestors, curator, kazoo, node, sequence};
-use crate::manifest::spec::{ElectionFormat, ElectionGroupSpec};
+use crate::model::spec::{ElectionFormat, ElectionGroupSpec};
 use crate::model::{AclEntry, DataPolicy, Kind, NodeMode, Owner, ZPath};
 
 /// Which recipe created a contender node.

@@ -159,26 +159,26 @@ pub(crate) fn node(
 }
 
 /// The manifest spelling of a service format.
-pub fn service_format_name(f: crate::manifest::spec::ServiceFormat) -> &'static str {
+pub fn service_format_name(f: crate::model::spec::ServiceFormat) -> &'static str {
     match f {
-        crate::manifest::spec::ServiceFormat::Curator => "curator",
-        crate::manifest::spec::ServiceFormat::Json => "json",
+        crate::model::spec::ServiceFormat::Curator => "curator",
+        crate::model::spec::ServiceFormat::Json => "json",
     }
 }
 
 /// The manifest spelling of a queue format.
-pub fn queue_format_name(f: crate::manifest::spec::QueueFormat) -> &'static str {
+pub fn queue_format_name(f: crate::model::spec::QueueFormat) -> &'static str {
     match f {
-        crate::manifest::spec::QueueFormat::Kazoo => "kazoo",
-        crate::manifest::spec::QueueFormat::KazooLocking => "kazoo-locking",
-        crate::manifest::spec::QueueFormat::Curator => "curator",
+        crate::model::spec::QueueFormat::Kazoo => "kazoo",
+        crate::model::spec::QueueFormat::KazooLocking => "kazoo-locking",
+        crate::model::spec::QueueFormat::Curator => "curator",
     }
 }
 
 /// The manifest spelling of an election format.
-pub fn election_format_name(f: crate::manifest::spec::ElectionFormat) -> &'static str {
+pub fn election_format_name(f: crate::model::spec::ElectionFormat) -> &'static str {
     match f {
-        crate::manifest::spec::ElectionFormat::Kazoo => "kazoo",
-        crate::manifest::spec::ElectionFormat::Curator => "curator",
+        crate::model::spec::ElectionFormat::Kazoo => "kazoo",
+        crate::model::spec::ElectionFormat::Curator => "curator",
     }
 }

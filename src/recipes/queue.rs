@@ -9,7 +9,7 @@
 //! Seeds are the UTF-8 bytes of each `seed` string, enqueued at kazoo's default priority 100; for
 //! Curator, that is what a `QueueSerializer<String>` writing UTF-8 would produce.
 use super::{Expansion, RecipeError, ancestors, curator, kazoo, node};
-use crate::manifest::spec::{QueueFormat, QueueSpec};
+use crate::model::spec::{QueueFormat, QueueSpec};
 use crate::model::{AclEntry, DataPolicy, Kind, MAX_NODE_DATA, NodeMode, Owner, SeedItem, ZPath};
 
 /// Expands a `Queue` document. `path` is the validated `spec.path`.

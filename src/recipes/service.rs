@@ -39,7 +39,7 @@ use serde_json::{Map, Value};
 
 use super::curator::{DEFAULT_PAYLOAD_CLASS, UriSpec};
 use super::{Expansion, RecipeError, ancestors, is_node_name, jackson, node, pointer_token};
-use crate::manifest::spec::{InstanceSpec, ScopeSpec, ServiceFormat, ServiceSpec};
+use crate::model::spec::{InstanceSpec, ScopeSpec, ServiceFormat, ServiceSpec};
 use crate::model::{
     AclEntry, DataPolicy, DesiredState, Kind, LiveTree, MAX_NODE_DATA, NodeMode, Owner, ZPath,
 };
