@@ -375,11 +375,7 @@ mod tests {
         let s = spec(serde_json::json!({"path": "/elections/scheduler", "format": "kazoo"}));
         let path = ZPath::parse("/elections/scheduler").unwrap();
         let e = expand_election("scheduler", &s, &path, None).unwrap();
-        let got: Vec<(&str, DataPolicy, NodeMode)> = e
-            .nodes
-            .iter()
-            .map(|n| (n.path.as_str(), n.policy, n.mode))
-            .collect();
+        let got = crate::recipes::node_summary(&e);
         assert_eq!(
             got,
             vec![

@@ -182,3 +182,13 @@ pub fn election_format_name(f: crate::model::spec::ElectionFormat) -> &'static s
         crate::model::spec::ElectionFormat::Curator => "curator",
     }
 }
+
+/// `(path, policy, mode)` of every node of an expansion, in order: what the recipes' tests
+/// compare a layout against.
+#[cfg(test)]
+pub(crate) fn node_summary(e: &Expansion) -> Vec<(&str, DataPolicy, NodeMode)> {
+    e.nodes
+        .iter()
+        .map(|n| (n.path.as_str(), n.policy, n.mode))
+        .collect()
+}

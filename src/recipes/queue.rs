@@ -163,12 +163,7 @@ mod tests {
         serde_json::from_value(json).unwrap()
     }
 
-    fn summary(e: &Expansion) -> Vec<(String, DataPolicy, NodeMode)> {
-        e.nodes
-            .iter()
-            .map(|n| (n.path.to_string(), n.policy, n.mode))
-            .collect()
-    }
+    use crate::recipes::node_summary as summary;
 
     #[test]
     fn kazoo_queue_and_seeds() {
@@ -180,12 +175,8 @@ mod tests {
         assert_eq!(
             summary(&e),
             vec![
-                ("/queues".into(), DataPolicy::Parent, NodeMode::Persistent),
-                (
-                    "/queues/jobs".into(),
-                    DataPolicy::Enforce,
-                    NodeMode::Persistent
-                ),
+                ("/queues", DataPolicy::Parent, NodeMode::Persistent),
+                ("/queues/jobs", DataPolicy::Enforce, NodeMode::Persistent),
             ]
         );
         assert_eq!(e.seeds.len(), 2);
@@ -206,13 +197,9 @@ mod tests {
         assert_eq!(
             summary(&e),
             vec![
-                ("/q".into(), DataPolicy::Enforce, NodeMode::Persistent),
-                (
-                    "/q/entries".into(),
-                    DataPolicy::Enforce,
-                    NodeMode::Persistent
-                ),
-                ("/q/taken".into(), DataPolicy::Enforce, NodeMode::Persistent),
+                ("/q", DataPolicy::Enforce, NodeMode::Persistent),
+                ("/q/entries", DataPolicy::Enforce, NodeMode::Persistent),
+                ("/q/taken", DataPolicy::Enforce, NodeMode::Persistent),
             ]
         );
         assert_eq!(e.seeds[0].parent.as_str(), "/q/entries");
@@ -232,9 +219,9 @@ mod tests {
         assert_eq!(
             summary(&e),
             vec![
-                ("/a".into(), DataPolicy::Parent, NodeMode::Container),
-                ("/a/b".into(), DataPolicy::Parent, NodeMode::Container),
-                ("/a/b/jobs".into(), DataPolicy::Parent, NodeMode::Persistent),
+                ("/a", DataPolicy::Parent, NodeMode::Container),
+                ("/a/b", DataPolicy::Parent, NodeMode::Container),
+                ("/a/b/jobs", DataPolicy::Parent, NodeMode::Persistent),
             ]
         );
         assert_eq!(e.seeds[0].prefix, "/a/b/jobs/queue-");

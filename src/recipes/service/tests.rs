@@ -57,11 +57,7 @@ fn curator_layout_modes_and_root() {
     .unwrap();
     let acls: Vec<_> = e.nodes.iter().map(|n| n.acl.clone()).collect();
     assert_eq!(acls, vec![None, None, acl.clone(), acl]);
-    let got: Vec<(&str, DataPolicy, NodeMode)> = e
-        .nodes
-        .iter()
-        .map(|n| (n.path.as_str(), n.policy, n.mode))
-        .collect();
+    let got = crate::recipes::node_summary(&e);
     assert_eq!(
         got,
         vec![
