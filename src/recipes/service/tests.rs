@@ -1,3 +1,5 @@
+//! Tests of the Service recipe: golden Curator and JSON bytes, layouts, registration times,
+//! validation.
 use super::*;
 use crate::model::LiveNode;
 use crate::model::{DesiredState, LiveTree};
