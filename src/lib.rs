@@ -10,9 +10,11 @@
 //! - [`zk`]: the only module that talks to ZooKeeper: sessions, snapshots, the leader lock, atomic apply.
 //! - [`engine`]: one reconcile pass (lock, snapshot, plan, guards, commit, release) with typed
 //!   plan, pass and status reports; what the CLI and the agent call.
+//! - [`localzk`]: throwaway local ZooKeeper servers (a JVM on a free loopback port) for `dev` and tests.
 //! - [`cli`]: clap types, one file per subcommand, plan and status rendering.
 pub mod cli;
 pub mod engine;
+pub mod localzk;
 pub mod manifest;
 pub mod model;
 pub mod plan;

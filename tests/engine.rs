@@ -10,7 +10,7 @@ use zkstate::engine::{
 use zkstate::model::*;
 use zkstate::zk::apply::ExecOptions;
 use zkstate::zk::lock::LockFormat;
-use zkstate::zk::server::ZkServer;
+use zkstate::localzk::ZkServer;
 use zkstate::zk::state::StatePaths;
 use zookeeper_client as zkc;
 

@@ -2,11 +2,11 @@
 //! concurrency, fencing, size limits, inventory bookkeeping.
 use std::time::Duration;
 
+use zkstate::localzk::ZkServer;
 use zkstate::model::*;
 use zkstate::plan::Op;
 use zkstate::zk::apply::{ExecError, ExecOptions, execute};
 use zkstate::zk::reconcile::{self, ApplyOutcome, PassOptions, plan_ops};
-use zkstate::zk::server::ZkServer;
 use zkstate::zk::state::StatePaths;
 use zkstate::zk::{lock, session};
 use zookeeper_client as zkc;

@@ -10,7 +10,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use super::common::{engine, fail, load_manifests, open, runtime};
 use super::{ApplyArgs, DevArgs, Exit, GlobalArgs, OutputFormat, PlanArgs};
 use crate::engine::{CancellationToken, Engine};
-use crate::zk::server::{ServerOptions, ZkServer};
+use crate::localzk::{ServerOptions, ZkServer};
 
 pub fn run(args: &DevArgs, global: &GlobalArgs) -> Exit {
     let rt = match runtime() {

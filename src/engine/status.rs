@@ -242,7 +242,7 @@ async fn queue_status(
         return Err(unknown_format(owner, info));
     };
     let top = session.children(path.as_str()).await?;
-    let entries = if format == crate::manifest::spec::QueueFormat::KazooLocking {
+    let entries = if format == crate::model::spec::QueueFormat::KazooLocking {
         Some(
             session
                 .children(recipes::queue::items_parent(format, path).as_str())

@@ -78,23 +78,38 @@ fn acl_len(acl: &[AclEntry]) -> usize {
         .sum::<usize>()
 }
 
+/// Bytes of every multi around its ops: the request header and the closing `MultiHeader`.
+pub const MULTI_ENVELOPE_BYTES: usize = 8 + 9;
+
+/// The `MultiHeader` in front of each op.
+const OP_HEADER: usize = 4 + 1 + 4;
+
+/// A path as sent: the client prepends its chroot.
+fn path_len(path: &str, chroot_len: usize) -> usize {
+    4 + chroot_len + path.len()
+}
+
+/// Serialized size of one create inside a multi (jute encoding, including its `MultiHeader`).
+pub fn create_op_size(path: &str, data_len: usize, acl: &[AclEntry], chroot_len: usize) -> usize {
+    OP_HEADER + path_len(path, chroot_len) + 4 + data_len + acl_len(acl) + 4
+}
+
 /// Serialized size of one op inside a multi (jute encoding, including its `MultiHeader`).
 pub fn op_size(op: &WriteOp, chroot_len: usize) -> usize {
-    let header = 4 + 1 + 4;
-    let path = |p: &str| 4 + chroot_len + p.len();
-    header
-        + match op {
-            WriteOp::Create {
-                path: p, data, acl, ..
-            } => path(p) + 4 + data.len() + acl_len(acl) + 4,
-            WriteOp::Set { path: p, data, .. } => path(p) + 4 + data.len() + 4,
-            WriteOp::Delete { path: p, .. } => path(p) + 4,
+    match op {
+        WriteOp::Create {
+            path, data, acl, ..
+        } => create_op_size(path, data.len(), acl, chroot_len),
+        WriteOp::Set { path, data, .. } => {
+            OP_HEADER + path_len(path, chroot_len) + 4 + data.len() + 4
         }
+        WriteOp::Delete { path, .. } => OP_HEADER + path_len(path, chroot_len) + 4,
+    }
 }
 
 /// Request header + the closing `MultiHeader` + the fencing check.
 fn fixed_size(lock: &LeaderLock, chroot_len: usize) -> usize {
-    8 + 9 + (9 + 4 + chroot_len + lock.node.len() + 4)
+    MULTI_ENVELOPE_BYTES + (OP_HEADER + path_len(&lock.node, chroot_len) + 4)
 }
 
 /// Packs ops into batches under the size limit, keeping their order.

@@ -7,7 +7,6 @@ pub mod apply;
 pub mod error;
 pub mod lock;
 pub mod reconcile;
-pub mod server;
 pub mod session;
 pub mod snapshot;
 pub mod state;
