@@ -35,6 +35,7 @@ pub async fn run_async(args: &ApplyArgs, global: &GlobalArgs, print: bool, exiti
         let mut opts = pass_options(global, state.clone(), m.digest.clone());
         opts.max_deletes = args.max_deletes;
         opts.force = args.force;
+        opts.planner.prune_removed = args.plan.prune_removed;
         opts.revision = args.revision.clone();
         opts.exec.allow_split = args.allow_split;
         opts.exec.max_request_bytes = args.max_request_bytes;

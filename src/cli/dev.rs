@@ -47,6 +47,7 @@ pub fn run(args: &DevArgs, global: &GlobalArgs) -> Exit {
         plan: PlanArgs {
             files: args.files.clone(),
             output: OutputFormat::Text,
+            prune_removed: false,
         },
         dry_run: false,
         revision: Some("dev".into()),

@@ -15,7 +15,8 @@ pub fn run(args: &PlanArgs, global: &GlobalArgs) -> Exit {
             Ok(x) => x,
             Err(e) => return e,
         };
-        let opts = pass_options(global, state, m.digest.clone());
+        let mut opts = pass_options(global, state, m.digest.clone());
+        opts.planner.prune_removed = args.prune_removed;
         let observed = match reconcile::observe(&client, &m.desired, &opts).await {
             Ok(o) => o,
             Err(e) => return fail(Exit::Trouble, e),

@@ -7,7 +7,8 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::model::AclEntry;
-use crate::plan::{Change, Op, Plan};
+use crate::model::Prune;
+use crate::plan::{Change, KeptOwner, Op, Plan};
 
 const SENSITIVE: &str = "(sensitive)";
 /// Text plans show at most this many changes in detail; the summary line counts them all.
@@ -53,10 +54,46 @@ fn acl_strings(acl: &[AclEntry]) -> Vec<String> {
 pub fn plan_json(plan: &Plan) -> Value {
     let changes: Vec<Value> = plan.changes.iter().map(change_json).collect();
     let s = plan.summary();
+    let kept: Vec<Value> = plan
+        .kept_owners
+        .iter()
+        .map(|k| {
+            json!({
+                "kind": k.owner.kind.to_string(),
+                "name": k.owner.name,
+                "root": k.root.as_str(),
+                "nodes": k.nodes,
+                "prune": k.prune,
+                "hint": kept_hint(k),
+            })
+        })
+        .collect();
+    let adopted: Vec<Value> = plan
+        .adopted
+        .iter()
+        .map(|a| {
+            json!({
+                "path": a.path.as_str(),
+                "kind": a.owner.kind.to_string(),
+                "name": a.owner.name,
+            })
+        })
+        .collect();
     json!({
         "changes": changes,
         "summary": {"create": s.create, "update": s.update, "delete": s.delete},
+        "keptOwners": kept,
+        "adopted": adopted,
     })
+}
+
+/// What to do about a kept owner.
+fn kept_hint(k: &KeptOwner) -> &'static str {
+    if k.prune == Prune::Off {
+        "not in this manifest set; its recorded prune is off, so --prune-removed keeps its nodes too (delete them by hand)"
+    } else {
+        "not in this manifest set, so its nodes are kept; --prune-removed deletes them"
+    }
 }
 
 fn change_json(c: &Change) -> Value {
@@ -168,6 +205,31 @@ pub fn plan_text(plan: &Plan) -> String {
             out,
             "  ... and {} more changes (--output json lists every change)",
             plan.changes.len() - TEXT_DETAIL_LIMIT
+        );
+    }
+    for a in plan.adopted.iter().take(TEXT_DETAIL_LIMIT) {
+        let _ = writeln!(
+            out,
+            "  = {}  # {} {} (adopted: it already existed; zkstate owns it now and prunes it once it is removed from the manifests)",
+            a.path, a.owner.kind, a.owner.name
+        );
+    }
+    if plan.adopted.len() > TEXT_DETAIL_LIMIT {
+        let _ = writeln!(
+            out,
+            "  ... and {} more adopted nodes (--output json lists every one)",
+            plan.adopted.len() - TEXT_DETAIL_LIMIT
+        );
+    }
+    for k in &plan.kept_owners {
+        let _ = writeln!(
+            out,
+            "  ! kept {} {} (root {}): {} nodes recorded; {}",
+            k.owner.kind,
+            k.owner.name,
+            k.root,
+            k.nodes,
+            kept_hint(k)
         );
     }
     for n in &plan.notes {

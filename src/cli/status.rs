@@ -25,7 +25,8 @@ pub async fn run_async(args: &StatusArgs, global: &GlobalArgs) -> Exit {
     } else {
         match load_manifests(&args.files, global) {
             Ok(m) => Some(m),
-            Err(e) => return e,
+            // SPEC §2: status exits 0 or 2; a manifest set it cannot use is trouble.
+            Err(_) => return Exit::Trouble,
         }
     };
     let digest = manifests
@@ -96,16 +97,19 @@ pub async fn collect(
             {
                 let mut areas = crate::zk::snapshot::Areas::default();
                 areas.nodes.extend(inv.paths.iter().cloned());
+                areas.nodes.extend(inv.orphaned.iter().cloned());
                 let live = crate::zk::snapshot::snapshot(client, &areas).await?;
                 let missing = inv
                     .paths
                     .iter()
-                    .filter(|p| !live.nodes.contains_key(*p))
+                    .filter(|p| p.is_within(&inv.root) && !live.nodes.contains_key(*p))
                     .count();
                 let orphaned: Vec<String> = inv
                     .paths
                     .iter()
-                    .filter(|p| !p.is_within(&inv.root) && live.nodes.contains_key(*p))
+                    .filter(|p| !p.is_within(&inv.root))
+                    .chain(inv.orphaned.iter())
+                    .filter(|p| live.nodes.contains_key(*p))
                     .map(|p| p.to_string())
                     .collect();
                 trees.push(json!({

@@ -199,6 +199,9 @@ pub struct OwnerInventory {
     pub root: ZPath,
     pub prune: Prune,
     pub paths: BTreeSet<ZPath>,
+    /// Nodes applied under an earlier root of this owner (the root moved): never deleted, only
+    /// reported (`status` lists them as orphaned). Disjoint from `paths`.
+    pub orphaned: BTreeSet<ZPath>,
     /// Recipe owners: what `status` needs without manifests.
     pub recipe: Option<RecipeInfo>,
 }

@@ -98,7 +98,7 @@ pub fn areas_for(desired: &DesiredState, stored: &StoredState, opts: &plan::Opti
     }
     let roots: BTreeSet<_> = desired.roots.iter().map(|r| &r.owner).collect();
     for (owner, inv) in &stored.inventory.owners {
-        if !roots.contains(owner) && inv.prune != Prune::Off {
+        if opts.prune_removed && !roots.contains(owner) && inv.prune != Prune::Off {
             areas.subtrees.insert(inv.root.clone());
         }
     }

@@ -179,6 +179,7 @@ pub fn decode(paths: &StatePaths, live: &LiveTree) -> Result<StoredState, ZkErro
                 .collect();
             segs.sort();
             let mut set: BTreeSet<ZPath> = BTreeSet::new();
+            let mut orphaned: BTreeSet<ZPath> = BTreeSet::new();
             let mut rec = OwnerRecord {
                 header_version: node.version,
                 ..Default::default()
@@ -213,10 +214,16 @@ pub fn decode(paths: &StatePaths, live: &LiveTree) -> Result<StoredState, ZkErro
                     };
                     match sign {
                         "+" => {
+                            orphaned.remove(&p);
                             set.insert(p);
+                        }
+                        "~" => {
+                            set.remove(&p);
+                            orphaned.insert(p);
                         }
                         "-" => {
                             set.remove(&p);
+                            orphaned.remove(&p);
                         }
                         _ => return Err(corrupt(sp, format!("bad line {line:?}"))),
                     }
@@ -235,6 +242,7 @@ pub fn decode(paths: &StatePaths, live: &LiveTree) -> Result<StoredState, ZkErro
                     root,
                     prune,
                     paths: set,
+                    orphaned,
                     recipe,
                 },
             );
@@ -249,9 +257,9 @@ pub fn decode(paths: &StatePaths, live: &LiveTree) -> Result<StoredState, ZkErro
     Ok(out)
 }
 
-/// One inventory line: `+rel` / `-rel` relative to the segment's `@base`, or absolute.
-fn line(add: bool, p: &ZPath, base: &ZPath) -> String {
-    let sign = if add { '+' } else { '-' };
+/// One inventory line: `+rel` (owned) / `~rel` (orphaned: applied under an earlier root, never
+/// deleted) / `-rel` (forgotten) relative to the segment's `@base`, or absolute.
+fn line(sign: char, p: &ZPath, base: &ZPath) -> String {
     match p.relative_to(base) {
         Some(rel) if !rel.is_empty() => format!("{sign}{rel}"),
         _ => format!("{sign}{p}"),
@@ -327,7 +335,7 @@ pub fn inventory_ops(paths: &StatePaths, stored: &StoredState, new: &Inventory) 
                     mode: CreateKind::Persistent,
                     acl: vec![crate::model::AclEntry::open()],
                 });
-                let lines: Vec<String> = n.paths.iter().map(|p| line(true, p, &n.root)).collect();
+                let lines = all_lines(n);
                 ops.extend(segment_ops(&owner_path, 0, &n.root, &lines).0);
             }
             (Some(o), Some(n)) => {
@@ -339,14 +347,10 @@ pub fn inventory_ops(paths: &StatePaths, stored: &StoredState, new: &Inventory) 
                         version: rec.header_version,
                     });
                 }
-                if o.paths == n.paths {
+                if o.paths == n.paths && o.orphaned == n.orphaned {
                     continue;
                 }
-                let full_bytes: usize = n
-                    .paths
-                    .iter()
-                    .map(|p| line(true, p, &n.root).len() + 1)
-                    .sum();
+                let full_bytes: usize = all_lines(n).iter().map(|l| l.len() + 1).sum();
                 if rec.segments.len() + 1 >= COMPACT_SEGMENTS && full_bytes <= SEGMENT_BYTES {
                     for (sp, v, _) in &rec.segments {
                         ops.push(WriteOp::Delete {
@@ -354,19 +358,24 @@ pub fn inventory_ops(paths: &StatePaths, stored: &StoredState, new: &Inventory) 
                             version: *v,
                         });
                     }
-                    let lines: Vec<String> =
-                        n.paths.iter().map(|p| line(true, p, &n.root)).collect();
+                    let lines = all_lines(n);
                     ops.extend(segment_ops(&owner_path, rec.next_seq, &n.root, &lines).0);
                 } else {
                     let mut lines: Vec<String> = n
                         .paths
                         .difference(&o.paths)
-                        .map(|p| line(true, p, &n.root))
+                        .map(|p| line('+', p, &n.root))
                         .collect();
                     lines.extend(
+                        n.orphaned
+                            .difference(&o.orphaned)
+                            .map(|p| line('~', p, &n.root)),
+                    );
+                    lines.extend(
                         o.paths
-                            .difference(&n.paths)
-                            .map(|p| line(false, p, &n.root)),
+                            .union(&o.orphaned)
+                            .filter(|p| !n.paths.contains(*p) && !n.orphaned.contains(*p))
+                            .map(|p| line('-', p, &n.root)),
                     );
                     ops.extend(segment_ops(&owner_path, rec.next_seq, &n.root, &lines).0);
                 }
@@ -374,6 +383,15 @@ pub fn inventory_ops(paths: &StatePaths, stored: &StoredState, new: &Inventory) 
         }
     }
     ops
+}
+
+/// Every line of a full listing: owned paths, then orphaned ones.
+fn all_lines(n: &OwnerInventory) -> Vec<String> {
+    n.paths
+        .iter()
+        .map(|p| line('+', p, &n.root))
+        .chain(n.orphaned.iter().map(|p| line('~', p, &n.root)))
+        .collect()
 }
 
 fn header_bytes(owner: &Owner, inv: &OwnerInventory) -> Vec<u8> {
@@ -467,6 +485,7 @@ mod tests {
                 paths: [p("/c"), p("/c/a"), p("/c/a/b"), p("/old/x")]
                     .into_iter()
                     .collect(),
+                orphaned: BTreeSet::new(),
                 recipe: None,
             },
         );
@@ -491,6 +510,16 @@ mod tests {
         let ops = inventory_ops(&paths, &stored, &next);
         assert_eq!(ops.len(), 1, "{ops:?}");
         apply(&mut live, &ops);
-        assert_eq!(decode(&paths, &live).unwrap().inventory, next);
+        let stored = decode(&paths, &live).unwrap();
+        assert_eq!(stored.inventory, next);
+        // A moved root: the old paths become orphaned (`~` lines) and replay as such.
+        let mut moved = next.clone();
+        let o = moved.owners.get_mut(&owner).unwrap();
+        o.root = p("/d");
+        o.orphaned = std::mem::take(&mut o.paths);
+        o.paths.insert(p("/d/x"));
+        let ops = inventory_ops(&paths, &stored, &moved);
+        apply(&mut live, &ops);
+        assert_eq!(decode(&paths, &live).unwrap().inventory, moved);
     }
 }
