@@ -1,0 +1,196 @@
+//! Issue 7 against a real ZooKeeper: an apply never deletes what it was not given (owners
+//! missing from the set, moved roots), declared nodes are never silently dropped, zkstate's
+//! state is guarded with `--auth`, and every outcome is read back from the znodes.
+mod common;
+
+use common::{Manifests, raw, run, zk};
+use serde_json::Value;
+
+fn tree(name: &str, root: &str, nodes: &[&str]) -> String {
+    let mut s = format!(
+        "apiVersion: zkstate/v1\nkind: ConfigTree\nmetadata: {{name: {name}}}\nspec:\n  root: {root}\n  prune: true\n  nodes:\n"
+    );
+    for n in nodes {
+        s.push_str(&format!("    {n}: v-{n}\n"));
+    }
+    s
+}
+
+const QUEUE: &str = "apiVersion: zkstate/v1
+kind: Queue
+metadata: {name: jobs}
+spec:
+  path: /queues/jobs
+  format: kazoo
+";
+
+#[test]
+fn a_partial_set_keeps_the_other_owners_until_prune_removed() {
+    let zk = zk();
+    let hosts = zk.connect_string();
+    let m = Manifests::new(&[
+        ("a.yaml", &tree("a", "/a", &["x", "y"])),
+        ("b.yaml", &tree("b", "/b", &["x", "y", "z"])),
+        ("q.yaml", QUEUE),
+    ]);
+    let dir = m.path().to_str().unwrap();
+    let a = m.path().join("a.yaml");
+    let a = a.to_str().unwrap();
+    let (code, out, err) = run(&hosts, &["apply", "-f", dir]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(raw::text(&hosts, "/b/z"), "v-z");
+    assert!(raw::get(&hosts, "/queues/jobs").is_some());
+
+    // `-f a.yaml` only: b and the queue are kept and named, in text and JSON, diff and apply.
+    let (code, out, err) = run(&hosts, &["diff", "-f", a]);
+    assert_eq!(code, 0, "nothing to change for a: {out}\n{err}");
+    assert!(
+        out.contains("kept ConfigTree b (root /b): 4 nodes recorded")
+            && out.contains("--prune-removed"),
+        "{out}"
+    );
+    assert!(out.contains("kept Queue jobs (root /queues/jobs)"), "{out}");
+    let (code, out, _) = run(&hosts, &["diff", "-f", a, "--output", "json"]);
+    assert_eq!(code, 0);
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    let kept = plan["keptOwners"].as_array().unwrap();
+    let b = kept.iter().find(|k| k["name"] == "b").expect("b kept");
+    assert_eq!(b["kind"], "ConfigTree");
+    assert_eq!(b["nodes"], 4, "{plan}");
+    assert!(b["hint"].as_str().unwrap().contains("--prune-removed"));
+    assert!(
+        kept.iter()
+            .any(|k| k["kind"] == "Queue" && k["name"] == "jobs")
+    );
+    assert_eq!(plan["summary"]["delete"], 0);
+
+    let (code, out, err) = run(&hosts, &["apply", "-f", a]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("kept ConfigTree b"), "{out}");
+    for p in ["/b", "/b/x", "/b/y", "/b/z", "/queues/jobs"] {
+        assert!(raw::get(&hosts, p).is_some(), "{p} was deleted");
+    }
+
+    // --prune-removed previews the deletes in diff and counts them toward --max-deletes.
+    let (code, out, _) = run(
+        &hosts,
+        &["diff", "-f", a, "--prune-removed", "--output", "json"],
+    );
+    assert_eq!(code, 1, "{out}");
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    let deletes: Vec<&str> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["op"] == "delete")
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        deletes.contains(&"/b/z") && deletes.contains(&"/queues/jobs"),
+        "{deletes:?}"
+    );
+    let (code, out, err) = run(
+        &hosts,
+        &["apply", "-f", a, "--prune-removed", "--max-deletes", "2"],
+    );
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert_eq!(raw::text(&hosts, "/b/z"), "v-z");
+    let (code, out, err) = run(&hosts, &["apply", "-f", a, "--prune-removed"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(raw::get(&hosts, "/b/x"), None);
+    assert_eq!(raw::get(&hosts, "/b"), None);
+    assert_eq!(raw::get(&hosts, "/queues/jobs"), None);
+    assert_eq!(raw::text(&hosts, "/a/x"), "v-x");
+    // Nothing is recorded for them any more.
+    let inv = raw::children(&hosts, "/zkstate/inventory");
+    assert_eq!(inv, vec!["ConfigTree.a".to_string()], "{inv:?}");
+}
+
+#[test]
+fn prune_removed_keeps_an_owner_whose_prune_was_off() {
+    let zk = zk();
+    let hosts = zk.connect_string();
+    let off = tree("b", "/b", &["x"]).replace("prune: true", "prune: false");
+    let m = Manifests::new(&[("a.yaml", &tree("a", "/a", &["x"])), ("b.yaml", &off)]);
+    let (code, _, err) = run(&hosts, &["apply", "-f", m.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let a = m.path().join("a.yaml");
+    let (code, out, err) = run(
+        &hosts,
+        &["apply", "-f", a.to_str().unwrap(), "--prune-removed"],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("prune is off"), "{out}");
+    assert_eq!(raw::text(&hosts, "/b/x"), "v-x");
+}
+
+#[test]
+fn moving_a_root_in_any_direction_keeps_and_reports_the_old_nodes() {
+    // (old root, new root): to the parent (issue 7 case 2), to a descendant, to a sibling.
+    for (old, new) in [
+        ("/x/app/v1", "/x/app"),
+        ("/y/app", "/y/app/v1"),
+        ("/z/v1", "/z/v2"),
+    ] {
+        let zk = zk();
+        let hosts = zk.connect_string();
+        let m = Manifests::new(&[("t.yaml", &tree("t", old, &["a", "v1/b"]))]);
+        let dir = m.path().to_str().unwrap();
+        let (code, out, err) = run(&hosts, &["apply", "-f", dir]);
+        assert_eq!(code, 0, "{out}\n{err}");
+        m.write("t.yaml", &tree("t", new, &["c"]));
+        for round in 0..2 {
+            let (code, out, err) = run(&hosts, &["apply", "-f", dir]);
+            assert_eq!(code, 0, "{old} -> {new} round {round}: {out}\n{err}");
+            assert!(
+                !out.contains("  - "),
+                "{old} -> {new}: deletes planned: {out}"
+            );
+            for n in ["a", "v1", "v1/b"] {
+                assert_eq!(
+                    raw::get(&hosts, &format!("{old}/{n}")).map(|(d, _)| d),
+                    Some(if n == "v1" {
+                        Vec::new()
+                    } else {
+                        format!("v-{n}").into_bytes()
+                    }),
+                    "{old}/{n} after moving to {new} (round {round})"
+                );
+            }
+            assert_eq!(raw::text(&hosts, &format!("{new}/c")), "v-c");
+        }
+        for args in [
+            vec!["status", "-f", dir, "--output", "json"],
+            vec!["status", "--output", "json"],
+        ] {
+            let (code, out, err) = run(&hosts, &args);
+            assert_eq!(code, 0, "{err}");
+            let v: Value = serde_json::from_str(&out).unwrap();
+            let t = &v["trees"][0];
+            let orphaned: Vec<&str> = t["orphaned"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap())
+                .collect();
+            let a = format!("{old}/a");
+            let b = format!("{old}/v1/b");
+            assert!(
+                orphaned.contains(&a.as_str()) && orphaned.contains(&b.as_str()),
+                "{args:?}: {old} -> {new}: {orphaned:?}"
+            );
+        }
+        let (code, out, _) = run(&hosts, &["status", "-f", dir]);
+        assert_eq!(code, 0);
+        assert!(out.contains(&format!("{old}/v1/b")), "{out}");
+    }
+}
+
+#[test]
+fn status_with_an_invalid_set_exits_2() {
+    let zk = zk();
+    let hosts = zk.connect_string();
+    let m = Manifests::new(&[("bad.yaml", "apiVersion: zkstate/v1\nkind: Nope\n")]);
+    let (code, _, err) = run(&hosts, &["status", "-f", m.path().to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+}
