@@ -194,3 +194,33 @@ fn status_with_an_invalid_set_exits_2() {
     let (code, _, err) = run(&hosts, &["status", "-f", m.path().to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn a_declared_node_is_created_or_rejected_never_dropped() {
+    let zk = zk();
+    let hosts = zk.connect_string();
+    // Issue 7 case 3: `run/*` does not reach `run/sub/deep` (one matcher: `*` stays in a
+    // segment), so the node is created.
+    let m = Manifests::new(&[(
+        "t.yaml",
+        "apiVersion: zkstate/v1\nkind: ConfigTree\nmetadata: {name: t}\nspec:\n  root: /t\n  prune: true\n  ignore: [\"run/*\"]\n  nodes:\n    run/sub/deep: d\n",
+    )]);
+    let dir = m.path().to_str().unwrap();
+    let (code, out, err) = run(&hosts, &["apply", "-f", dir]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(raw::text(&hosts, "/t/run/sub/deep"), "d");
+    let (code, out, _) = run(&hosts, &["diff", "-f", dir]);
+    assert_eq!(code, 0, "{out}");
+    // A declared node the glob does match is rejected at validate time, with its place named.
+    m.write(
+        "t.yaml",
+        "apiVersion: zkstate/v1\nkind: ConfigTree\nmetadata: {name: t}\nspec:\n  root: /t\n  prune: true\n  ignore: [\"run/**\"]\n  nodes:\n    run/sub/deep: e\n",
+    );
+    let (code, out, err) = run(&hosts, &["apply", "-f", dir]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        err.contains("t.yaml:9:5") && err.contains("/t/run/sub/deep") && err.contains("ignore"),
+        "{err}"
+    );
+    assert_eq!(raw::text(&hosts, "/t/run/sub/deep"), "d", "nothing written");
+}

@@ -3,10 +3,12 @@
 //!
 //! Pure data: no I/O, no async, no ZooKeeper client types.
 mod acl;
+mod ignore;
 mod path;
 mod state;
 
 pub use acl::{AclEntry, Perms};
+pub use ignore::{IgnoreError, IgnoreMatcher};
 pub use path::{PathError, ZPath};
 pub use state::*;
 

@@ -137,7 +137,7 @@ pub struct ManagedRoot {
     pub prune: Prune,
     pub mode: Mode,
     /// Globs relative to `root` (`runtime/**`) whose nodes are never compared, written or pruned.
-    pub ignore: Vec<String>,
+    pub ignore: super::IgnoreMatcher,
     /// Host-scoped resources are kept by the agent for its own session; `apply` skips them.
     pub host_scoped: bool,
 }

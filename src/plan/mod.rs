@@ -5,8 +5,6 @@
 //! multi-op transactions.
 use std::collections::{BTreeMap, BTreeSet};
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
-
 use crate::model::{
     AclEntry, DataPolicy, DesiredState, Inventory, LiveTree, ManagedRoot, Mode, NodeMode, Owner,
     OwnerInventory, Prune, ZPath,
@@ -194,31 +192,15 @@ impl Plan {
 /// Per-root facts the planner needs while pairing.
 struct RootInfo<'a> {
     root: &'a ManagedRoot,
-    ignore: Option<GlobSet>,
     observe: bool,
 }
 
 impl RootInfo<'_> {
+    /// The loader's compiled matcher: a declared node it accepted is never ignored here.
     fn ignores(&self, path: &ZPath) -> bool {
-        match (&self.ignore, path.relative_to(&self.root.root)) {
-            (Some(set), Some(rel)) if !rel.is_empty() => set.is_match(rel),
-            _ => false,
-        }
+        path.relative_to(&self.root.root)
+            .is_some_and(|rel| self.root.ignore.is_match(rel))
     }
-}
-
-fn build_ignore(globs: &[String]) -> Option<GlobSet> {
-    if globs.is_empty() {
-        return None;
-    }
-    let mut b = GlobSetBuilder::new();
-    for g in globs {
-        // The manifest loader validated every glob; an invalid one is skipped here.
-        if let Ok(g) = Glob::new(g) {
-            b.add(g);
-        }
-    }
-    b.build().ok()
 }
 
 /// True for names that look like a sequential child (`...0000000042`, `...-000000001`,
@@ -249,7 +231,6 @@ pub fn plan(
                 &r.owner,
                 RootInfo {
                     root: r,
-                    ignore: build_ignore(&r.ignore),
                     observe: opts.observe_all || r.mode == Mode::Observe,
                 },
             )

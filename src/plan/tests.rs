@@ -15,7 +15,7 @@ fn root(prune: Prune) -> ManagedRoot {
         root: p("/c"),
         prune,
         mode: Mode::Enforce,
-        ignore: vec!["runtime/**".into()],
+        ignore: crate::model::IgnoreMatcher::compile(&["runtime/**".into()]).unwrap(),
         host_scoped: false,
     }
 }
