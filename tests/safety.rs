@@ -224,3 +224,44 @@ fn a_declared_node_is_created_or_rejected_never_dropped() {
     );
     assert_eq!(raw::text(&hosts, "/t/run/sub/deep"), "d", "nothing written");
 }
+
+#[test]
+fn an_unparsable_record_exits_2_naming_it_and_writes_nothing() {
+    let zk = zk();
+    let hosts = zk.connect_string();
+    let m = Manifests::new(&[("t.yaml", &tree("t", "/t", &["a", "b"]))]);
+    let dir = m.path().to_str().unwrap();
+    let (code, _, err) = run(&hosts, &["apply", "-f", dir]);
+    assert_eq!(code, 0, "{err}");
+    m.write("t.yaml", &tree("t", "/t", &["a"]));
+    let header = "/zkstate/inventory/ConfigTree.t";
+    let seg = format!("{header}/{}", raw::children(&hosts, header)[0]);
+    for (path, garbage) in [
+        (header, &b"{not json"[..]),
+        (
+            header,
+            br#"{"kind":"ConfigTree","name":"t","root":"/t","prune":"maybe"}"#,
+        ),
+        (seg.as_str(), b"@/t\n*b\n"),
+        ("/zkstate/applied", b"\xff\x00"),
+    ] {
+        let (before, _) = raw::get(&hosts, path).unwrap();
+        raw::set(&hosts, path, garbage);
+        let (_, version) = raw::get(&hosts, path).unwrap();
+        for args in [vec!["apply", "-f", dir], vec!["diff", "-f", dir]] {
+            let (code, out, err) = run(&hosts, &args);
+            assert_eq!(code, 2, "{path}: {args:?}: {out}\n{err}");
+            assert!(err.contains(path) && err.contains("corrupt"), "{err}");
+        }
+        assert_eq!(raw::text(&hosts, "/t/b"), "v-b", "nothing deleted");
+        assert_eq!(raw::get(&hosts, path), Some((garbage.to_vec(), version)));
+        raw::set(&hosts, path, &before);
+    }
+    let (code, _, err) = run(&hosts, &["apply", "-f", dir]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        raw::get(&hosts, "/t/b"),
+        None,
+        "repaired: the prune goes ahead"
+    );
+}

@@ -166,7 +166,8 @@ pub fn decode(paths: &StatePaths, live: &LiveTree) -> Result<StoredState, ZkErro
             let prune = match header.prune.as_str() {
                 "owned" => Prune::Owned,
                 "exclusive" => Prune::Exclusive,
-                _ => Prune::Off,
+                "off" => Prune::Off,
+                other => return Err(corrupt(&owner_path, format!("unknown prune {other:?}"))),
             };
             let mut segs: Vec<(u64, ZPath)> = node
                 .children
