@@ -265,3 +265,96 @@ fn an_unparsable_record_exits_2_naming_it_and_writes_nothing() {
         "repaired: the prune goes ahead"
     );
 }
+
+/// Every write a foreign, unauthenticated kazoo client could forge the state with.
+fn assert_state_guarded(hosts: &str, state: &str) {
+    let header = format!("{state}/inventory/ConfigTree.t");
+    let attempts = [
+        ("try-set", format!("{state}/applied")),
+        ("try-create", format!("{state}/inventory/ConfigTree.evil")),
+        ("try-create", format!("{header}/seg-9999999999")),
+        ("try-set", header.clone()),
+        ("try-create", format!("{state}/suspend")),
+        ("try-create", format!("{state}/lock/x__lock__0000000001")),
+        ("try-set-acl", format!("{state}/applied")),
+    ];
+    for (cmd, path) in &attempts {
+        let mut args = vec![*cmd, hosts, path.as_str()];
+        if *cmd != "try-set-acl" {
+            args.push("forged");
+        }
+        let v = common::kazoo(&args);
+        assert_eq!(v["error"], "NoAuthError", "{cmd} {path}: {v}");
+    }
+    assert!(raw::get(hosts, &format!("{state}/suspend")).is_none());
+    let applied = raw::text(hosts, &format!("{state}/applied"));
+    assert!(applied.contains("\"revision\""), "{applied}");
+}
+
+#[test]
+fn with_auth_the_state_is_written_only_by_its_identity() {
+    let zk = zk();
+    let hosts = zk.connect_string();
+    let m = Manifests::new(&[("t.yaml", &tree("t", "/t", &["a"]))]);
+    let dir = m.path().to_str().unwrap();
+    let auth = ["--auth", "digest:deployer:pw"];
+
+    // Created guarded from the start.
+    let mut args = auth.to_vec();
+    args.extend(["--state-path", "/guarded", "apply", "-f", dir]);
+    let (code, out, err) = run(&hosts, &args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!err.contains("warning"), "{err}");
+    assert_state_guarded(&hosts, "/guarded");
+    let acl = raw::acl(&hosts, "/guarded/applied");
+    assert!(
+        acl.iter().any(|a| a.starts_with("digest:deployer:")),
+        "{acl:?}"
+    );
+
+    // An open state (an apply without --auth warns) is tightened by the next guarded apply.
+    let (code, _, err) = run(&hosts, &["apply", "-f", dir]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("warning:") && err.contains("open to any client"),
+        "{err}"
+    );
+    assert_eq!(
+        common::kazoo(&["try-set", &hosts, "/zkstate/applied", "forged-open"])["ok"],
+        true,
+        "the open state is writable by anyone (that is what the warning says)"
+    );
+    raw::set(&hosts, "/zkstate/applied", b"{}");
+    m.write("t.yaml", &tree("t", "/t", &["a", "b"]));
+    // The forged record is corrupt: exit 2 until repaired; repair it with a valid record.
+    let (code, _, err) = run(&hosts, &["apply", "-f", dir]);
+    assert_eq!(code, 2, "{err}");
+    raw::set(
+        &hosts,
+        "/zkstate/applied",
+        br#"{"revision":"","time":"","digest":"","by":"","txn":"","counts":{"create":0,"update":0,"delete":0}}"#,
+    );
+    let mut args = auth.to_vec();
+    args.extend(["apply", "-f", dir]);
+    let (code, out, err) = run(&hosts, &args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains("Tightened the ACL of") && err.contains("under /zkstate"),
+        "{err}"
+    );
+    assert!(!err.contains("pw"), "password never printed: {err}");
+    assert_state_guarded(&hosts, "/zkstate");
+    // Once tight, nothing more to say; and the identity itself can still apply and suspend.
+    m.write("t.yaml", &tree("t", "/t", &["a", "b", "c"]));
+    let (code, _, err) = run(&hosts, &args);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("Tightened"), "{err}");
+    assert_eq!(raw::text(&hosts, "/t/c"), "v-c");
+    let mut sargs = auth.to_vec();
+    sargs.push("suspend");
+    assert_eq!(run(&hosts, &sargs).0, 0);
+    assert_eq!(
+        common::kazoo(&["try-set", &hosts, "/zkstate/suspend", "x"])["error"],
+        "NoAuthError"
+    );
+}

@@ -39,18 +39,28 @@ pub async fn run_async(args: &ApplyArgs, global: &GlobalArgs, print: bool, exiti
         opts.revision = args.revision.clone();
         opts.exec.allow_split = args.allow_split;
         opts.exec.max_request_bytes = args.max_request_bytes;
-        for dir in [state.lock(), state.inventory()] {
-            if let Err(e) = lock::ensure_path(&client, dir.as_str()).await {
-                return fail(Exit::Trouble, e);
-            }
+        match reconcile::prepare_state(&client, &state).await {
+            Ok(n) if n > 0 => eprintln!(
+                "Tightened the ACL of {n} zkstate state nodes under {}: only the --auth identities may write them now.",
+                state.root
+            ),
+            Ok(_) => {}
+            Err(e) => return fail(Exit::Trouble, e),
+        }
+        if print && !state.is_guarded() {
+            eprintln!(
+                "warning: zkstate's state under {} (lock, inventory, applied record, suspend) is open to any client; pass --auth digest:USER:PASSWORD to guard it",
+                state.root
+            );
         }
         let format: LockFormat = args.lock_format.into();
-        let held = match lock::acquire(
+        let held = match lock::acquire_with_acl(
             &client,
             state.root.as_str(),
             &opts.identifier,
             format,
             args.lock_timeout.map(Into::into),
+            &state.acl,
         )
         .await
         {

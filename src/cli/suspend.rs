@@ -13,10 +13,17 @@ pub fn run(suspend: bool, global: &GlobalArgs) -> Exit {
         };
         let path = state.suspend();
         if suspend {
-            if let Err(e) = lock::ensure_path(&client, state.root.as_str()).await {
+            if let Err(e) =
+                lock::ensure_state_path(&client, &state.root, &state.root, &state.acl).await
+            {
                 return fail(Exit::Trouble, e);
             }
-            let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+            let acl: Vec<zk::Acl> = state
+                .acl
+                .iter()
+                .map(crate::zk::snapshot::to_zk_acl)
+                .collect();
+            let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::new(&acl));
             let data = super::common::identifier();
             match client.create(path.as_str(), data.as_bytes(), &opts).await {
                 Ok(_) => println!(

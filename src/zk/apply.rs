@@ -20,6 +20,8 @@ pub struct ExecOptions {
     pub chroot_len: usize,
     /// `<state-path>/progress`: chains split batches (see [`execute`]).
     pub progress_path: Option<String>,
+    /// The ACL `progress` is created with (the state ACL).
+    pub progress_acl: Vec<AclEntry>,
 }
 
 impl Default for ExecOptions {
@@ -29,6 +31,7 @@ impl Default for ExecOptions {
             allow_split: false,
             chroot_len: 0,
             progress_path: None,
+            progress_acl: vec![AclEntry::open()],
         }
     }
 }
@@ -178,7 +181,10 @@ pub async fn execute(
     let ranges = batches(ops, lock, opts)?;
     let chain = if ranges.len() > 1 {
         match &opts.progress_path {
-            Some(p) => Some((p.clone(), progress_version(client, p).await?)),
+            Some(p) => Some((
+                p.clone(),
+                progress_version(client, p, &opts.progress_acl).await?,
+            )),
             None => None,
         }
     } else {
@@ -265,12 +271,17 @@ pub async fn execute(
 }
 
 /// The progress node's data version, creating the node when missing.
-async fn progress_version(client: &zk::Client, path: &str) -> Result<i32, ZkError> {
+async fn progress_version(
+    client: &zk::Client,
+    path: &str,
+    acl: &[AclEntry],
+) -> Result<i32, ZkError> {
+    let acl: Vec<zk::Acl> = acl.iter().map(super::snapshot::to_zk_acl).collect();
     loop {
         match client.check_stat(path).await {
             Ok(Some(stat)) => return Ok(stat.version),
             Ok(None) => {
-                let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+                let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::new(&acl));
                 match client.create(path, b"", &opts).await {
                     Ok(_) | Err(zk::Error::NodeExists) => continue,
                     Err(e) => return Err(ZkError::op("create", path, e)),

@@ -86,6 +86,64 @@ pub async fn read_stored(client: &zk::Client, state: &StatePaths) -> Result<Stor
     decode(state, &live)
 }
 
+/// Most state nodes `prepare_state` walks (lock contenders, owners, segments included).
+const STATE_WALK_LIMIT: usize = 100_000;
+
+/// Creates the lock and inventory directories with the state ACL and, when the state is guarded
+/// (`--auth`), tightens every existing persistent node under `<state-path>` whose ACL differs
+/// (an older, open state). Returns how many nodes were tightened.
+pub async fn prepare_state(client: &zk::Client, state: &StatePaths) -> Result<usize, ZkError> {
+    for dir in [state.lock(), state.inventory()] {
+        super::lock::ensure_state_path(client, &state.root, &dir, &state.acl).await?;
+    }
+    if !state.is_guarded() {
+        return Ok(0);
+    }
+    let want: Vec<zk::Acl> = state.acl.iter().map(super::snapshot::to_zk_acl).collect();
+    let mut sorted_want = state.acl.clone();
+    sorted_want.sort();
+    let mut tightened = 0;
+    let mut queue = std::collections::VecDeque::from([state.root.clone()]);
+    let mut seen = 0;
+    while let Some(p) = queue.pop_front() {
+        seen += 1;
+        if seen > STATE_WALK_LIMIT {
+            break;
+        }
+        let (acl, stat) = match client.get_acl(p.as_str()).await {
+            Ok(x) => x,
+            Err(zk::Error::NoNode) => continue,
+            Err(e) => return Err(ZkError::op("read the ACL of", p.as_str(), e)),
+        };
+        if stat.ephemeral_owner != 0 {
+            // A lock contender: its own session's node, gone with it.
+            continue;
+        }
+        let mut have: Vec<crate::model::AclEntry> =
+            acl.iter().map(super::snapshot::from_zk_acl).collect();
+        have.sort();
+        if have != sorted_want {
+            match client.set_acl(p.as_str(), &want, Some(stat.aversion)).await {
+                Ok(_) => tightened += 1,
+                Err(zk::Error::NoNode) => continue,
+                Err(zk::Error::NoAuth) => {
+                    return Err(ZkError::NotAuthorized {
+                        what: "tighten the ACL of",
+                        path: p.to_string(),
+                    });
+                }
+                Err(e) => return Err(ZkError::op("set the ACL of", p.as_str(), e)),
+            }
+        }
+        match client.list_children(p.as_str()).await {
+            Ok(children) => queue.extend(children.iter().map(|c| p.child(c))),
+            Err(zk::Error::NoNode) => {}
+            Err(e) => return Err(ZkError::op("list", p.as_str(), e)),
+        }
+    }
+    Ok(tightened)
+}
+
 /// What a snapshot must read to plan `desired`.
 pub fn areas_for(desired: &DesiredState, stored: &StoredState, opts: &plan::Options) -> Areas {
     let mut areas = Areas::default();

@@ -14,7 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::ZkError;
-use crate::model::{Inventory, Kind, LiveTree, Owner, OwnerInventory, Prune, ZPath};
+use crate::model::{
+    AclEntry, Inventory, Kind, LiveTree, Owner, OwnerInventory, Perms, Prune, ZPath,
+};
 use crate::plan::CreateKind;
 
 /// Largest inventory segment written at once.
@@ -52,15 +54,62 @@ impl WriteOp {
     }
 }
 
-/// Paths of the records under a state path.
+/// Paths of the records under a state path, and the ACL every node under it is created with.
 #[derive(Clone, Debug)]
 pub struct StatePaths {
     pub root: ZPath,
+    /// Open without `--auth`; with it, read for everyone and all permissions only for the
+    /// authenticated digest identities (SPEC §3 "State").
+    pub acl: Vec<AclEntry>,
+}
+
+/// The digest ACL id of `user:password`: `user:base64(sha1(user:password))`, as ZooKeeper's
+/// `DigestAuthenticationProvider` computes it.
+pub fn digest_id(cred: &str) -> String {
+    use base64::Engine as _;
+    use sha1::Digest as _;
+    let user = cred.split_once(':').map(|(u, _)| u).unwrap_or(cred);
+    let hash = sha1::Sha1::digest(cred.as_bytes());
+    format!(
+        "{user}:{}",
+        base64::engine::general_purpose::STANDARD.encode(hash)
+    )
 }
 
 impl StatePaths {
+    /// Open state (no `--auth`).
     pub fn new(root: ZPath) -> Self {
-        StatePaths { root }
+        StatePaths {
+            root,
+            acl: vec![AclEntry::open()],
+        }
+    }
+
+    /// State guarded for the digest credentials `user:password` (`--auth`); open when none.
+    pub fn guarded(root: ZPath, digest_creds: &[String]) -> Self {
+        if digest_creds.is_empty() {
+            return Self::new(root);
+        }
+        let mut acl = vec![AclEntry {
+            scheme: "world".into(),
+            id: "anyone".into(),
+            perms: Perms::READ,
+        }];
+        for c in digest_creds {
+            acl.push(AclEntry {
+                scheme: "digest".into(),
+                id: digest_id(c),
+                perms: Perms::ALL,
+            });
+        }
+        acl.sort();
+        acl.dedup();
+        StatePaths { root, acl }
+    }
+
+    /// True when only the `--auth` identities may write the state.
+    pub fn is_guarded(&self) -> bool {
+        !self.acl.contains(&AclEntry::open())
     }
     pub fn inventory(&self) -> ZPath {
         self.root.child("inventory")
@@ -269,6 +318,7 @@ fn line(sign: char, p: &ZPath, base: &ZPath) -> String {
 
 /// Segments holding `lines`, each at most `SEGMENT_BYTES`, each starting with `@base`.
 fn segment_ops(
+    acl: &[AclEntry],
     owner_path: &ZPath,
     mut seq: u64,
     base: &ZPath,
@@ -283,7 +333,7 @@ fn segment_ops(
                 path: owner_path.child(&format!("seg-{:010}", *seq)).to_string(),
                 data: std::mem::replace(buf, header.clone()).into_bytes(),
                 mode: CreateKind::Persistent,
-                acl: vec![crate::model::AclEntry::open()],
+                acl: acl.to_vec(),
             });
             *seq += 1;
         }
@@ -334,10 +384,10 @@ pub fn inventory_ops(paths: &StatePaths, stored: &StoredState, new: &Inventory) 
                     path: owner_path.to_string(),
                     data: header_bytes(owner, n),
                     mode: CreateKind::Persistent,
-                    acl: vec![crate::model::AclEntry::open()],
+                    acl: paths.acl.clone(),
                 });
                 let lines = all_lines(n);
-                ops.extend(segment_ops(&owner_path, 0, &n.root, &lines).0);
+                ops.extend(segment_ops(&paths.acl, &owner_path, 0, &n.root, &lines).0);
             }
             (Some(o), Some(n)) => {
                 let rec = rec.cloned().unwrap_or_default();
@@ -360,7 +410,9 @@ pub fn inventory_ops(paths: &StatePaths, stored: &StoredState, new: &Inventory) 
                         });
                     }
                     let lines = all_lines(n);
-                    ops.extend(segment_ops(&owner_path, rec.next_seq, &n.root, &lines).0);
+                    ops.extend(
+                        segment_ops(&paths.acl, &owner_path, rec.next_seq, &n.root, &lines).0,
+                    );
                 } else {
                     let mut lines: Vec<String> = n
                         .paths
@@ -378,7 +430,9 @@ pub fn inventory_ops(paths: &StatePaths, stored: &StoredState, new: &Inventory) 
                             .filter(|p| !n.paths.contains(*p) && !n.orphaned.contains(*p))
                             .map(|p| line('-', p, &n.root)),
                     );
-                    ops.extend(segment_ops(&owner_path, rec.next_seq, &n.root, &lines).0);
+                    ops.extend(
+                        segment_ops(&paths.acl, &owner_path, rec.next_seq, &n.root, &lines).0,
+                    );
                 }
             }
         }
@@ -420,7 +474,7 @@ pub fn applied_op(paths: &StatePaths, stored: &StoredState, rec: &AppliedRecord)
             path: paths.applied().to_string(),
             data,
             mode: CreateKind::Persistent,
-            acl: vec![crate::model::AclEntry::open()],
+            acl: paths.acl.clone(),
         },
     }
 }
@@ -468,6 +522,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn digest_ids_match_zookeeper() {
+        // ZooKeeper's DigestAuthenticationProvider.generateDigest("super:test").
+        assert_eq!(
+            digest_id("super:test"),
+            "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
+        );
+        let s = StatePaths::guarded(p("/zkstate"), &["u:p".into()]);
+        assert!(s.is_guarded());
+        assert!(!StatePaths::guarded(p("/zkstate"), &[]).is_guarded());
     }
 
     #[test]
