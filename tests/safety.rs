@@ -358,3 +358,32 @@ fn with_auth_the_state_is_written_only_by_its_identity() {
         "NoAuthError"
     );
 }
+
+#[test]
+fn exhausted_connection_loss_retries_say_the_connection_was_lost() {
+    // Claiming a larger jute.maxbuffer than the server's makes it drop the connection on commit.
+    let zk = zk();
+    let hosts = zk.connect_string();
+    let big = "x".repeat(700_000);
+    let doc = format!(
+        "apiVersion: zkstate/v1\nkind: ConfigTree\nmetadata: {{name: big}}\nspec:\n  root: /big\n  nodes:\n    a: {big}\n    b: {big}\n"
+    );
+    let m = Manifests::new(&[("big.yaml", &doc)]);
+    let (code, out, err) = run(
+        &hosts,
+        &[
+            "apply",
+            "-f",
+            m.path().to_str().unwrap(),
+            "--max-request-bytes",
+            "4000000",
+        ],
+    );
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        err.contains("the connection to ZooKeeper was lost") && !err.contains("kept changing"),
+        "{err}"
+    );
+    assert_eq!(raw::get(&hosts, "/big"), None);
+    assert_eq!(raw::get(&hosts, "/zkstate/applied"), None);
+}

@@ -75,7 +75,11 @@ pub async fn run_async(args: &ApplyArgs, global: &GlobalArgs, print: bool, exiti
             Ok(ApplyOutcome::Applied { observed, report, .. }) => {
                 let n = observed.plan.writable().count();
                 let observed_only = observed.plan.changes.len() - n;
-                let mut msg = if report.batches > 1 {
+                let mut msg = if report.confirmed_by_record {
+                    format!(
+                        "Applied {n} changes: the connection was lost while committing and no reply came, but the applied record shows the commit landed (transaction sizes unknown)."
+                    )
+                } else if report.batches > 1 {
                     format!(
                         "Applied {n} changes as {} ordered atomic batches (--allow-split): each batch is atomic, the whole plan is not.",
                         report.batches

@@ -70,6 +70,10 @@ pub enum ApplyError {
         message: String,
         attempts: usize,
     },
+    #[error(
+        "gave up after {attempts} attempts: the connection to ZooKeeper was lost while committing ({message}), and the applied record shows the last attempt did not land; nothing more was written"
+    )]
+    ConnectionLost { message: String, attempts: usize },
     #[error(transparent)]
     Exec(#[from] ExecError),
     #[error(transparent)]
@@ -228,6 +232,7 @@ pub async fn apply(
     opts: &PassOptions,
 ) -> Result<ApplyOutcome, ApplyError> {
     let mut last_conflict = (String::new(), String::new());
+    let mut connection_lost = false;
     for attempt in 1..=opts.max_attempts.max(1) {
         let observed = observe(client, desired, opts).await?;
         if observed.stored.suspended {
@@ -282,7 +287,7 @@ pub async fn apply(
         match execute(client, lock, &ops, &opts.exec).await {
             Ok(report) => {
                 tracing::info!(batches = report.batches, bytes = report.bytes, "applied");
-                set_acls(client, &acl_changes).await?;
+                set_acls(client, lock, &acl_changes).await?;
                 return Ok(ApplyOutcome::Applied {
                     observed,
                     report,
@@ -292,15 +297,17 @@ pub async fn apply(
             Err(ExecError::Conflict { path, source, .. }) => {
                 tracing::info!(%path, error = %source, attempt, "conflict; re-planning");
                 last_conflict = (path, source.to_string());
+                connection_lost = false;
             }
-            Err(ExecError::Uncertain { source, .. }) => {
+            Err(ExecError::Uncertain { source, landed }) => {
                 // The multi may have landed: the applied record tells.
                 let stored = read_stored(client, &opts.state).await?;
                 if stored.applied.as_ref().is_some_and(|(r, _)| r.txn == txn) {
-                    set_acls(client, &acl_changes).await?;
+                    set_acls(client, lock, &acl_changes).await?;
                     let report = ExecReport {
-                        batches: 1,
+                        batches: landed + 1,
                         ops: ops.len(),
+                        confirmed_by_record: true,
                         ..Default::default()
                     };
                     return Ok(ApplyOutcome::Applied {
@@ -311,9 +318,17 @@ pub async fn apply(
                 }
                 tracing::info!(error = %source, attempt, "connection lost while committing; not applied, re-planning");
                 last_conflict = (String::from("(connection)"), source.to_string());
+                connection_lost = true;
+                continue;
             }
             Err(e) => return Err(e.into()),
         }
+    }
+    if connection_lost {
+        return Err(ApplyError::ConnectionLost {
+            message: last_conflict.1,
+            attempts: opts.max_attempts,
+        });
     }
     Err(ApplyError::Conflicts {
         path: last_conflict.0,
