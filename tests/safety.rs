@@ -387,3 +387,33 @@ fn exhausted_connection_loss_retries_say_the_connection_was_lost() {
     assert_eq!(raw::get(&hosts, "/big"), None);
     assert_eq!(raw::get(&hosts, "/zkstate/applied"), None);
 }
+
+#[test]
+fn a_first_apply_shows_the_nodes_it_adopts() {
+    let zk = zk();
+    let hosts = zk.connect_string();
+    // Another writer (kazoo's peer, here a raw client) created a node the manifests declare.
+    raw::create(&hosts, "/t/a", b"v-a");
+    raw::create(&hosts, "/t/other", b"o");
+    let m = Manifests::new(&[("t.yaml", &tree("t", "/t", &["a", "b"]))]);
+    let dir = m.path().to_str().unwrap();
+    let (code, out, _) = run(&hosts, &["diff", "-f", dir, "--output", "json"]);
+    assert_eq!(code, 1);
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        plan["adopted"],
+        serde_json::json!([{"path": "/t/a", "kind": "ConfigTree", "name": "t"}]),
+        "{plan}"
+    );
+    let (code, out, err) = run(&hosts, &["apply", "-f", dir]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("= /t/a") && out.contains("adopted"), "{out}");
+    assert!(!out.contains("= /t/other"), "{out}");
+    // Owned now: removed from the manifests, it is pruned; the undeclared one never was.
+    m.write("t.yaml", &tree("t", "/t", &["b"]));
+    let (code, out, err) = run(&hosts, &["apply", "-f", dir]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!out.contains("adopted"), "{out}");
+    assert_eq!(raw::get(&hosts, "/t/a"), None);
+    assert_eq!(raw::text(&hosts, "/t/other"), "o");
+}
