@@ -91,7 +91,7 @@ fn rendered_exports_load_back_byte_exact() {
         .run(&prop::collection::vec(content(), 1..8), |contents| {
             let text = render_manifest(&p("/src"), "src", &tree(&contents));
             std::fs::write(&file, &text).unwrap();
-            let set = load(&[file.clone()], &env, &LoadOptions::default())
+            let set = load(std::slice::from_ref(&file), &env, &LoadOptions::default())
                 .map_err(|d| TestCaseError::fail(format!("{d:?}\n{text}")))?;
             for (i, want) in contents.iter().enumerate() {
                 let got = &set.state.nodes[&p(&format!("/src/n{i:03}"))].data;
