@@ -362,6 +362,15 @@ pub fn plan(
             protected.extend(inv.paths.iter());
         }
     }
+    // A kept owner's nodes are not another owner's to prune either (`prune: exclusive` on an
+    // enclosing root included).
+    for (owner, inv) in &inventory.owners {
+        if !desired.roots.iter().any(|r| &r.owner == owner)
+            && (!opts.prune_removed || inv.prune == Prune::Off)
+        {
+            protected.extend(inv.paths.iter());
+        }
+    }
     let mut delete_set: BTreeMap<ZPath, (Owner, bool)> = BTreeMap::new();
     let mut orphaned: BTreeMap<Owner, Vec<ZPath>> = BTreeMap::new();
     for info in roots.values() {

@@ -454,3 +454,30 @@ fn a_declared_node_that_already_exists_is_adopted_once() {
     let again = plan(&d, &l, &first.inventory, &Options::default());
     assert!(again.adopted.is_empty());
 }
+
+#[test]
+fn exclusive_never_prunes_the_nodes_of_a_kept_owner() {
+    let d = desired(
+        Prune::Exclusive,
+        &[node("/c/keep", "k", DataPolicy::Enforce)],
+    );
+    let l = live(&[
+        ("/c", "", 0),
+        ("/c/keep", "k", 0),
+        ("/c/q", "", 0),
+        ("/c/stray", "s", 0),
+    ]);
+    let mut inv = inventory("/c", &["/c/keep"]);
+    inv.owners.insert(
+        other(),
+        OwnerInventory {
+            root: p("/c/q"),
+            prune: Prune::Owned,
+            paths: [p("/c/q")].into_iter().collect(),
+            orphaned: BTreeSet::new(),
+            recipe: None,
+        },
+    );
+    let plan = plan(&d, &l, &inv, &Options::default());
+    assert_eq!(ops(&plan), vec![(Op::Delete, "/c/stray")]);
+}
