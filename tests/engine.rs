@@ -29,7 +29,7 @@ fn desired(nodes: &[(&str, &[u8])]) -> DesiredState {
         root: p("/c"),
         prune: Prune::Owned,
         mode: Mode::Enforce,
-        ignore: vec![],
+        ignore: Default::default(),
         host_scoped: false,
     });
     let mut add = |path: &str, data: &[u8], policy| {

@@ -43,6 +43,7 @@ async fn run_async(args: &ApplyArgs, global: &GlobalArgs) -> Exit {
 pub fn pass_options(args: &ApplyArgs, opts: &mut PassOptions) {
     opts.max_deletes = args.max_deletes;
     opts.force = args.force;
+    opts.planner.prune_removed = args.plan.prune_removed;
     opts.revision = args.revision.clone();
     opts.exec.allow_split = args.allow_split;
     opts.exec.max_request_bytes = args.max_request_bytes;
@@ -80,7 +81,11 @@ pub fn render(
             changes,
             observe_only,
         } => {
-            let mut msg = if report.batches > 1 {
+            let mut msg = if report.confirmed_by_record {
+                format!(
+                    "Applied {changes} changes: the connection was lost while committing and no reply came, but the applied record shows the commit landed (transaction sizes unknown)."
+                )
+            } else if report.batches > 1 {
                 format!(
                     "Applied {changes} changes as {} ordered atomic batches (--allow-split): each batch is atomic, the whole plan is not.",
                     report.batches
@@ -117,12 +122,27 @@ pub fn render(
             (Exit::Refused, Some(format!("Refused: {reason}")))
         }
     };
+    if report.tightened > 0 {
+        eprintln!(
+            "Tightened the ACL of {} zkstate state nodes under {}: only the --auth identities may write them now.",
+            report.tightened, state.root
+        );
+    }
     if !print && report.plan.is_empty() {
         return exit;
     }
+    if !state.is_guarded() {
+        eprintln!(
+            "warning: zkstate's state under {} (lock, inventory, applied record, suspend) is open to any client; pass --auth digest:USER:PASSWORD to guard it",
+            state.root
+        );
+    }
     if json {
-        plan.changes = report.plan_report().changes;
-        plan.summary = report.counts();
+        let full = report.plan_report();
+        plan.changes = full.changes;
+        plan.summary = full.summary;
+        plan.kept_owners = full.kept_owners;
+        plan.adopted = full.adopted;
         print_json(&plan);
         // Freeing a 100k-change report piece by piece only costs time.
         std::mem::forget(plan);

@@ -66,6 +66,7 @@ fn apply_args(args: &DevArgs) -> ApplyArgs {
         plan: PlanArgs {
             files: args.files.clone(),
             output: OutputFormat::Text,
+            prune_removed: false,
         },
         dry_run: false,
         revision: Some("dev".into()),

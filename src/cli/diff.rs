@@ -11,10 +11,11 @@ pub fn run(args: &PlanArgs, global: &GlobalArgs) -> Exit {
         Err(e) => return e,
     };
     let exit = block_on(async {
-        let engine = match engine(global, m.digest.clone()).await {
+        let mut engine = match engine(global, m.digest.clone()).await {
             Ok(x) => x,
             Err(e) => return e,
         };
+        engine.options_mut().planner.prune_removed = args.prune_removed;
         let report = match engine.pass(&m.desired, PassMode::Observe).await {
             Ok(o) => o,
             Err(e) => return fail(Exit::Trouble, e),

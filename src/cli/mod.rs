@@ -134,6 +134,10 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Delete what the inventory records for owners no longer in the manifest set (only those
+    /// whose last recorded `prune` was on); counts toward --max-deletes.
+    #[arg(long)]
+    pub prune_removed: bool,
 }
 
 /// `apply` flags.

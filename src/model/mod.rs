@@ -6,12 +6,14 @@
 //! Pure data: no I/O, no async, no ZooKeeper client types.
 mod acl;
 mod check;
+mod ignore;
 mod path;
 pub mod spec;
 mod state;
 
 pub use acl::{AclEntry, Perms};
 pub use check::{DEFAULT_CHECK_INTERVAL, HealthCheck, HostPort, parse_positive_duration};
+pub use ignore::{IgnoreError, IgnoreMatcher};
 pub use path::{PathError, ZPath};
 pub use state::*;
 

@@ -91,7 +91,7 @@ impl Expansion {
                 root,
                 prune: crate::model::Prune::Owned,
                 mode: crate::model::Mode::Enforce,
-                ignore: Vec::new(),
+                ignore: crate::model::IgnoreMatcher::default(),
                 host_scoped,
             },
         }

@@ -20,6 +20,8 @@ pub struct ExecOptions {
     pub chroot_len: usize,
     /// `<state-path>/progress`: chains split batches (see [`execute`]).
     pub progress_path: Option<String>,
+    /// The ACL `progress` is created with (the state ACL).
+    pub progress_acl: Vec<AclEntry>,
 }
 
 impl Default for ExecOptions {
@@ -29,6 +31,7 @@ impl Default for ExecOptions {
             allow_split: false,
             chroot_len: 0,
             progress_path: None,
+            progress_acl: vec![AclEntry::open()],
         }
     }
 }
@@ -69,6 +72,9 @@ pub struct ExecReport {
     pub bytes: usize,
     /// Serialized size of each batch.
     pub batch_bytes: Vec<usize>,
+    /// The connection was lost while committing and the reply never came; the applied record
+    /// (written in the same transaction) showed that the commit landed. Sizes are then unknown.
+    pub confirmed_by_record: bool,
 }
 
 fn acl_len(acl: &[AclEntry]) -> usize {
@@ -193,7 +199,10 @@ pub async fn execute(
     let ranges = batches(ops, lock, opts)?;
     let chain = if ranges.len() > 1 {
         match &opts.progress_path {
-            Some(p) => Some((p.clone(), progress_version(client, p).await?)),
+            Some(p) => Some((
+                p.clone(),
+                progress_version(client, p, &opts.progress_acl).await?,
+            )),
             None => None,
         }
     } else {
@@ -280,12 +289,17 @@ pub async fn execute(
 }
 
 /// The progress node's data version, creating the node when missing.
-async fn progress_version(client: &zk::Client, path: &str) -> Result<i32, ZkError> {
+async fn progress_version(
+    client: &zk::Client,
+    path: &str,
+    acl: &[AclEntry],
+) -> Result<i32, ZkError> {
+    let acl: Vec<zk::Acl> = acl.iter().map(super::snapshot::to_zk_acl).collect();
     loop {
         match client.check_stat(path).await {
             Ok(Some(stat)) => return Ok(stat.version),
             Ok(None) => {
-                let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+                let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::new(&acl));
                 match client.create(path, b"", &opts).await {
                     Ok(_) | Err(zk::Error::NodeExists) => continue,
                     Err(e) => return Err(ZkError::op("create", path, e)),
@@ -338,12 +352,32 @@ fn classify(e: zk::MultiWriteError, batch: &[WriteOp], landed: usize) -> ExecErr
 }
 
 /// Applies ACL changes (they cannot ride in a multi), each checked against the ACL version read.
+///
+/// Fencing: right before each `setACL`, a multi holding only the check of our lock node is sent
+/// on the same session; ZooKeeper serves one session's requests in order, so the `setACL` runs
+/// after a successful check. The remaining window: the lock can still be lost between that check
+/// and the `setACL` (our session expiring in between, or an operator deleting our lock node);
+/// a multi cannot carry a `setACL` to close it.
 pub async fn set_acls(
     client: &zk::Client,
+    lock: &LeaderLock,
     changes: &[(String, Vec<AclEntry>, i32)],
 ) -> Result<(), ExecError> {
     for (path, acl, version) in changes {
         let acl: Vec<zk::Acl> = acl.iter().map(super::snapshot::to_zk_acl).collect();
+        let mut check = client.new_multi_writer();
+        check
+            .add_check_version(&lock.node, 0)
+            .map_err(|e| ZkError::op("check", &lock.node, e))?;
+        match check.commit().await {
+            Ok(_) => {}
+            Err(zk::MultiWriteError::OperationFailed { .. }) => {
+                return Err(ExecError::LockLost { landed: 0 });
+            }
+            Err(zk::MultiWriteError::RequestFailed { source }) => {
+                return Err(ExecError::Zk(ZkError::op("check", &lock.node, source)));
+            }
+        }
         client
             .set_acl(path, &acl, Some(*version))
             .await

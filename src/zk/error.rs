@@ -31,7 +31,9 @@ pub enum ZkError {
     },
     #[error("lost the leader lock {0}: refusing to write")]
     LockLost(String),
-    #[error("corrupt zkstate record at {path}: {message}")]
+    #[error(
+        "corrupt zkstate record at {path}: {message}; nothing was written (an unreadable record is never a reason to delete: repair or remove that node by hand)"
+    )]
     Corrupt { path: String, message: String },
 }
 

@@ -103,13 +103,28 @@ impl Session {
         super::lock::ensure_path(&self.client, path).await
     }
 
-    /// Creates a persistent node with `data` (open ACL); `false` when it already exists.
-    pub async fn create_if_missing(&self, path: &str, data: &[u8]) -> Result<bool, ZkError> {
-        let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
-        match self.client.create(path, data, &opts).await {
+    /// Creates zkstate's state node `path` (and its missing ancestors up to `state.root`) with
+    /// the state ACL ([`StatePaths::acl`]: open, or read-for-all and write-for-the-identities
+    /// under `--auth`); `false` when it already exists.
+    pub async fn create_state_node(
+        &self,
+        state: &super::state::StatePaths,
+        path: &crate::model::ZPath,
+        data: &[u8],
+    ) -> Result<bool, ZkError> {
+        if let Some(parent) = path.parent() {
+            super::lock::ensure_state_path(&self.client, &state.root, &parent, &state.acl).await?;
+        }
+        let acl: Vec<zk::Acl> = state.acl.iter().map(super::snapshot::to_zk_acl).collect();
+        let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::new(&acl));
+        match self.client.create(path.as_str(), data, &opts).await {
             Ok(_) => Ok(true),
             Err(zk::Error::NodeExists) => Ok(false),
-            Err(e) => Err(ZkError::op("create", path, e)),
+            Err(zk::Error::NoAuth) => Err(ZkError::NotAuthorized {
+                what: "create",
+                path: path.to_string(),
+            }),
+            Err(e) => Err(ZkError::op("create", path.as_str(), e)),
         }
     }
 

@@ -24,7 +24,6 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use saphyr::MarkedYaml;
 use saphyr_parser::ScanError;
 use serde_json::Value;
@@ -41,8 +40,8 @@ use super::spec::{
 use super::structure::{self, Problem};
 use super::yaml::{self, ConvertError, EnvLookup, JsonDoc, Locator, Target, ptr, ptr_escape};
 use crate::model::{
-    AclEntry, DataPolicy, DesiredNode, DesiredState, Kind, MAX_NODE_DATA, ManagedRoot, Mode,
-    NodeMode, Owner, PathError, Prune, SeedItem, ZPath,
+    AclEntry, DataPolicy, DesiredNode, DesiredState, IgnoreError, IgnoreMatcher, Kind,
+    MAX_NODE_DATA, ManagedRoot, Mode, NodeMode, Owner, PathError, Prune, SeedItem, ZPath,
 };
 use crate::recipes::{self, Expansion, RecipeError};
 

@@ -51,9 +51,8 @@ impl Expander<'_, '_, '_> {
                 None => None,
             };
             let n = NodeRef::new(&key, path.as_ref());
-            if let (Some(p), Some(globs)) = (&path, &ignore)
-                && key != "."
-                && globs.is_match(&key)
+            if let (Some(p), Some(r), Some(m)) = (&path, &root, &ignore)
+                && p.relative_to(r).is_some_and(|rel| m.is_match(rel))
             {
                 self.problem_on(
                     doc,
@@ -170,45 +169,32 @@ impl Expander<'_, '_, '_> {
             root,
             prune,
             mode,
-            ignore: spec.ignore,
+            ignore: ignore.unwrap_or_default(),
             host_scoped: false,
         };
         self.roots.push(managed.clone());
         Some(managed)
     }
 
-    pub(super) fn ignore_globs(&mut self, doc: usize, globs: &[String]) -> Option<GlobSet> {
-        let mut set = GlobSetBuilder::new();
-        let mut ok = true;
-        for (i, g) in globs.iter().enumerate() {
-            let pointer = format!("/spec/ignore/{i}");
-            if g.starts_with('/') {
-                self.problem(
-                    doc,
-                    Problem::at(pointer, format!("ignore glob `{g}` starts with `/`"))
-                        .hint("ignore globs are relative to `root`, like node keys: `runtime/**`"),
-                );
-                ok = false;
-                continue;
-            }
-            match GlobBuilder::new(g).literal_separator(true).build() {
-                Ok(glob) => {
-                    set.add(glob);
-                }
-                Err(e) => {
-                    self.problem(
-                        doc,
-                        Problem::at(pointer, format!("invalid glob `{g}`: {}", e.kind()))
+    /// Compiles the `ignore` globs once (the planner uses the same matcher).
+    pub(super) fn ignore_globs(&mut self, doc: usize, globs: &[String]) -> Option<IgnoreMatcher> {
+        match IgnoreMatcher::compile(globs) {
+            Ok(m) => Some(m),
+            Err(errors) => {
+                for (i, e) in errors {
+                    let g = &globs[i];
+                    let pointer = format!("/spec/ignore/{i}");
+                    let p = match e {
+                        IgnoreError::Absolute => Problem::at(pointer, format!("ignore glob `{g}` starts with `/`"))
+                            .hint("ignore globs are relative to `root`, like node keys: `runtime/**`"),
+                        IgnoreError::Invalid(why) => Problem::at(pointer, format!("invalid glob `{g}`: {why}"))
                             .hint("`*` matches within one path segment, `**` across segments, `?` one character, `[ab]` a class"),
-                    );
-                    ok = false;
+                    };
+                    self.problem(doc, p);
                 }
+                None
             }
         }
-        if !ok {
-            return None;
-        }
-        set.build().ok()
     }
 
     /// The path of the node at key `key` below `root`; `.` is the root itself.
