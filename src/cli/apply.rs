@@ -1,8 +1,9 @@
 //! `zkstate apply`: plan and apply atomically under the leader lock. Exit 0 applied or nothing to
 //! do, 1 invalid manifests, 2 trouble, 3 refused by a safety guard, 4 lock timeout.
 use super::common::{block_on, fail, load_manifests, open, pass_options, print_json};
+use super::markdown::plan_markdown;
 use super::render::{plan_json, plan_text};
-use super::{ApplyArgs, Exit, GlobalArgs, OutputFormat};
+use super::{ApplyArgs, Exit, GlobalArgs, PlanOutput};
 use crate::zk::ZkError;
 use crate::zk::apply::ExecError;
 use crate::zk::lock::{self, LockFormat};
@@ -26,7 +27,7 @@ pub async fn run_async(args: &ApplyArgs, global: &GlobalArgs, print: bool, exiti
         Ok(m) => m,
         Err(e) => return e,
     };
-    let json = args.plan.output == OutputFormat::Json;
+    let output = args.plan.output;
     async move {
         let (client, state) = match open(global).await {
             Ok(x) => x,
@@ -103,7 +104,9 @@ pub async fn run_async(args: &ApplyArgs, global: &GlobalArgs, print: bool, exiti
         if !print && plan.is_empty() {
             return exit;
         }
-        if json {
+        if output == PlanOutput::Markdown {
+            print!("{}", plan_markdown(&plan, "zkstate apply", message.as_deref()));
+        } else if output == PlanOutput::Json {
             let mut v = plan_json(&plan);
             if let (Some(obj), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
                 for (k, val) in extra {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::common::{fail, runtime};
-use super::{ApplyArgs, DevArgs, Exit, GlobalArgs, OutputFormat, PlanArgs, StatusArgs};
+use super::{ApplyArgs, DevArgs, Exit, GlobalArgs, OutputFormat, PlanArgs, PlanOutput, StatusArgs};
 use crate::zk::server::{ServerOptions, ZkServer};
 
 pub fn run(args: &DevArgs, global: &GlobalArgs) -> Exit {
@@ -46,7 +46,7 @@ pub fn run(args: &DevArgs, global: &GlobalArgs) -> Exit {
     let apply = ApplyArgs {
         plan: PlanArgs {
             files: args.files.clone(),
-            output: OutputFormat::Text,
+            output: PlanOutput::Text,
         },
         dry_run: false,
         revision: Some("dev".into()),

@@ -1,8 +1,9 @@
 //! `zkstate diff`: compare the manifests with the live tree and print the plan; never takes the
 //! lock, never writes. Exit 0 in sync, 1 differences, 2 trouble.
 use super::common::{block_on, fail, load_manifests, open, pass_options, print_json};
+use super::markdown::plan_markdown;
 use super::render::{plan_json, plan_text};
-use super::{Exit, GlobalArgs, OutputFormat, PlanArgs};
+use super::{Exit, GlobalArgs, PlanArgs, PlanOutput};
 use crate::zk::reconcile;
 
 pub fn run(args: &PlanArgs, global: &GlobalArgs) -> Exit {
@@ -21,8 +22,11 @@ pub fn run(args: &PlanArgs, global: &GlobalArgs) -> Exit {
             Err(e) => return fail(Exit::Trouble, e),
         };
         match args.output {
-            OutputFormat::Json => print_json(&plan_json(&observed.plan)),
-            OutputFormat::Text => print!("{}", plan_text(&observed.plan)),
+            PlanOutput::Json => print_json(&plan_json(&observed.plan)),
+            PlanOutput::Text => print!("{}", plan_text(&observed.plan)),
+            PlanOutput::Markdown => {
+                print!("{}", plan_markdown(&observed.plan, "zkstate diff", None))
+            }
         }
         let exit = if observed.plan.is_empty() {
             Exit::Ok

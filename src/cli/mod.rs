@@ -13,6 +13,7 @@ pub mod config;
 pub mod dev;
 pub mod diff;
 pub mod export;
+pub mod markdown;
 pub mod render;
 pub mod schema;
 pub mod status;
@@ -94,6 +95,15 @@ pub enum OutputFormat {
     Json,
 }
 
+/// `--output` of `diff` and `apply`: [`OutputFormat`] plus a pull-request comment body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanOutput {
+    Text,
+    Json,
+    /// A pull-request comment: summary, a table per owner, changes in a collapsible block.
+    Markdown,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Parse, expand and check manifests; no ZooKeeper needed.
@@ -131,9 +141,9 @@ pub struct DevArgs {
 pub struct PlanArgs {
     #[command(flatten)]
     pub files: FilesArgs,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    /// Output format (`markdown`: a pull-request comment body, at most 60,000 characters).
+    #[arg(short, long, value_enum, default_value_t = PlanOutput::Text)]
+    pub output: PlanOutput,
 }
 
 /// `apply` flags.
