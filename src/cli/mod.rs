@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod apply;
 pub mod common;
+pub mod completions;
 pub mod config;
 pub mod dev;
 pub mod diff;
@@ -124,6 +125,27 @@ pub enum Command {
     Resume,
     /// Quick start: a throwaway local ZooKeeper, the manifests applied and kept in sync.
     Dev(DevArgs),
+    /// Print a shell completion script (`bash`, `zsh` or `fish`).
+    Completions(CompletionsArgs),
+    /// Write man pages (zkstate.1 and one per subcommand) into a directory.
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+/// `completions` flags.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: completions::Shell,
+}
+
+/// `man` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Directory to write the pages into (created if missing).
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
 }
 
 /// `dev` flags.
@@ -244,6 +266,8 @@ pub fn run(mut cli: Cli) -> Exit {
         Command::Suspend => suspend::run(true, &cli.global),
         Command::Resume => suspend::run(false, &cli.global),
         Command::Dev(a) => dev::run(a, &cli.global),
+        Command::Completions(a) => completions::print(a.shell),
+        Command::Man(a) => completions::man(&a.dir),
     }
 }
 
