@@ -215,13 +215,25 @@ fn title_definitions(definitions: &mut Value) {
                     format!("{kind} spec")
                 }
                 Some(word) => word.to_lowercase(),
-                None => other.to_owned(),
+                None => words(other),
             },
         };
         if let Some(obj) = def.as_object_mut() {
             obj.insert("title".into(), Value::String(title));
         }
     }
+}
+
+/// `QueueFormat` → `queue format`.
+fn words(camel: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in camel.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push(' ');
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
 }
 
 /// A property written `{description, allOf: [{$ref}]}` gets the referenced definition's `type`
