@@ -191,7 +191,20 @@ fn completion_under_spec_offers_each_kinds_fields_as_key_colon() {
         "op": "completion", "uri": uri("examples/lsp-complete-envelope.yaml"),
         "text": format!("{MODELINE}\n"), "line": 1, "character": 0
     }));
+    // Enum values are still offered although `mode` may also be a `${VAR}` string.
+    steps.push(json!({
+        "op": "completion", "uri": uri("examples/lsp-complete-mode.yaml"),
+        "text": format!("{MODELINE}apiVersion: zkstate/v1\nkind: ConfigTree\nmetadata:\n  name: x\nspec:\n  root: /x\n  mode: \n"),
+        "line": 7, "character": 8
+    }));
     let results = lsp(settings(), steps);
+    let labels: Vec<&str> = results[kinds.len() + 1]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["label"].as_str())
+        .collect();
+    assert_eq!(labels, ["enforce", "observe"]);
     for ((kind, fields), r) in kinds.iter().zip(&results) {
         let items = r.as_array().unwrap();
         for field in fields {

@@ -136,3 +136,37 @@ fn a_typo_fails_the_independent_validator_too() {
         assert_eq!(status.status.code(), Some(1), "{to}");
     }
 }
+
+#[test]
+fn interpolation_is_accepted_in_typed_fields_and_nonsense_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo().join("examples/services.yaml")).unwrap();
+    let cases = [
+        ("port: 8080", "port: ${PORT:-8080}", 0),
+        ("port: 8080", "port: ${PORT}", 0),
+        ("scope: host", "scope: ${SCOPE:-host}", 0),
+        ("port: 8080", "port: eighty", 1),
+        ("port: 8080", "port: $${PORT}", 1),
+        ("scope: host", "scope: hots", 1),
+    ];
+    for (i, (from, to, expect)) in cases.iter().enumerate() {
+        assert!(text.contains(from), "{from}");
+        let path = dir.path().join(format!("interp{i}.yaml"));
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        let (code, out) = python_check(std::slice::from_ref(&path));
+        assert_eq!(code, *expect, "{to}: {out}");
+        // zkstate expands first: `${PORT:-8080}` is the integer 8080, `eighty` is an error.
+        let status = Command::new(env!("CARGO_BIN_EXE_zkstate"))
+            .args(["validate", "-f"])
+            .arg(&path)
+            .env_remove("PORT")
+            .env_remove("SCOPE")
+            .output()
+            .unwrap();
+        if to.contains(":-") {
+            assert_eq!(status.status.code(), Some(0), "{to}");
+        } else if *expect == 1 {
+            assert_eq!(status.status.code(), Some(1), "{to}");
+        }
+    }
+}
