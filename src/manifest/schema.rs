@@ -1,8 +1,14 @@
 //! The JSON Schema of a manifest document, generated from the serde types in [`super::spec`].
 //!
 //! `zkstate schema` prints [`schema_text`], and `schemas/zkstate.schema.json` is a committed copy
-//! of it (a unit test fails when they drift). The same schema is what [`super::load`] validates
-//! every document against, so an editor with yaml-language-server and `zkstate validate` agree.
+//! of it (a unit test fails when they drift). [`super::load`] validates every *expanded* document
+//! against [`strict_schema`]; the published [`json_schema`] is the same schema where typed, enum
+//! and patterned scalars also accept a `${VAR}` string (editors see the file before expansion),
+//! so an editor with yaml-language-server and `zkstate validate` agree.
+//!
+//! For editors (tests/editor_lsp.rs drives the real yaml-language-server): definitions carry a
+//! `title`, every `description` a `markdownDescription`, and a `$ref` wrapped in `allOf` for its
+//! description a `type` beside it (without one, completion inserts a bare `key`).
 //!
 //! Shape: draft-07 (the draft every editor plugin and validator supports), the envelope at the top,
 //! and `kind` selecting the schema of `spec` through `allOf` of `if`/`then` — unlike `oneOf`, a
@@ -422,5 +428,60 @@ mod tests {
         assert!(s["title"].is_string());
         let _ = validator();
         assert!(known_fields("/definitions/ConfigTreeSpec").contains(&"prune".to_string()));
+    }
+
+    #[test]
+    fn published_schema_accepts_interpolation_where_the_strict_one_does_not() {
+        let published = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft7)
+            .build(&json_schema())
+            .unwrap();
+        let doc = |port: Value| {
+            json!({
+                "apiVersion": "zkstate/v1", "kind": "Service", "metadata": {"name": "a"},
+                "spec": {"format": "json", "basePath": "/s", "instances": [
+                    {"id": "i", "address": "h", "port": port}
+                ]},
+            })
+        };
+        let tree = |prune: Value, mode: Value| {
+            json!({
+                "apiVersion": "zkstate/v1", "kind": "ConfigTree", "metadata": {"name": "t"},
+                "spec": {"root": "/t", "prune": prune, "mode": mode},
+            })
+        };
+        for ok in [
+            doc(json!(8080)),
+            doc(json!("${PORT}")),
+            doc(json!("${PORT:-8080}")),
+            tree(json!(true), json!("observe")),
+            tree(json!("${PRUNE:-exclusive}"), json!("${MODE}")),
+        ] {
+            assert!(published.is_valid(&ok), "{ok}");
+        }
+        for bad in [
+            doc(json!("eighty")),
+            doc(json!("$${PORT}")),
+            doc(json!(0)),
+            tree(json!("yes"), json!("enforced")),
+        ] {
+            assert!(!published.is_valid(&bad), "{bad}");
+        }
+        // The loader checks expanded documents: a `${...}` left over is an error there.
+        assert!(!validator().is_valid(&doc(json!("${PORT}"))));
+        assert!(validator().is_valid(&doc(json!(8080))));
+        // Editors: titles, markdown, a type beside wrapped refs.
+        let s = json_schema();
+        assert_eq!(s["definitions"]["QueueFormat"]["title"], "queue format");
+        assert_eq!(s["properties"]["kind"]["type"], "string");
+        assert_eq!(s["properties"]["metadata"]["type"], "object");
+        assert_eq!(
+            s["definitions"]["ConfigTreeSpec"]["properties"]["mode"]["type"],
+            "string"
+        );
+        assert!(
+            s["definitions"]["ConfigTreeSpec"]["properties"]["root"]["markdownDescription"]
+                .is_string()
+        );
     }
 }
