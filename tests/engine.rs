@@ -7,10 +7,10 @@ use zkstate::engine::{
     CancellationToken, ConnectOptions, Engine, EngineError, Leadership, LockRequest, Outcome,
     PassMode, PassOptions, Session,
 };
+use zkstate::localzk::ZkServer;
 use zkstate::model::*;
 use zkstate::zk::apply::ExecOptions;
 use zkstate::zk::lock::LockFormat;
-use zkstate::localzk::ZkServer;
 use zkstate::zk::state::StatePaths;
 use zookeeper_client as zkc;
 

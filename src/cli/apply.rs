@@ -1,8 +1,9 @@
 //! `zkstate apply`: plan and apply atomically under the leader lock. Exit 0 applied or nothing to
 //! do, 1 invalid manifests, 2 trouble, 3 refused by a safety guard, 4 lock timeout.
 use super::common::{block_on, engine, fail, load_manifests, print_json};
+use super::markdown::plan_markdown;
 use super::render::plan_text;
-use super::{ApplyArgs, Exit, GlobalArgs, OutputFormat};
+use super::{ApplyArgs, Exit, GlobalArgs, PlanOutput};
 use crate::engine::{
     CancellationToken, EngineError, LockRequest, Outcome, PassOptions, PassReport,
 };
@@ -31,8 +32,7 @@ async fn run_async(args: &ApplyArgs, global: &GlobalArgs) -> Exit {
     let result = engine
         .apply_once(&m.desired, &lock_request(args), &never)
         .await;
-    let json = args.plan.output == OutputFormat::Json;
-    let exit = render(&result, json, true, &engine.options().state);
+    let exit = render(&result, args.plan.output, true, &engine.options().state);
     // The process exits next: freeing 100k-node trees piece by piece only costs time.
     std::mem::forget(result);
     std::mem::forget(m);
@@ -61,7 +61,7 @@ pub fn lock_request(args: &ApplyArgs) -> LockRequest {
 /// an empty plan prints nothing (the dev loop's quiet resyncs).
 pub fn render(
     result: &Result<PassReport, EngineError>,
-    json: bool,
+    output: PlanOutput,
     print: bool,
     state: &StatePaths,
 ) -> Exit {
@@ -137,7 +137,12 @@ pub fn render(
             state.root
         );
     }
-    if json {
+    if output == PlanOutput::Markdown {
+        print!(
+            "{}",
+            plan_markdown(&report.plan, "zkstate apply", message.as_deref())
+        );
+    } else if output == PlanOutput::Json {
         let full = report.plan_report();
         plan.changes = full.changes;
         plan.summary = full.summary;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::common::{engine, fail, load_manifests, open, runtime};
-use super::{ApplyArgs, DevArgs, Exit, GlobalArgs, OutputFormat, PlanArgs};
+use super::{ApplyArgs, DevArgs, Exit, GlobalArgs, PlanArgs, PlanOutput};
 use crate::engine::{CancellationToken, Engine};
 use crate::localzk::{ServerOptions, ZkServer};
 
@@ -65,7 +65,7 @@ fn apply_args(args: &DevArgs) -> ApplyArgs {
     ApplyArgs {
         plan: PlanArgs {
             files: args.files.clone(),
-            output: OutputFormat::Text,
+            output: PlanOutput::Text,
             prune_removed: false,
         },
         dry_run: false,
@@ -99,7 +99,7 @@ async fn pass(
     if shutdown.is_cancelled() && result.is_err() {
         return Exit::Ok;
     }
-    super::apply::render(&result, false, print, &engine.options().state)
+    super::apply::render(&result, PlanOutput::Text, print, &engine.options().state)
 }
 
 /// Applies, shows the status, then re-applies every `--resync-interval` until `shutdown`.

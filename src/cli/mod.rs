@@ -9,10 +9,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub mod apply;
 pub mod common;
+pub mod completions;
 pub mod config;
 pub mod dev;
 pub mod diff;
 pub mod export;
+pub mod markdown;
 pub mod render;
 pub mod schema;
 pub mod status;
@@ -94,6 +96,15 @@ pub enum OutputFormat {
     Json,
 }
 
+/// `--output` of `diff` and `apply`: [`OutputFormat`] plus a pull-request comment body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanOutput {
+    Text,
+    Json,
+    /// A pull-request comment: summary, a table per owner, changes in a collapsible block.
+    Markdown,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Parse, expand and check manifests; no ZooKeeper needed.
@@ -114,6 +125,27 @@ pub enum Command {
     Resume,
     /// Quick start: a throwaway local ZooKeeper, the manifests applied and kept in sync.
     Dev(DevArgs),
+    /// Print a shell completion script (`bash`, `zsh` or `fish`).
+    Completions(CompletionsArgs),
+    /// Write man pages (zkstate.1 and one per subcommand) into a directory.
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+/// `completions` flags.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: completions::Shell,
+}
+
+/// `man` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Directory to write the pages into (created if missing).
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
 }
 
 /// `dev` flags.
@@ -131,9 +163,9 @@ pub struct DevArgs {
 pub struct PlanArgs {
     #[command(flatten)]
     pub files: FilesArgs,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    /// Output format (`markdown`: a pull-request comment body, at most 60,000 characters).
+    #[arg(short, long, value_enum, default_value_t = PlanOutput::Text)]
+    pub output: PlanOutput,
     /// Delete what the inventory records for owners no longer in the manifest set (only those
     /// whose last recorded `prune` was on); counts toward --max-deletes.
     #[arg(long)]
@@ -238,6 +270,8 @@ pub fn run(mut cli: Cli) -> Exit {
         Command::Suspend => suspend::run(true, &cli.global),
         Command::Resume => suspend::run(false, &cli.global),
         Command::Dev(a) => dev::run(a, &cli.global),
+        Command::Completions(a) => completions::print(a.shell),
+        Command::Man(a) => completions::man(&a.dir),
     }
 }
 

@@ -24,7 +24,7 @@ fn as_text(b: &[u8]) -> Option<&str> {
     Some(s)
 }
 
-fn show_bytes(b: &[u8]) -> String {
+pub(crate) fn show_bytes(b: &[u8]) -> String {
     if b.is_empty() {
         return "(empty)".into();
     }

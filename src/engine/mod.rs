@@ -51,7 +51,9 @@ use crate::zk::state::StatePaths;
 mod report;
 mod status;
 
-pub use report::{AdoptedReport, ChangeReport, KeptOwnerReport, PlanReport, SENSITIVE, Shown, kept_hint};
+pub use report::{
+    AdoptedReport, ChangeReport, KeptOwnerReport, PlanReport, SENSITIVE, Shown, kept_hint,
+};
 pub use status::{
     ElectionStatus, InstanceStatus, LastApply, LockStatus, QueueStatus, ServiceStatus,
     StatusReport, TreeStatus,

@@ -86,8 +86,10 @@ pub struct InstanceSpec {
     pub id: String,
     /// Host name or IP address clients connect to.
     pub address: String,
+    /// The service's port (1-65535).
     #[schemars(range(min = 1, max = 65535))]
     pub port: u32,
+    /// The service's TLS port (1-65535), if any.
     #[serde(default)]
     #[schemars(range(min = 1, max = 65535))]
     pub ssl_port: Option<u32>,

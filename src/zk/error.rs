@@ -10,6 +10,10 @@ pub enum ZkError {
         #[source]
         source: zk::Error,
     },
+    #[error(
+        "failed to connect to ZooKeeper at {hosts}: {cause}; check --zk (or ZKSTATE_ZK) and that ZooKeeper is running there"
+    )]
+    Unreachable { hosts: String, cause: String },
     #[error("failed to {op} {path}: {source}")]
     Op {
         op: &'static str,
