@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use zkstate::zk::server::{ServerOptions, ZkServer};
+use zkstate::localzk::{ServerOptions, ZkServer};
 use zookeeper_client as zk;
 
 const DEADLINE: Duration = Duration::from_secs(60);

@@ -41,7 +41,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use zkstate::zk::server::{ServerOptions, ZkServer};
+use clap::{Parser, Subcommand};
+use zkstate::localzk::{ServerOptions, ZkServer};
+use zkstate::model::AclEntry;
+use zkstate::zk::apply::{MULTI_ENVELOPE_BYTES, create_op_size};
 use zookeeper_client as zk;
 
 /// Parent nodes the leaves are spread over (`g0000` .. `g0099`).
@@ -61,13 +64,63 @@ const WARMUP_NODES: usize = 20_000;
 const KAZOO_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/kazoo_create.py");
 const ZKSTATE: &str = env!("CARGO_BIN_EXE_zkstate");
 
+/// The bench's command line. `cargo bench --bench apply -- --sizes 10k,100k --repeats 3`; the
+/// hidden subcommands are the child-process modes this binary re-runs itself in.
+#[derive(Parser, Debug)]
+#[command(about = "zkstate apply benchmark against a real ZooKeeper")]
+struct Cli {
+    #[command(subcommand)]
+    helper: Option<Helper>,
+    /// Node counts to measure, comma-separated (`10000,100000` or `10k,100k`).
+    #[arg(long, value_delimiter = ',', value_parser = parse_size)]
+    sizes: Option<Vec<usize>>,
+    /// Repeats per size (the median is reported).
+    #[arg(long)]
+    repeats: Option<usize>,
+    /// Passed by `cargo bench` to `harness = false` targets; without it this is a smoke run.
+    #[arg(long, hide = true)]
+    bench: bool,
+    /// `cargo bench NAME` passes NAME to every bench target as a filter; ignored.
+    #[arg(hide = true)]
+    filter: Vec<String>,
+}
+
+/// Child-process modes.
+#[derive(Subcommand, Debug)]
+enum Helper {
+    /// Runs PROG with stdout/stderr in the files and reports its resource use.
+    #[command(name = "__measure", hide = true)]
+    Measure {
+        out: PathBuf,
+        err: PathBuf,
+        prog: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Baseline A.
+    #[command(name = "__raw-create", hide = true)]
+    RawCreate {
+        hosts: String,
+        root: String,
+        n: usize,
+    },
+    /// Baseline C.
+    #[command(name = "__raw-walk", hide = true)]
+    RawWalk { hosts: String, root: String },
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("__measure") => measure_main(&args[1..]),
-        Some("__raw-create") => raw_create_main(&args[1..]),
-        Some("__raw-walk") => raw_walk_main(&args[1..]),
-        _ => bench_main(&args),
+    let cli = Cli::parse();
+    match &cli.helper {
+        Some(Helper::Measure {
+            out,
+            err,
+            prog,
+            args,
+        }) => measure_main(out, err, prog, args),
+        Some(Helper::RawCreate { hosts, root, n }) => raw_create_main(hosts, root, *n),
+        Some(Helper::RawWalk { hosts, root }) => raw_walk_main(hosts, root),
+        None => bench_main(&cli),
     }
 }
 
@@ -136,12 +189,6 @@ async fn connect(hosts: &str) -> zk::Client {
         .unwrap_or_else(|e| panic!("connect to {hosts}: {e}"))
 }
 
-/// Serialized size of one create inside a multi with the open ACL (jute, with its header).
-fn create_op_bytes(path: &str, data: &[u8]) -> usize {
-    let acl = 4 + (4 + 4 + "world".len() + 4 + "anyone".len());
-    (4 + 1 + 4) + (4 + path.len()) + (4 + data.len()) + acl + 4
-}
-
 /// Baseline A: creates the tree as pipelined multis. Returns (connect → last ack, multis).
 async fn raw_create(hosts: &str, root: &str, n: usize) -> (Duration, usize) {
     let start = Instant::now();
@@ -152,15 +199,17 @@ async fn raw_create(hosts: &str, root: &str, n: usize) -> (Duration, usize) {
     let mut in_flight = VecDeque::new();
     let mut multis = 0;
     let mut writer = client.new_multi_writer();
-    let (mut bytes, mut ops) = (8 + 9, 0);
+    // Sized with the executor's own formula, so both sides pack multis alike.
+    let open = [AclEntry::open()];
+    let (mut bytes, mut ops) = (MULTI_ENVELOPE_BYTES, 0);
     for (path, data) in tree_nodes(root, n) {
-        let size = create_op_bytes(&path, data.as_bytes());
+        let size = create_op_size(&path, data.len(), &open, 0);
         if ops > 0 && bytes + size > max_bytes {
             // Sent now; awaited later.
             in_flight.push_back(writer.commit());
             multis += 1;
             writer = client.new_multi_writer();
-            (bytes, ops) = (8 + 9, 0);
+            (bytes, ops) = (MULTI_ENVELOPE_BYTES, 0);
             if in_flight.len() >= max_in_flight {
                 let front = in_flight.pop_front().expect("in flight");
                 front.await.expect("raw multi create");
@@ -292,11 +341,7 @@ async fn verify(hosts: &str, root: &str, n: usize) -> Result<(), String> {
 // Child-process modes.
 
 /// `__raw-create HOSTS ROOT N`: prints `{"seconds":S,"multis":M}`.
-fn raw_create_main(args: &[String]) {
-    let [hosts, root, n] = args else {
-        panic!("usage: __raw-create HOSTS ROOT N");
-    };
-    let n: usize = n.parse().expect("N");
+fn raw_create_main(hosts: &str, root: &str, n: usize) {
     let (elapsed, multis) = runtime().block_on(raw_create(hosts, root, n));
     println!(
         "{{\"seconds\":{},\"multis\":{multis}}}",
@@ -305,10 +350,7 @@ fn raw_create_main(args: &[String]) {
 }
 
 /// `__raw-walk HOSTS ROOT`: prints `{"seconds":S,"nodes":N,"bytes":B}`.
-fn raw_walk_main(args: &[String]) {
-    let [hosts, root] = args else {
-        panic!("usage: __raw-walk HOSTS ROOT");
-    };
+fn raw_walk_main(hosts: &str, root: &str) {
     let (elapsed, nodes, bytes) = runtime().block_on(raw_walk(hosts, root));
     println!(
         "{{\"seconds\":{},\"nodes\":{nodes},\"bytes\":{bytes}}}",
@@ -335,10 +377,7 @@ fn own_hwm_kb() -> u64 {
     clippy::zombie_processes,
     reason = "the child is reaped with wait4, which std's Child::wait cannot do"
 )]
-fn measure_main(args: &[String]) {
-    let [out, err, prog, rest @ ..] = args else {
-        panic!("usage: __measure OUT ERR PROG ARGS...");
-    };
+fn measure_main(out: &Path, err: &Path, prog: &str, rest: &[String]) {
     let floor = own_hwm_kb();
     let stdout = fs::File::create(out).expect("create stdout file");
     let stderr = fs::File::create(err).expect("create stderr file");
@@ -396,22 +435,25 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// One size: `10000` or `10k`.
+fn parse_size(v: &str) -> Result<usize, String> {
+    let v = v.trim().to_ascii_lowercase();
+    let (num, mul) = match v.strip_suffix('k') {
+        Some(num) => (num, 1000),
+        None => (v.as_str(), 1),
+    };
+    num.parse::<usize>()
+        .map(|x| x * mul)
+        .map_err(|_| format!("bad size {v:?} (e.g. 10000 or 10k)"))
+}
+
 fn parse_sizes(s: &str) -> Vec<usize> {
     s.split(',')
-        .map(|v| {
-            let v = v.trim().to_ascii_lowercase();
-            let (num, mul) = match v.strip_suffix('k') {
-                Some(num) => (num.to_owned(), 1000),
-                None => (v.clone(), 1),
-            };
-            num.parse::<usize>()
-                .map(|x| x * mul)
-                .unwrap_or_else(|_| panic!("bad size {v:?} (e.g. 10000 or 10k)"))
-        })
+        .map(|v| parse_size(v).unwrap_or_else(|e| panic!("ZKSTATE_BENCH_SIZES: {e}")))
         .collect()
 }
 
-fn config(args: &[String]) -> Config {
+fn config(cli: &Cli) -> Config {
     let quick = env_var("ZKSTATE_BENCH_QUICK").is_some_and(|v| v != "0");
     let mut sizes = if quick {
         vec![1000, 5000]
@@ -421,7 +463,7 @@ fn config(args: &[String]) -> Config {
     let mut repeats = if quick { 1 } else { 3 };
     // `cargo test --all-targets` runs this target without `--bench`: a smoke run that proves the
     // harness still works (every contender, verified), not a measurement.
-    if !args.iter().any(|a| a == "--bench") {
+    if !cli.bench {
         sizes = vec![1000];
         repeats = 1;
     }
@@ -431,21 +473,16 @@ fn config(args: &[String]) -> Config {
     if let Some(r) = env_var("ZKSTATE_BENCH_REPEATS") {
         repeats = r.parse().expect("ZKSTATE_BENCH_REPEATS");
     }
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            // cargo bench passes --bench to harness = false targets.
-            "--bench" => {}
-            "--sizes" => sizes = parse_sizes(it.next().expect("--sizes LIST")),
-            "--repeats" => repeats = it.next().expect("--repeats N").parse().expect("N"),
-            flag if flag.starts_with('-') => {
-                panic!("unknown argument {flag:?}; use --sizes 10000,100000 --repeats 3")
-            }
-            // `cargo bench NAME` passes NAME to every bench target as a filter.
-            filter => log(format!(
-                "ignoring the filter {filter:?}: this bench always runs whole"
-            )),
-        }
+    if let Some(s) = &cli.sizes {
+        sizes.clone_from(s);
+    }
+    if let Some(r) = cli.repeats {
+        repeats = r;
+    }
+    for filter in &cli.filter {
+        log(format!(
+            "ignoring the filter {filter:?}: this bench always runs whole"
+        ));
     }
     Config {
         sizes,
@@ -674,8 +711,8 @@ fn log(msg: impl AsRef<str>) {
     let _ = std::io::stderr().flush();
 }
 
-fn bench_main(args: &[String]) {
-    let cfg = config(args);
+fn bench_main(cli: &Cli) {
+    let cfg = config(cli);
     let kazoo_ok = Command::new(&cfg.python)
         .args(["-c", "import kazoo"])
         .stdout(Stdio::null())

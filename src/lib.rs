@@ -13,10 +13,12 @@
 //! - [`agent`]: the long-running reconciler: triggers → coalesce → one engine pass; the leader
 //!   lock's lifetime; the host keeper (ephemeral registrations, election contenders).
 //! - [`telemetry`]: metrics, HTTP endpoints, systemd notify.
+//! - [`localzk`]: throwaway local ZooKeeper servers (a JVM on a free loopback port) for `dev` and tests.
 //! - [`cli`]: clap types, one file per subcommand, plan and status rendering.
 pub mod agent;
 pub mod cli;
 pub mod engine;
+pub mod localzk;
 pub mod manifest;
 pub mod model;
 pub mod plan;

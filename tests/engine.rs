@@ -7,10 +7,10 @@ use zkstate::engine::{
     CancellationToken, ConnectOptions, Engine, EngineError, Leadership, LockRequest, Outcome,
     PassMode, PassOptions, Session,
 };
+use zkstate::localzk::ZkServer;
 use zkstate::model::*;
 use zkstate::zk::apply::ExecOptions;
 use zkstate::zk::lock::LockFormat;
-use zkstate::zk::server::ZkServer;
 use zkstate::zk::state::StatePaths;
 use zookeeper_client as zkc;
 
@@ -29,7 +29,7 @@ fn desired(nodes: &[(&str, &[u8])]) -> DesiredState {
         root: p("/c"),
         prune: Prune::Owned,
         mode: Mode::Enforce,
-        ignore: vec![],
+        ignore: Default::default(),
         host_scoped: false,
     });
     let mut add = |path: &str, data: &[u8], policy| {

@@ -40,7 +40,7 @@ const TREE: &str = "apiVersion: zkstate/v1\nkind: ConfigTree\n";
 fn examples_are_valid_on_a_clean_environment() {
     let (code, out, err) = zkstate(&repo(), &["validate", "-f", "examples/"], &[]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out, "4 documents, 23 znodes: valid\n");
+    assert_eq!(out, "6 documents, 29 znodes: valid\n");
     assert_eq!(err, "");
     // -q: nothing at all.
     let (code, out, err) = zkstate(&repo(), &["-q", "validate", "-f", "examples"], &[]);

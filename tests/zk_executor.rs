@@ -2,11 +2,11 @@
 //! concurrency, fencing, size limits, inventory bookkeeping.
 use std::time::Duration;
 
+use zkstate::localzk::ZkServer;
 use zkstate::model::*;
 use zkstate::plan::Op;
 use zkstate::zk::apply::{ExecError, ExecOptions, execute};
 use zkstate::zk::reconcile::{self, ApplyOutcome, PassOptions, plan_ops};
-use zkstate::zk::server::ZkServer;
 use zkstate::zk::state::StatePaths;
 use zkstate::zk::{lock, session};
 use zookeeper_client as zkc;
@@ -26,7 +26,7 @@ fn desired(nodes: &[(&str, &[u8])]) -> DesiredState {
         root: p("/c"),
         prune: Prune::Owned,
         mode: Mode::Enforce,
-        ignore: vec![],
+        ignore: Default::default(),
         host_scoped: false,
     });
     let mut add = |path: &str, data: &[u8], policy| {
@@ -310,4 +310,31 @@ async fn split_batches_are_chained_so_a_failure_stops_every_later_batch() {
     for n in &names {
         assert_eq!(data(&c, n).await.unwrap().0.len(), 100_000);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_changes_check_the_lock_right_before_each_set_acl() {
+    let server = ZkServer::start().unwrap();
+    let (c, l) = setup(&server).await;
+    let open = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
+    c.create("/acl", b"", &open).await.unwrap();
+    let read_only = vec![AclEntry {
+        scheme: "world".into(),
+        id: "anyone".into(),
+        perms: Perms(Perms::READ.0 | Perms::ADMIN.0),
+    }];
+    // Holding the lock: the ACL is set.
+    zkstate::zk::apply::set_acls(&c, &l, &[("/acl".into(), read_only.clone(), 0)])
+        .await
+        .unwrap();
+    let (_, stat) = c.get_acl("/acl").await.unwrap();
+    assert_eq!(stat.aversion, 1);
+    // Lost the lock (our node deleted, as an operator or an expired session would): refused.
+    c.delete(&l.node, None).await.unwrap();
+    let err = zkstate::zk::apply::set_acls(&c, &l, &[("/acl".into(), read_only, 1)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ExecError::LockLost { .. }), "{err:?}");
+    let (_, stat) = c.get_acl("/acl").await.unwrap();
+    assert_eq!(stat.aversion, 1, "nothing was set without the lock");
 }

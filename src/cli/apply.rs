@@ -1,8 +1,9 @@
 //! `zkstate apply`: plan and apply atomically under the leader lock. Exit 0 applied or nothing to
 //! do, 1 invalid manifests, 2 trouble, 3 refused by a safety guard, 4 lock timeout.
 use super::common::{block_on, engine, fail, load_manifests, print_json};
+use super::markdown::plan_markdown;
 use super::render::plan_text;
-use super::{ApplyArgs, Exit, GlobalArgs, OutputFormat};
+use super::{ApplyArgs, Exit, GlobalArgs, PlanOutput};
 use crate::engine::{
     CancellationToken, EngineError, LockRequest, Outcome, PassOptions, PassReport,
 };
@@ -31,8 +32,7 @@ async fn run_async(args: &ApplyArgs, global: &GlobalArgs) -> Exit {
     let result = engine
         .apply_once(&m.desired, &lock_request(args), &never)
         .await;
-    let json = args.plan.output == OutputFormat::Json;
-    let exit = render(&result, json, true, &engine.options().state);
+    let exit = render(&result, args.plan.output, true, &engine.options().state);
     // The process exits next: freeing 100k-node trees piece by piece only costs time.
     std::mem::forget(result);
     std::mem::forget(m);
@@ -43,6 +43,7 @@ async fn run_async(args: &ApplyArgs, global: &GlobalArgs) -> Exit {
 pub fn pass_options(args: &ApplyArgs, opts: &mut PassOptions) {
     opts.max_deletes = args.max_deletes;
     opts.force = args.force;
+    opts.planner.prune_removed = args.plan.prune_removed;
     opts.revision = args.revision.clone();
     opts.exec.allow_split = args.allow_split;
     opts.exec.max_request_bytes = args.max_request_bytes;
@@ -60,7 +61,7 @@ pub fn lock_request(args: &ApplyArgs) -> LockRequest {
 /// an empty plan prints nothing (the dev loop's quiet resyncs).
 pub fn render(
     result: &Result<PassReport, EngineError>,
-    json: bool,
+    output: PlanOutput,
     print: bool,
     state: &StatePaths,
 ) -> Exit {
@@ -80,7 +81,11 @@ pub fn render(
             changes,
             observe_only,
         } => {
-            let mut msg = if report.batches > 1 {
+            let mut msg = if report.confirmed_by_record {
+                format!(
+                    "Applied {changes} changes: the connection was lost while committing and no reply came, but the applied record shows the commit landed (transaction sizes unknown)."
+                )
+            } else if report.batches > 1 {
                 format!(
                     "Applied {changes} changes as {} ordered atomic batches (--allow-split): each batch is atomic, the whole plan is not.",
                     report.batches
@@ -117,12 +122,32 @@ pub fn render(
             (Exit::Refused, Some(format!("Refused: {reason}")))
         }
     };
+    if report.tightened > 0 {
+        eprintln!(
+            "Tightened the ACL of {} zkstate state nodes under {}: only the --auth identities may write them now.",
+            report.tightened, state.root
+        );
+    }
     if !print && report.plan.is_empty() {
         return exit;
     }
-    if json {
-        plan.changes = report.plan_report().changes;
-        plan.summary = report.counts();
+    if !state.is_guarded() {
+        eprintln!(
+            "warning: zkstate's state under {} (lock, inventory, applied record, suspend) is open to any client; pass --auth digest:USER:PASSWORD to guard it",
+            state.root
+        );
+    }
+    if output == PlanOutput::Markdown {
+        print!(
+            "{}",
+            plan_markdown(&report.plan, "zkstate apply", message.as_deref())
+        );
+    } else if output == PlanOutput::Json {
+        let full = report.plan_report();
+        plan.changes = full.changes;
+        plan.summary = full.summary;
+        plan.kept_owners = full.kept_owners;
+        plan.adopted = full.adopted;
         print_json(&plan);
         // Freeing a 100k-change report piece by piece only costs time.
         std::mem::forget(plan);

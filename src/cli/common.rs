@@ -68,8 +68,9 @@ pub fn chroot_len(hosts: &str) -> usize {
 
 /// The validated state path.
 pub fn state_paths(global: &GlobalArgs) -> Result<StatePaths, Exit> {
+    let creds = ConnectOptions::parse_auth(&global.auth).map_err(|e| fail(Exit::Trouble, e))?;
     ZPath::parse(global.state_path())
-        .map(StatePaths::new)
+        .map(|root| StatePaths::guarded(root, &creds))
         .map_err(|e| {
             fail(
                 Exit::Trouble,
@@ -99,6 +100,7 @@ pub fn pass_options(global: &GlobalArgs, state: StatePaths, digest: String) -> P
         exec: ExecOptions {
             chroot_len: global.zk.as_deref().map(chroot_len).unwrap_or(0),
             progress_path: Some(state.progress().to_string()),
+            progress_acl: state.acl.clone(),
             ..ExecOptions::default()
         },
         state,

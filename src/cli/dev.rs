@@ -10,9 +10,9 @@ use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::common::{engine, fail, load_manifests, runtime};
-use super::{ApplyArgs, DevArgs, Exit, GlobalArgs, OutputFormat, PlanArgs};
+use super::{ApplyArgs, DevArgs, Exit, GlobalArgs, PlanArgs, PlanOutput};
 use crate::engine::{CancellationToken, Engine};
-use crate::zk::server::{ServerOptions, ZkServer};
+use crate::localzk::{ServerOptions, ZkServer};
 
 pub fn run(args: &DevArgs, global: &GlobalArgs) -> Exit {
     let rt = match runtime() {
@@ -67,7 +67,8 @@ fn apply_args(args: &DevArgs) -> ApplyArgs {
     ApplyArgs {
         plan: PlanArgs {
             files: args.files.clone(),
-            output: OutputFormat::Text,
+            output: PlanOutput::Text,
+            prune_removed: false,
         },
         dry_run: false,
         revision: Some("dev".into()),
@@ -100,7 +101,7 @@ async fn pass(
     if shutdown.is_cancelled() && result.is_err() {
         return Exit::Ok;
     }
-    super::apply::render(&result, false, print, &engine.options().state)
+    super::apply::render(&result, PlanOutput::Text, print, &engine.options().state)
 }
 
 /// Applies, shows the status, then re-applies every `--resync-interval` until `shutdown`.

@@ -3,6 +3,11 @@
 //! nodes without children `{}`; ephemeral nodes (and sequential children) are left out; empty
 //! parents are implied by their children; the root's own data uses the key `.`. ACLs are not
 //! exported (a ConfigTree without `acl` does not compare ACLs).
+//!
+//! Round trip: every value is a YAML double-quoted scalar (never a bare word such as `on`,
+//! `null`, `~`, `0x10` or `1e3`), with every character outside YAML's printable set escaped,
+//! and `${` written as `$${` (the loader expands `${VAR}` in values), so applying an export back
+//! is byte-exact for any content.
 use std::fmt::Write as _;
 
 use base64::Engine as _;
@@ -89,7 +94,7 @@ pub fn render_manifest(root: &ZPath, name: &str, live: &LiveTree) -> String {
             "{}".to_owned()
         } else {
             match std::str::from_utf8(&node.data) {
-                Ok(s) => q(s),
+                Ok(s) => q(&escape_env(s)),
                 Err(_) => format!(
                     "{{base64: {}}}",
                     q(&base64::engine::general_purpose::STANDARD.encode(&node.data))
@@ -105,6 +110,36 @@ pub fn render_manifest(root: &ZPath, name: &str, live: &LiveTree) -> String {
     out
 }
 
-fn q(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+/// `${` → `$${`: the loader's escape for a literal `${` (any other `$` is literal).
+pub fn escape_env(s: &str) -> String {
+    s.replace("${", "$${")
+}
+
+/// A YAML double-quoted scalar holding exactly `s`.
+pub fn q(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            // YAML's printable set, minus the byte-order mark.
+            ' '..='~' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..
+                if c != '\u{feff}' =>
+            {
+                out.push(c)
+            }
+            c if (c as u32) < 0x10000 => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\U{:08X}", c as u32);
+            }
+        }
+    }
+    out.push('"');
+    out
 }

@@ -10,10 +10,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub mod agent;
 pub mod apply;
 pub mod common;
+pub mod completions;
 pub mod config;
 pub mod dev;
 pub mod diff;
 pub mod export;
+pub mod markdown;
 pub mod render;
 pub mod schema;
 pub mod status;
@@ -95,6 +97,15 @@ pub enum OutputFormat {
     Json,
 }
 
+/// `--output` of `diff` and `apply`: [`OutputFormat`] plus a pull-request comment body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanOutput {
+    Text,
+    Json,
+    /// A pull-request comment: summary, a table per owner, changes in a collapsible block.
+    Markdown,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Parse, expand and check manifests; no ZooKeeper needed.
@@ -117,6 +128,27 @@ pub enum Command {
     Dev(DevArgs),
     /// The long-running reconciler: leader lock, watches, self-heal, host registrations.
     Agent(agent::AgentArgs),
+    /// Print a shell completion script (`bash`, `zsh` or `fish`).
+    Completions(CompletionsArgs),
+    /// Write man pages (zkstate.1 and one per subcommand) into a directory.
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+/// `completions` flags.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: completions::Shell,
+}
+
+/// `man` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Directory to write the pages into (created if missing).
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
 }
 
 /// `dev` flags.
@@ -134,9 +166,13 @@ pub struct DevArgs {
 pub struct PlanArgs {
     #[command(flatten)]
     pub files: FilesArgs,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
-    pub output: OutputFormat,
+    /// Output format (`markdown`: a pull-request comment body, at most 60,000 characters).
+    #[arg(short, long, value_enum, default_value_t = PlanOutput::Text)]
+    pub output: PlanOutput,
+    /// Delete what the inventory records for owners no longer in the manifest set (only those
+    /// whose last recorded `prune` was on); counts toward --max-deletes.
+    #[arg(long)]
+    pub prune_removed: bool,
 }
 
 /// `apply` flags.
@@ -240,6 +276,8 @@ pub fn run(mut cli: Cli) -> Exit {
         Command::Resume => suspend::run(false, &cli.global),
         Command::Dev(a) => dev::run(a, &cli.global),
         Command::Agent(a) => agent::run(a, &cli.global),
+        Command::Completions(a) => completions::print(a.shell),
+        Command::Man(a) => completions::man(&a.dir),
     }
 }
 

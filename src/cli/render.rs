@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use base64::Engine as _;
 
 use crate::engine::SENSITIVE;
+use crate::engine::kept_hint;
 use crate::plan::{Op, Plan};
 
 /// Text plans show at most this many changes in detail; the summary line counts them all.
@@ -23,7 +24,7 @@ fn as_text(b: &[u8]) -> Option<&str> {
     Some(s)
 }
 
-fn show_bytes(b: &[u8]) -> String {
+pub(crate) fn show_bytes(b: &[u8]) -> String {
     if b.is_empty() {
         return "(empty)".into();
     }
@@ -107,6 +108,31 @@ pub fn plan_text(plan: &Plan) -> String {
             out,
             "  ... and {} more changes (--output json lists every change)",
             plan.changes.len() - TEXT_DETAIL_LIMIT
+        );
+    }
+    for a in plan.adopted.iter().take(TEXT_DETAIL_LIMIT) {
+        let _ = writeln!(
+            out,
+            "  = {}  # {} {} (adopted: it already existed; zkstate owns it now and prunes it once it is removed from the manifests)",
+            a.path, a.owner.kind, a.owner.name
+        );
+    }
+    if plan.adopted.len() > TEXT_DETAIL_LIMIT {
+        let _ = writeln!(
+            out,
+            "  ... and {} more adopted nodes (--output json lists every one)",
+            plan.adopted.len() - TEXT_DETAIL_LIMIT
+        );
+    }
+    for k in &plan.kept_owners {
+        let _ = writeln!(
+            out,
+            "  ! kept {} {} (root {}): {} nodes recorded; {}",
+            k.owner.kind,
+            k.owner.name,
+            k.root,
+            k.nodes,
+            kept_hint(k)
         );
     }
     for n in &plan.notes {

@@ -18,7 +18,8 @@ pub async fn run_async(args: &StatusArgs, global: &GlobalArgs) -> Exit {
     } else {
         match load_manifests(&args.files, global) {
             Ok(m) => Some(m),
-            Err(e) => return e,
+            // SPEC §2: status exits 0 or 2; a manifest set it cannot use is trouble.
+            Err(_) => return Exit::Trouble,
         }
     };
     let digest = manifests

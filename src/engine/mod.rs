@@ -51,7 +51,9 @@ use crate::zk::state::StatePaths;
 mod report;
 mod status;
 
-pub use report::{ChangeReport, PlanReport, SENSITIVE, Shown};
+pub use report::{
+    AdoptedReport, ChangeReport, KeptOwnerReport, PlanReport, SENSITIVE, Shown, kept_hint,
+};
 pub use status::{
     ElectionStatus, InstanceStatus, LastApply, LockStatus, QueueStatus, ServiceStatus,
     StatusReport, TreeStatus,
@@ -98,6 +100,8 @@ impl From<ApplyError> for EngineError {
 #[derive(Debug)]
 pub struct Leadership {
     lock: LeaderLock,
+    /// State nodes whose open ACL was tightened to the `--auth` identities while acquiring.
+    pub tightened: usize,
 }
 
 /// How to take the lock for a one-shot apply.
@@ -109,7 +113,8 @@ pub struct LockRequest {
 }
 
 impl Leadership {
-    /// Creates zkstate's lock and inventory directories when missing, then contends for
+    /// Creates zkstate's lock and inventory directories when missing (with the state ACL; an
+    /// open state is tightened under `--auth`, see [`Leadership::tightened`]), then contends for
     /// `<state-path>/lock` as `identifier` and waits to lead.
     ///
     /// # Errors
@@ -124,17 +129,17 @@ impl Leadership {
         cancel: &CancellationToken,
     ) -> Result<Self, EngineError> {
         let work = async {
-            for dir in [state.lock(), state.inventory()] {
-                session.ensure_path(dir.as_str()).await?;
-            }
-            lock::acquire(
+            let tightened = reconcile::prepare_state(session.client(), state).await?;
+            let lock = lock::acquire_with_acl(
                 session.client(),
                 state.root.as_str(),
                 identifier,
                 req.format,
                 req.timeout,
+                &state.acl,
             )
-            .await
+            .await?;
+            Ok::<_, ZkError>((lock, tightened))
         };
         tokio::select! {
             biased;
@@ -144,7 +149,10 @@ impl Leadership {
                 }
                 Err(EngineError::Cancelled)
             }
-            r = work => Ok(Self { lock: r? }),
+            r = work => {
+                let (lock, tightened) = r?;
+                Ok(Self { lock, tightened })
+            }
         }
     }
 
@@ -227,6 +235,11 @@ pub struct PassReport {
     pub batches: usize,
     /// `<state-path>/suspend` existed when the pass read the records.
     pub suspended: bool,
+    /// The commit's reply was lost with the connection, and the applied record showed it
+    /// landed (transaction sizes unknown).
+    pub confirmed_by_record: bool,
+    /// [`Engine::apply_once`]: state nodes whose open ACL was tightened while taking the lock.
+    pub tightened: usize,
 }
 
 impl PassReport {
@@ -246,6 +259,8 @@ impl PassReport {
             ops: 0,
             bytes: 0,
             batches: 0,
+            confirmed_by_record: false,
+            tightened: 0,
         }
     }
 
@@ -349,6 +364,7 @@ impl Engine {
                         r.ops = report.ops;
                         r.bytes = report.bytes;
                         r.batches = report.batches;
+                        r.confirmed_by_record = report.confirmed_by_record;
                         r
                     }
                 }
@@ -390,7 +406,10 @@ impl Engine {
             let _ = leader.release(&self.session).await;
             return Err(EngineError::Cancelled);
         }
-        let result = self.pass(desired, PassMode::Apply(&leader)).await;
+        let mut result = self.pass(desired, PassMode::Apply(&leader)).await;
+        if let Ok(r) = &mut result {
+            r.tightened = leader.tightened;
+        }
         if let Err(e) = leader.release(&self.session).await {
             tracing::warn!(error = %e, "failed to release the leader lock; it goes with the session");
         }
@@ -412,10 +431,7 @@ impl Engine {
         let path = self.opts.state.suspend();
         if suspend {
             self.session
-                .ensure_path(self.opts.state.root.as_str())
-                .await?;
-            self.session
-                .create_if_missing(path.as_str(), self.opts.identifier.as_bytes())
+                .create_state_node(&self.opts.state, &path, self.opts.identifier.as_bytes())
                 .await
         } else {
             self.session.delete_if_present(path.as_str()).await

@@ -4,8 +4,8 @@
 use base64::Engine as _;
 use serde::Serialize;
 
-use crate::model::AclEntry;
-use crate::plan::{Change, Op, Plan, Summary};
+use crate::model::{AclEntry, Prune};
+use crate::plan::{Change, KeptOwner, Op, Plan, Summary};
 
 /// What a renderer shows for secret data.
 pub const SENSITIVE: &str = "(sensitive)";
@@ -15,6 +15,12 @@ pub const SENSITIVE: &str = "(sensitive)";
 pub struct PlanReport {
     pub changes: Vec<ChangeReport>,
     pub summary: Summary,
+    /// Owners the inventory records but the manifest set does not contain: kept (SPEC §3 "Only
+    /// what it was given"), deleted only with `--prune-removed`.
+    #[serde(rename = "keptOwners")]
+    pub kept_owners: Vec<KeptOwnerReport>,
+    /// Declared nodes that already existed and that this plan takes ownership of.
+    pub adopted: Vec<AdoptedReport>,
     /// `apply` only: whether anything was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applied: Option<bool>,
@@ -27,6 +33,37 @@ pub struct PlanReport {
     /// `apply` only: why a guard refused the plan.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
+}
+
+/// An owner missing from the manifest set, kept.
+#[derive(Clone, Debug, Serialize)]
+pub struct KeptOwnerReport {
+    pub kind: String,
+    pub name: String,
+    pub root: String,
+    /// Nodes the inventory still records for it.
+    pub nodes: usize,
+    /// Its last recorded `prune`.
+    pub prune: Prune,
+    /// What to do about it.
+    pub hint: &'static str,
+}
+
+/// A node this plan adopts.
+#[derive(Clone, Debug, Serialize)]
+pub struct AdoptedReport {
+    pub path: String,
+    pub kind: String,
+    pub name: String,
+}
+
+/// What to do about a kept owner.
+pub fn kept_hint(k: &KeptOwner) -> &'static str {
+    if k.prune == Prune::Off {
+        "not in this manifest set; its recorded prune is off, so --prune-removed keeps its nodes too (delete them by hand)"
+    } else {
+        "not in this manifest set, so its nodes are kept; --prune-removed deletes them"
+    }
 }
 
 /// One change.
@@ -59,6 +96,27 @@ impl PlanReport {
         Self {
             changes: plan.changes.iter().map(ChangeReport::new).collect(),
             summary: plan.summary(),
+            kept_owners: plan
+                .kept_owners
+                .iter()
+                .map(|k| KeptOwnerReport {
+                    kind: k.owner.kind.to_string(),
+                    name: k.owner.name.clone(),
+                    root: k.root.to_string(),
+                    nodes: k.nodes,
+                    prune: k.prune,
+                    hint: kept_hint(k),
+                })
+                .collect(),
+            adopted: plan
+                .adopted
+                .iter()
+                .map(|a| AdoptedReport {
+                    path: a.path.to_string(),
+                    kind: a.owner.kind.to_string(),
+                    name: a.owner.name.clone(),
+                })
+                .collect(),
             applied: None,
             transactions: None,
             suspended: None,

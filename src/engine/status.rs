@@ -141,16 +141,19 @@ pub async fn collect(
             {
                 let mut areas = snapshot::Areas::default();
                 areas.nodes.extend(inv.paths.iter().cloned());
+                areas.nodes.extend(inv.orphaned.iter().cloned());
                 let live = snapshot::snapshot(client, &areas).await?;
                 let missing = inv
                     .paths
                     .iter()
-                    .filter(|p| !live.nodes.contains_key(*p))
+                    .filter(|p| p.is_within(&inv.root) && !live.nodes.contains_key(*p))
                     .count();
                 let orphaned = inv
                     .paths
                     .iter()
-                    .filter(|p| !p.is_within(&inv.root) && live.nodes.contains_key(*p))
+                    .filter(|p| !p.is_within(&inv.root))
+                    .chain(inv.orphaned.iter())
+                    .filter(|p| live.nodes.contains_key(*p))
                     .map(|p| p.to_string())
                     .collect();
                 trees.push(TreeStatus {
@@ -242,7 +245,7 @@ async fn queue_status(
         return Err(unknown_format(owner, info));
     };
     let top = session.children(path.as_str()).await?;
-    let entries = if format == crate::manifest::spec::QueueFormat::KazooLocking {
+    let entries = if format == crate::model::spec::QueueFormat::KazooLocking {
         Some(
             session
                 .children(recipes::queue::items_parent(format, path).as_str())

@@ -52,7 +52,7 @@ fn plan_report_json_is_specs_shape() {
             r#"{"op":"create","path":"/c/s","kind":null,"name":null,"before":null,"after":"(sensitive)"},"#,
             r#"{"op":"delete","path":"/c/d","kind":"ConfigTree","name":"t","before":null,"after":null},"#,
             r#"{"op":"acl","path":"/c/a","kind":"ConfigTree","name":"t","before":null,"after":["world:anyone:all"]}"#,
-            r#"],"summary":{"create":2,"update":2,"delete":1}}"#
+            r#"],"summary":{"create":2,"update":2,"delete":1},"keptOwners":[],"adopted":[]}"#
         )
     );
     assert!(!json.contains("hunter2"));
@@ -65,14 +65,14 @@ fn apply_members_follow_the_summary() {
     r.transactions = Some(2);
     assert_eq!(
         serde_json::to_string(&r).unwrap(),
-        r#"{"changes":[],"summary":{"create":0,"update":0,"delete":0},"applied":true,"transactions":2}"#
+        r#"{"changes":[],"summary":{"create":0,"update":0,"delete":0},"keptOwners":[],"adopted":[],"applied":true,"transactions":2}"#
     );
     let mut r = PlanReport::new(&Plan::default());
     r.applied = Some(false);
     r.refused = Some("too many".into());
     assert_eq!(
         serde_json::to_string(&r).unwrap(),
-        r#"{"changes":[],"summary":{"create":0,"update":0,"delete":0},"applied":false,"refused":"too many"}"#
+        r#"{"changes":[],"summary":{"create":0,"update":0,"delete":0},"keptOwners":[],"adopted":[],"applied":false,"refused":"too many"}"#
     );
 }
 
@@ -180,6 +180,8 @@ fn pass_report_counts_and_outcome_labels() {
         bytes: 0,
         batches: 0,
         suspended: false,
+        confirmed_by_record: false,
+        tightened: 0,
     };
     assert_eq!(
         report.counts(),

@@ -182,7 +182,7 @@ fn expands_a_config_tree() {
         (root.root.as_str(), root.prune, root.mode),
         ("/config/payments", Prune::Owned, Mode::Observe)
     );
-    assert_eq!(root.ignore, vec!["runtime/**".to_string()]);
+    assert_eq!(root.ignore.globs(), ["runtime/**".to_string()]);
     assert!(!root.host_scoped);
 
     let doc = &set_loaded.documents[0];

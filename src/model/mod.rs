@@ -1,14 +1,19 @@
 //! Value types shared by every stage: validated znode paths ([`ZPath`]), ACLs, the desired
-//! state that manifests expand into, the live tree a snapshot reads, and the ownership inventory.
+//! state that manifests expand into, the live tree a snapshot reads, and the ownership inventory;
+//! and ([`spec`]) the Service / Queue / ElectionGroup and ACL specs that the manifest and the
+//! recipes share.
 //!
 //! Pure data: no I/O, no async, no ZooKeeper client types.
 mod acl;
 mod check;
+mod ignore;
 mod path;
+pub mod spec;
 mod state;
 
 pub use acl::{AclEntry, Perms};
 pub use check::{DEFAULT_CHECK_INTERVAL, HealthCheck, HostPort, parse_positive_duration};
+pub use ignore::{IgnoreError, IgnoreMatcher};
 pub use path::{PathError, ZPath};
 pub use state::*;
 

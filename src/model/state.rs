@@ -137,7 +137,7 @@ pub struct ManagedRoot {
     pub prune: Prune,
     pub mode: Mode,
     /// Globs relative to `root` (`runtime/**`) whose nodes are never compared, written or pruned.
-    pub ignore: Vec<String>,
+    pub ignore: super::IgnoreMatcher,
     /// Host-scoped resources are kept by the agent for its own session; `apply` skips them.
     pub host_scoped: bool,
 }
@@ -255,6 +255,9 @@ pub struct OwnerInventory {
     pub root: ZPath,
     pub prune: Prune,
     pub paths: BTreeSet<ZPath>,
+    /// Nodes applied under an earlier root of this owner (the root moved): never deleted, only
+    /// reported (`status` lists them as orphaned). Disjoint from `paths`.
+    pub orphaned: BTreeSet<ZPath>,
     /// Recipe owners: what `status` needs without manifests.
     pub recipe: Option<RecipeInfo>,
 }

@@ -5,8 +5,6 @@
 //! multi-op transactions.
 use std::collections::{BTreeMap, BTreeSet};
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
-
 use crate::model::{
     AclEntry, DataPolicy, DesiredState, Inventory, LiveTree, ManagedRoot, Mode, NodeMode, Owner,
     OwnerInventory, Prune, ZPath,
@@ -88,6 +86,9 @@ pub struct Options {
     pub skip_host_scoped: bool,
     /// Treat every root as `mode: observe` (agent `--observe`).
     pub observe_all: bool,
+    /// Delete what the inventory records for owners that are not in the manifest set (if their
+    /// last recorded `prune` was on). Off: such owners are kept and listed in `Plan::kept_owners`.
+    pub prune_removed: bool,
 }
 
 impl Default for Options {
@@ -95,6 +96,7 @@ impl Default for Options {
         Options {
             skip_host_scoped: true,
             observe_all: false,
+            prune_removed: false,
         }
     }
 }
@@ -105,6 +107,26 @@ pub struct Summary {
     pub create: usize,
     pub update: usize,
     pub delete: usize,
+}
+
+/// An owner the inventory records but the manifest set does not contain: its nodes are kept
+/// (SPEC §3 "Only what it was given") unless `--prune-removed`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct KeptOwner {
+    pub owner: Owner,
+    pub root: ZPath,
+    /// Nodes the inventory still records for it (owned and orphaned).
+    pub nodes: usize,
+    /// Its last recorded `prune`: with `Off`, `--prune-removed` deletes nothing of it.
+    pub prune: Prune,
+}
+
+/// A declared node that already exists but no inventory records: this plan takes ownership of
+/// it (like `terraform import`), so it is pruned once removed from the manifests.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Adopted {
+    pub path: ZPath,
+    pub owner: Owner,
 }
 
 /// The result of planning.
@@ -119,6 +141,10 @@ pub struct Plan {
     pub inventory_changed: bool,
     /// Inventory nodes outside their owner's current root: never deleted, reported.
     pub orphaned: BTreeMap<Owner, Vec<ZPath>>,
+    /// Owners recorded in the inventory but absent from the manifest set, kept (not pruned).
+    pub kept_owners: Vec<KeptOwner>,
+    /// Existing nodes this plan takes ownership of.
+    pub adopted: Vec<Adopted>,
     pub notes: Vec<Note>,
 }
 
@@ -166,31 +192,15 @@ impl Plan {
 /// Per-root facts the planner needs while pairing.
 struct RootInfo<'a> {
     root: &'a ManagedRoot,
-    ignore: Option<GlobSet>,
     observe: bool,
 }
 
 impl RootInfo<'_> {
+    /// The loader's compiled matcher: a declared node it accepted is never ignored here.
     fn ignores(&self, path: &ZPath) -> bool {
-        match (&self.ignore, path.relative_to(&self.root.root)) {
-            (Some(set), Some(rel)) if !rel.is_empty() => set.is_match(rel),
-            _ => false,
-        }
+        path.relative_to(&self.root.root)
+            .is_some_and(|rel| self.root.ignore.is_match(rel))
     }
-}
-
-fn build_ignore(globs: &[String]) -> Option<GlobSet> {
-    if globs.is_empty() {
-        return None;
-    }
-    let mut b = GlobSetBuilder::new();
-    for g in globs {
-        // The manifest loader validated every glob; an invalid one is skipped here.
-        if let Ok(g) = Glob::new(g) {
-            b.add(g);
-        }
-    }
-    b.build().ok()
 }
 
 /// True for names that look like a sequential child (`...0000000042`, `...-000000001`,
@@ -221,7 +231,6 @@ pub fn plan(
                 &r.owner,
                 RootInfo {
                     root: r,
-                    ignore: build_ignore(&r.ignore),
                     observe: opts.observe_all || r.mode == Mode::Observe,
                 },
             )
@@ -339,7 +348,29 @@ pub fn plan(
         }
     }
 
-    // Deletes: candidates per owner, never outside the owner's root.
+    // Deletes: candidates per owner, never outside the owner's root, never a node applied under
+    // an earlier root (orphaned: a moved root never deletes under the old one, SPEC §3).
+    let mut protected: BTreeSet<&ZPath> = inventory
+        .owners
+        .values()
+        .flat_map(|o| o.orphaned.iter())
+        .collect();
+    for info in roots.values() {
+        if let Some(inv) = inventory.owners.get(&info.root.owner)
+            && inv.root != info.root.root
+        {
+            protected.extend(inv.paths.iter());
+        }
+    }
+    // A kept owner's nodes are not another owner's to prune either (`prune: exclusive` on an
+    // enclosing root included).
+    for (owner, inv) in &inventory.owners {
+        if !desired.roots.iter().any(|r| &r.owner == owner)
+            && (!opts.prune_removed || inv.prune == Prune::Off)
+        {
+            protected.extend(inv.paths.iter());
+        }
+    }
     let mut delete_set: BTreeMap<ZPath, (Owner, bool)> = BTreeMap::new();
     let mut orphaned: BTreeMap<Owner, Vec<ZPath>> = BTreeMap::new();
     for info in roots.values() {
@@ -348,7 +379,9 @@ pub fn plan(
             continue;
         }
         let mut candidates: Vec<&ZPath> = Vec::new();
-        if let Some(inv) = inventory.owners.get(&r.owner) {
+        if let Some(inv) = inventory.owners.get(&r.owner)
+            && inv.root == r.root
+        {
             candidates.extend(inv.paths.iter().filter(|p| p.is_within(&r.root)));
         }
         if r.prune == Prune::Exclusive {
@@ -360,7 +393,8 @@ pub fn plan(
             );
         }
         for p in candidates {
-            if *p == r.root || desired.nodes.contains_key(p) || ignored(p) {
+            if *p == r.root || desired.nodes.contains_key(p) || ignored(p) || protected.contains(p)
+            {
                 continue;
             }
             let Some(node) = live.nodes.get(p) else {
@@ -372,13 +406,27 @@ pub fn plan(
             delete_set.insert(p.clone(), (r.owner.clone(), info.observe));
         }
     }
-    // Owners whose documents are gone: prune what they recorded, if they pruned.
+    // Owners whose documents are not in the set: kept, unless `prune_removed` and they pruned.
+    let mut kept_owners = Vec::new();
     for (owner, inv) in &inventory.owners {
-        if desired.roots.iter().any(|r| &r.owner == owner) || inv.prune == Prune::Off {
+        if desired.roots.iter().any(|r| &r.owner == owner) {
+            continue;
+        }
+        if !opts.prune_removed || inv.prune == Prune::Off {
+            kept_owners.push(KeptOwner {
+                owner: owner.clone(),
+                root: inv.root.clone(),
+                nodes: inv.paths.len() + inv.orphaned.len(),
+                prune: inv.prune,
+            });
             continue;
         }
         for p in &inv.paths {
-            if !p.is_within(&inv.root) || desired.nodes.contains_key(p) || ignored(p) {
+            if !p.is_within(&inv.root)
+                || desired.nodes.contains_key(p)
+                || ignored(p)
+                || protected.contains(p)
+            {
                 continue;
             }
             if let Some(node) = live.nodes.get(p)
@@ -419,6 +467,7 @@ pub fn plan(
 
     // The inventory after this plan.
     let mut new_inv = inventory.clone();
+    let mut adopted = Vec::new();
     for info in roots.values() {
         let r = info.root;
         if r.host_scoped || info.observe {
@@ -440,12 +489,16 @@ pub fn plan(
             })
             .map(|(p, _)| p.clone())
             .collect();
+        let mut orphans: BTreeSet<ZPath> = BTreeSet::new();
         if let Some(old) = old {
+            let moved = old.root != r.root;
             for p in &old.paths {
-                if !p.is_within(&r.root) {
+                if paths.contains(p) {
+                    continue;
+                }
+                if moved || !p.is_within(&r.root) {
                     // Moved root: never deleted, kept on record and reported.
-                    paths.insert(p.clone());
-                    orphaned.entry(r.owner.clone()).or_default().push(p.clone());
+                    orphans.insert(p.clone());
                 } else if !deleted.contains(p)
                     && live.nodes.contains_key(p)
                     && !desired.nodes.contains_key(p)
@@ -454,6 +507,41 @@ pub fn plan(
                     paths.insert(p.clone());
                 }
             }
+            // Declared again: owned again; else stays orphaned.
+            orphans.extend(old.orphaned.iter().filter(|p| !paths.contains(*p)).cloned());
+            for p in &paths {
+                if !created.contains(p)
+                    && !old.paths.contains(p)
+                    && live.nodes.contains_key(p)
+                    && desired
+                        .nodes
+                        .get(p)
+                        .is_some_and(|n| n.policy != DataPolicy::Parent)
+                {
+                    adopted.push(Adopted {
+                        path: p.clone(),
+                        owner: r.owner.clone(),
+                    });
+                }
+            }
+        } else {
+            for p in &paths {
+                if !created.contains(p)
+                    && live.nodes.contains_key(p)
+                    && desired
+                        .nodes
+                        .get(p)
+                        .is_some_and(|n| n.policy != DataPolicy::Parent)
+                {
+                    adopted.push(Adopted {
+                        path: p.clone(),
+                        owner: r.owner.clone(),
+                    });
+                }
+            }
+        }
+        if !orphans.is_empty() {
+            orphaned.insert(r.owner.clone(), orphans.iter().cloned().collect());
         }
         new_inv.owners.insert(
             r.owner.clone(),
@@ -461,6 +549,7 @@ pub fn plan(
                 root: r.root.clone(),
                 prune: r.prune,
                 paths,
+                orphaned: orphans,
                 recipe: desired.recipes.get(&r.owner).cloned(),
             },
         );
@@ -478,7 +567,7 @@ pub fn plan(
             .filter(|p| !deleted.contains(*p))
             .cloned()
             .collect();
-        if left.is_empty() {
+        if left.is_empty() && inv.orphaned.is_empty() {
             new_inv.owners.remove(owner);
         } else if let Some(o) = new_inv.owners.get_mut(owner) {
             o.paths = left;
@@ -495,6 +584,8 @@ pub fn plan(
         inventory: new_inv,
         inventory_changed,
         orphaned,
+        kept_owners,
+        adopted,
         notes,
     }
 }

@@ -15,7 +15,7 @@ fn root(prune: Prune) -> ManagedRoot {
         root: p("/c"),
         prune,
         mode: Mode::Enforce,
-        ignore: vec!["runtime/**".into()],
+        ignore: crate::model::IgnoreMatcher::compile(&["runtime/**".into()]).unwrap(),
         host_scoped: false,
     }
 }
@@ -76,6 +76,7 @@ fn inventory(root: &str, paths: &[&str]) -> Inventory {
             root: p(root),
             prune: Prune::Owned,
             paths: paths.iter().map(|s| p(s)).collect(),
+            orphaned: BTreeSet::new(),
             recipe: None,
         },
     );
@@ -288,4 +289,195 @@ fn sequential_names() {
     assert!(is_sequential_name("abc__lock__0000000000"));
     assert!(!is_sequential_name("db"));
     assert!(!is_sequential_name("url-config"));
+}
+
+fn other() -> Owner {
+    Owner::new(Kind::Queue, "jobs")
+}
+
+/// `inventory("/c", ..)` plus an owner `other()` (prune `prune`) recording `/q` and `/q/a`.
+fn with_removed_owner(prune: Prune) -> (DesiredState, LiveTree, Inventory) {
+    let d = desired(Prune::Owned, &[node("/c/keep", "k", DataPolicy::Enforce)]);
+    let l = live(&[
+        ("/c", "", 0),
+        ("/c/keep", "k", 0),
+        ("/q", "", 0),
+        ("/q/a", "x", 3),
+    ]);
+    let mut inv = inventory("/c", &["/c/keep"]);
+    inv.owners.insert(
+        other(),
+        OwnerInventory {
+            root: p("/q"),
+            prune,
+            paths: [p("/q"), p("/q/a")].into_iter().collect(),
+            orphaned: BTreeSet::new(),
+            recipe: None,
+        },
+    );
+    (d, l, inv)
+}
+
+#[test]
+fn an_owner_missing_from_the_set_is_kept_and_named() {
+    let (d, l, inv) = with_removed_owner(Prune::Owned);
+    let plan = plan(&d, &l, &inv, &Options::default());
+    assert!(plan.changes.is_empty(), "{:?}", plan.changes);
+    assert_eq!(
+        plan.kept_owners,
+        vec![KeptOwner {
+            owner: other(),
+            root: p("/q"),
+            nodes: 2,
+            prune: Prune::Owned,
+        }]
+    );
+    assert_eq!(plan.inventory, inv, "its record is kept as it was");
+    assert!(!plan.inventory_changed);
+}
+
+#[test]
+fn prune_removed_deletes_a_removed_owner_that_pruned() {
+    let (d, l, inv) = with_removed_owner(Prune::Owned);
+    let opts = Options {
+        prune_removed: true,
+        ..Options::default()
+    };
+    let plan = plan(&d, &l, &inv, &opts);
+    assert_eq!(ops(&plan), vec![(Op::Delete, "/q/a"), (Op::Delete, "/q")]);
+    assert_eq!(plan.changes[0].version, 3);
+    assert!(plan.kept_owners.is_empty());
+    assert!(!plan.inventory.owners.contains_key(&other()));
+}
+
+#[test]
+fn prune_removed_keeps_a_removed_owner_whose_prune_was_off() {
+    let (d, l, inv) = with_removed_owner(Prune::Off);
+    let opts = Options {
+        prune_removed: true,
+        ..Options::default()
+    };
+    let plan = plan(&d, &l, &inv, &opts);
+    assert!(plan.changes.is_empty());
+    assert_eq!(plan.kept_owners.len(), 1);
+    assert_eq!(plan.kept_owners[0].prune, Prune::Off);
+}
+
+/// Applies `first` on `l` with `inv`, then moves the root to `new_root` declaring `x` only;
+/// checks nothing is deleted, twice (the orphan record survives the next apply too).
+fn moved(old_root: &str, old: &[&str], new_root: &str, prune: Prune) -> Plan {
+    let mut d = desired(prune, &[]);
+    d.nodes.clear();
+    d.roots[0].root = p(new_root);
+    d.nodes
+        .insert(p(new_root), node(new_root, "", DataPolicy::Parent));
+    let x = format!("{new_root}/x");
+    d.nodes.insert(p(&x), node(&x, "new", DataPolicy::Enforce));
+    let mut nodes: Vec<(&str, &str, i32)> = old.iter().map(|s| (*s, "old", 0)).collect();
+    nodes.push((new_root, "", 0));
+    nodes.push((&x, "new", 0));
+    let mut l = live(&nodes);
+    // The old root's parent chain is there too.
+    for a in p(old_root).ancestors().chain(p(new_root).ancestors()) {
+        l.nodes.entry(a).or_default();
+    }
+    let inv = inventory(old_root, old);
+    let first = plan(&d, &l, &inv, &Options::default());
+    assert!(
+        first.changes.iter().all(|c| c.op != Op::Delete),
+        "{:?}",
+        first.changes
+    );
+    let second = plan(&d, &l, &first.inventory, &Options::default());
+    assert!(
+        second.changes.iter().all(|c| c.op != Op::Delete),
+        "second apply: {:?}",
+        second.changes
+    );
+    assert_eq!(first.orphaned, second.orphaned);
+    second
+}
+
+#[test]
+fn moving_a_root_never_deletes_under_the_old_one() {
+    for prune in [Prune::Owned, Prune::Exclusive] {
+        // To the parent (issue 7 case 2): the old nodes are under the new root too.
+        let plan = moved(
+            "/x/app/v1",
+            &["/x/app/v1", "/x/app/v1/a", "/x/app/v1/b"],
+            "/x/app",
+            prune,
+        );
+        assert_eq!(
+            plan.orphaned[&owner()],
+            vec![p("/x/app/v1"), p("/x/app/v1/a"), p("/x/app/v1/b")]
+        );
+        // To a descendant: `/x/app/v1/a` is under both roots.
+        let plan = moved(
+            "/x/app",
+            &["/x/app", "/x/app/a", "/x/app/v1", "/x/app/v1/a"],
+            "/x/app/v1",
+            prune,
+        );
+        let orphans = &plan.orphaned[&owner()];
+        assert!(orphans.contains(&p("/x/app/a")), "{orphans:?}");
+        assert!(orphans.contains(&p("/x/app/v1/a")), "{orphans:?}");
+        // To a sibling.
+        let plan = moved("/x/v1", &["/x/v1", "/x/v1/a"], "/x/v2", prune);
+        assert_eq!(plan.orphaned[&owner()], vec![p("/x/v1"), p("/x/v1/a")]);
+    }
+}
+
+#[test]
+fn a_declared_node_that_already_exists_is_adopted_once() {
+    let d = desired(
+        Prune::Owned,
+        &[
+            node("/c/theirs", "same", DataPolicy::Enforce),
+            node("/c/new", "n", DataPolicy::Enforce),
+        ],
+    );
+    let l = live(&[("/c", "", 0), ("/c/theirs", "same", 4)]);
+    let first = plan(&d, &l, &Inventory::default(), &Options::default());
+    assert_eq!(
+        first.adopted,
+        vec![Adopted {
+            path: p("/c/theirs"),
+            owner: owner(),
+        }]
+    );
+    assert!(
+        first.inventory.owners[&owner()]
+            .paths
+            .contains(&p("/c/theirs"))
+    );
+    let again = plan(&d, &l, &first.inventory, &Options::default());
+    assert!(again.adopted.is_empty());
+}
+
+#[test]
+fn exclusive_never_prunes_the_nodes_of_a_kept_owner() {
+    let d = desired(
+        Prune::Exclusive,
+        &[node("/c/keep", "k", DataPolicy::Enforce)],
+    );
+    let l = live(&[
+        ("/c", "", 0),
+        ("/c/keep", "k", 0),
+        ("/c/q", "", 0),
+        ("/c/stray", "s", 0),
+    ]);
+    let mut inv = inventory("/c", &["/c/keep"]);
+    inv.owners.insert(
+        other(),
+        OwnerInventory {
+            root: p("/c/q"),
+            prune: Prune::Owned,
+            paths: [p("/c/q")].into_iter().collect(),
+            orphaned: BTreeSet::new(),
+            recipe: None,
+        },
+    );
+    let plan = plan(&d, &l, &inv, &Options::default());
+    assert_eq!(ops(&plan), vec![(Op::Delete, "/c/stray")]);
 }

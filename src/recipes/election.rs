@@ -17,7 +17,7 @@
 use uuid::Uuid;
 
 use super::{Expansion, RecipeError, ancestors, curator, kazoo, node, sequence};
-use crate::manifest::spec::{ElectionFormat, ElectionGroupSpec};
+use crate::model::spec::{ElectionFormat, ElectionGroupSpec};
 use crate::model::{AclEntry, DataPolicy, Kind, NodeMode, Owner, ZPath};
 
 /// Which recipe created a contender node.
@@ -376,11 +376,7 @@ mod tests {
         let s = spec(serde_json::json!({"path": "/elections/scheduler", "format": "kazoo"}));
         let path = ZPath::parse("/elections/scheduler").unwrap();
         let e = expand_election("scheduler", &s, &path, None).unwrap();
-        let got: Vec<(&str, DataPolicy, NodeMode)> = e
-            .nodes
-            .iter()
-            .map(|n| (n.path.as_str(), n.policy, n.mode))
-            .collect();
+        let got = crate::recipes::node_summary(&e);
         assert_eq!(
             got,
             vec![

@@ -91,7 +91,7 @@ impl Expansion {
                 root,
                 prune: crate::model::Prune::Owned,
                 mode: crate::model::Mode::Enforce,
-                ignore: Vec::new(),
+                ignore: crate::model::IgnoreMatcher::default(),
                 host_scoped,
             },
         }
@@ -159,37 +159,37 @@ pub(crate) fn node(
     }
 }
 
-impl From<crate::manifest::spec::ServiceFormat> for RecipeFormat {
-    fn from(f: crate::manifest::spec::ServiceFormat) -> Self {
+impl From<crate::model::spec::ServiceFormat> for RecipeFormat {
+    fn from(f: crate::model::spec::ServiceFormat) -> Self {
         match f {
-            crate::manifest::spec::ServiceFormat::Curator => RecipeFormat::Curator,
-            crate::manifest::spec::ServiceFormat::Json => RecipeFormat::Json,
+            crate::model::spec::ServiceFormat::Curator => RecipeFormat::Curator,
+            crate::model::spec::ServiceFormat::Json => RecipeFormat::Json,
         }
     }
 }
 
-impl From<crate::manifest::spec::QueueFormat> for RecipeFormat {
-    fn from(f: crate::manifest::spec::QueueFormat) -> Self {
+impl From<crate::model::spec::QueueFormat> for RecipeFormat {
+    fn from(f: crate::model::spec::QueueFormat) -> Self {
         match f {
-            crate::manifest::spec::QueueFormat::Kazoo => RecipeFormat::Kazoo,
-            crate::manifest::spec::QueueFormat::KazooLocking => RecipeFormat::KazooLocking,
-            crate::manifest::spec::QueueFormat::Curator => RecipeFormat::Curator,
+            crate::model::spec::QueueFormat::Kazoo => RecipeFormat::Kazoo,
+            crate::model::spec::QueueFormat::KazooLocking => RecipeFormat::KazooLocking,
+            crate::model::spec::QueueFormat::Curator => RecipeFormat::Curator,
         }
     }
 }
 
-impl From<crate::manifest::spec::ElectionFormat> for RecipeFormat {
-    fn from(f: crate::manifest::spec::ElectionFormat) -> Self {
+impl From<crate::model::spec::ElectionFormat> for RecipeFormat {
+    fn from(f: crate::model::spec::ElectionFormat) -> Self {
         match f {
-            crate::manifest::spec::ElectionFormat::Kazoo => RecipeFormat::Kazoo,
-            crate::manifest::spec::ElectionFormat::Curator => RecipeFormat::Curator,
+            crate::model::spec::ElectionFormat::Kazoo => RecipeFormat::Kazoo,
+            crate::model::spec::ElectionFormat::Curator => RecipeFormat::Curator,
         }
     }
 }
 
 /// The queue layout a recorded format names; `None` for a format queues do not have.
-pub fn queue_format_of(f: &RecipeFormat) -> Option<crate::manifest::spec::QueueFormat> {
-    use crate::manifest::spec::QueueFormat;
+pub fn queue_format_of(f: &RecipeFormat) -> Option<crate::model::spec::QueueFormat> {
+    use crate::model::spec::QueueFormat;
     match f {
         RecipeFormat::Kazoo => Some(QueueFormat::Kazoo),
         RecipeFormat::KazooLocking => Some(QueueFormat::KazooLocking),
@@ -199,11 +199,21 @@ pub fn queue_format_of(f: &RecipeFormat) -> Option<crate::manifest::spec::QueueF
 }
 
 /// The election layout a recorded format names; `None` for a format elections do not have.
-pub fn election_format_of(f: &RecipeFormat) -> Option<crate::manifest::spec::ElectionFormat> {
-    use crate::manifest::spec::ElectionFormat;
+pub fn election_format_of(f: &RecipeFormat) -> Option<crate::model::spec::ElectionFormat> {
+    use crate::model::spec::ElectionFormat;
     match f {
         RecipeFormat::Kazoo => Some(ElectionFormat::Kazoo),
         RecipeFormat::Curator => Some(ElectionFormat::Curator),
         _ => None,
     }
+}
+
+/// `(path, policy, mode)` of every node of an expansion, in order: what the recipes' tests
+/// compare a layout against.
+#[cfg(test)]
+pub(crate) fn node_summary(e: &Expansion) -> Vec<(&str, DataPolicy, NodeMode)> {
+    e.nodes
+        .iter()
+        .map(|n| (n.path.as_str(), n.policy, n.mode))
+        .collect()
 }

@@ -9,7 +9,7 @@
 //! Seeds are the UTF-8 bytes of each `seed` string, enqueued at kazoo's default priority 100; for
 //! Curator, that is what a `QueueSerializer<String>` writing UTF-8 would produce.
 use super::{Expansion, RecipeError, ancestors, curator, kazoo, node};
-use crate::manifest::spec::{QueueFormat, QueueSpec};
+use crate::model::spec::{QueueFormat, QueueSpec};
 use crate::model::{AclEntry, DataPolicy, Kind, MAX_NODE_DATA, NodeMode, Owner, SeedItem, ZPath};
 
 /// Expands a `Queue` document. `path` is the validated `spec.path`.
@@ -164,12 +164,7 @@ mod tests {
         serde_json::from_value(json).unwrap()
     }
 
-    fn summary(e: &Expansion) -> Vec<(String, DataPolicy, NodeMode)> {
-        e.nodes
-            .iter()
-            .map(|n| (n.path.to_string(), n.policy, n.mode))
-            .collect()
-    }
+    use crate::recipes::node_summary as summary;
 
     #[test]
     fn kazoo_queue_and_seeds() {
@@ -181,12 +176,8 @@ mod tests {
         assert_eq!(
             summary(&e),
             vec![
-                ("/queues".into(), DataPolicy::Parent, NodeMode::Persistent),
-                (
-                    "/queues/jobs".into(),
-                    DataPolicy::Enforce,
-                    NodeMode::Persistent
-                ),
+                ("/queues", DataPolicy::Parent, NodeMode::Persistent),
+                ("/queues/jobs", DataPolicy::Enforce, NodeMode::Persistent),
             ]
         );
         assert_eq!(e.seeds.len(), 2);
@@ -207,13 +198,9 @@ mod tests {
         assert_eq!(
             summary(&e),
             vec![
-                ("/q".into(), DataPolicy::Enforce, NodeMode::Persistent),
-                (
-                    "/q/entries".into(),
-                    DataPolicy::Enforce,
-                    NodeMode::Persistent
-                ),
-                ("/q/taken".into(), DataPolicy::Enforce, NodeMode::Persistent),
+                ("/q", DataPolicy::Enforce, NodeMode::Persistent),
+                ("/q/entries", DataPolicy::Enforce, NodeMode::Persistent),
+                ("/q/taken", DataPolicy::Enforce, NodeMode::Persistent),
             ]
         );
         assert_eq!(e.seeds[0].parent.as_str(), "/q/entries");
@@ -233,9 +220,9 @@ mod tests {
         assert_eq!(
             summary(&e),
             vec![
-                ("/a".into(), DataPolicy::Parent, NodeMode::Container),
-                ("/a/b".into(), DataPolicy::Parent, NodeMode::Container),
-                ("/a/b/jobs".into(), DataPolicy::Parent, NodeMode::Persistent),
+                ("/a", DataPolicy::Parent, NodeMode::Container),
+                ("/a/b", DataPolicy::Parent, NodeMode::Container),
+                ("/a/b/jobs", DataPolicy::Parent, NodeMode::Persistent),
             ]
         );
         assert_eq!(e.seeds[0].prefix, "/a/b/jobs/queue-");

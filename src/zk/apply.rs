@@ -20,6 +20,8 @@ pub struct ExecOptions {
     pub chroot_len: usize,
     /// `<state-path>/progress`: chains split batches (see [`execute`]).
     pub progress_path: Option<String>,
+    /// The ACL `progress` is created with (the state ACL).
+    pub progress_acl: Vec<AclEntry>,
 }
 
 impl Default for ExecOptions {
@@ -29,6 +31,7 @@ impl Default for ExecOptions {
             allow_split: false,
             chroot_len: 0,
             progress_path: None,
+            progress_acl: vec![AclEntry::open()],
         }
     }
 }
@@ -69,6 +72,9 @@ pub struct ExecReport {
     pub bytes: usize,
     /// Serialized size of each batch.
     pub batch_bytes: Vec<usize>,
+    /// The connection was lost while committing and the reply never came; the applied record
+    /// (written in the same transaction) showed that the commit landed. Sizes are then unknown.
+    pub confirmed_by_record: bool,
 }
 
 fn acl_len(acl: &[AclEntry]) -> usize {
@@ -78,23 +84,38 @@ fn acl_len(acl: &[AclEntry]) -> usize {
         .sum::<usize>()
 }
 
+/// Bytes of every multi around its ops: the request header and the closing `MultiHeader`.
+pub const MULTI_ENVELOPE_BYTES: usize = 8 + 9;
+
+/// The `MultiHeader` in front of each op.
+const OP_HEADER: usize = 4 + 1 + 4;
+
+/// A path as sent: the client prepends its chroot.
+fn path_len(path: &str, chroot_len: usize) -> usize {
+    4 + chroot_len + path.len()
+}
+
+/// Serialized size of one create inside a multi (jute encoding, including its `MultiHeader`).
+pub fn create_op_size(path: &str, data_len: usize, acl: &[AclEntry], chroot_len: usize) -> usize {
+    OP_HEADER + path_len(path, chroot_len) + 4 + data_len + acl_len(acl) + 4
+}
+
 /// Serialized size of one op inside a multi (jute encoding, including its `MultiHeader`).
 pub fn op_size(op: &WriteOp, chroot_len: usize) -> usize {
-    let header = 4 + 1 + 4;
-    let path = |p: &str| 4 + chroot_len + p.len();
-    header
-        + match op {
-            WriteOp::Create {
-                path: p, data, acl, ..
-            } => path(p) + 4 + data.len() + acl_len(acl) + 4,
-            WriteOp::Set { path: p, data, .. } => path(p) + 4 + data.len() + 4,
-            WriteOp::Delete { path: p, .. } => path(p) + 4,
+    match op {
+        WriteOp::Create {
+            path, data, acl, ..
+        } => create_op_size(path, data.len(), acl, chroot_len),
+        WriteOp::Set { path, data, .. } => {
+            OP_HEADER + path_len(path, chroot_len) + 4 + data.len() + 4
         }
+        WriteOp::Delete { path, .. } => OP_HEADER + path_len(path, chroot_len) + 4,
+    }
 }
 
 /// Request header + the closing `MultiHeader` + the fencing check.
 fn fixed_size(lock: &LeaderLock, chroot_len: usize) -> usize {
-    8 + 9 + (9 + 4 + chroot_len + lock.node.len() + 4)
+    MULTI_ENVELOPE_BYTES + (OP_HEADER + path_len(&lock.node, chroot_len) + 4)
 }
 
 /// Packs ops into batches under the size limit, keeping their order.
@@ -178,7 +199,10 @@ pub async fn execute(
     let ranges = batches(ops, lock, opts)?;
     let chain = if ranges.len() > 1 {
         match &opts.progress_path {
-            Some(p) => Some((p.clone(), progress_version(client, p).await?)),
+            Some(p) => Some((
+                p.clone(),
+                progress_version(client, p, &opts.progress_acl).await?,
+            )),
             None => None,
         }
     } else {
@@ -265,12 +289,17 @@ pub async fn execute(
 }
 
 /// The progress node's data version, creating the node when missing.
-async fn progress_version(client: &zk::Client, path: &str) -> Result<i32, ZkError> {
+async fn progress_version(
+    client: &zk::Client,
+    path: &str,
+    acl: &[AclEntry],
+) -> Result<i32, ZkError> {
+    let acl: Vec<zk::Acl> = acl.iter().map(super::snapshot::to_zk_acl).collect();
     loop {
         match client.check_stat(path).await {
             Ok(Some(stat)) => return Ok(stat.version),
             Ok(None) => {
-                let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+                let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::new(&acl));
                 match client.create(path, b"", &opts).await {
                     Ok(_) | Err(zk::Error::NodeExists) => continue,
                     Err(e) => return Err(ZkError::op("create", path, e)),
@@ -323,12 +352,32 @@ fn classify(e: zk::MultiWriteError, batch: &[WriteOp], landed: usize) -> ExecErr
 }
 
 /// Applies ACL changes (they cannot ride in a multi), each checked against the ACL version read.
+///
+/// Fencing: right before each `setACL`, a multi holding only the check of our lock node is sent
+/// on the same session; ZooKeeper serves one session's requests in order, so the `setACL` runs
+/// after a successful check. The remaining window: the lock can still be lost between that check
+/// and the `setACL` (our session expiring in between, or an operator deleting our lock node);
+/// a multi cannot carry a `setACL` to close it.
 pub async fn set_acls(
     client: &zk::Client,
+    lock: &LeaderLock,
     changes: &[(String, Vec<AclEntry>, i32)],
 ) -> Result<(), ExecError> {
     for (path, acl, version) in changes {
         let acl: Vec<zk::Acl> = acl.iter().map(super::snapshot::to_zk_acl).collect();
+        let mut check = client.new_multi_writer();
+        check
+            .add_check_version(&lock.node, 0)
+            .map_err(|e| ZkError::op("check", &lock.node, e))?;
+        match check.commit().await {
+            Ok(_) => {}
+            Err(zk::MultiWriteError::OperationFailed { .. }) => {
+                return Err(ExecError::LockLost { landed: 0 });
+            }
+            Err(zk::MultiWriteError::RequestFailed { source }) => {
+                return Err(ExecError::Zk(ZkError::op("check", &lock.node, source)));
+            }
+        }
         client
             .set_acl(path, &acl, Some(*version))
             .await

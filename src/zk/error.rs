@@ -10,6 +10,10 @@ pub enum ZkError {
         #[source]
         source: zk::Error,
     },
+    #[error(
+        "failed to connect to ZooKeeper at {hosts}: {cause}; check --zk (or ZKSTATE_ZK) and that ZooKeeper is running there"
+    )]
+    Unreachable { hosts: String, cause: String },
     #[error("failed to {op} {path}: {source}")]
     Op {
         op: &'static str,
@@ -31,7 +35,9 @@ pub enum ZkError {
     },
     #[error("lost the leader lock {0}: refusing to write")]
     LockLost(String),
-    #[error("corrupt zkstate record at {path}: {message}")]
+    #[error(
+        "corrupt zkstate record at {path}: {message}; nothing was written (an unreadable record is never a reason to delete: repair or remove that node by hand)"
+    )]
     Corrupt { path: String, message: String },
 }
 

@@ -9,7 +9,6 @@ pub mod error;
 pub mod host;
 pub mod lock;
 pub mod reconcile;
-pub mod server;
 pub mod session;
 pub mod snapshot;
 pub mod state;

@@ -79,6 +79,10 @@ pub enum ApplyError {
         message: String,
         attempts: usize,
     },
+    #[error(
+        "gave up after {attempts} attempts: the connection to ZooKeeper was lost while committing ({message}), and the applied record shows the last attempt did not land; nothing more was written"
+    )]
+    ConnectionLost { message: String, attempts: usize },
     #[error(transparent)]
     Exec(#[from] ExecError),
     #[error(transparent)]
@@ -95,6 +99,64 @@ pub async fn read_stored(client: &zk::Client, state: &StatePaths) -> Result<Stor
     decode(state, &live)
 }
 
+/// Most state nodes `prepare_state` walks (lock contenders, owners, segments included).
+const STATE_WALK_LIMIT: usize = 100_000;
+
+/// Creates the lock and inventory directories with the state ACL and, when the state is guarded
+/// (`--auth`), tightens every existing persistent node under `<state-path>` whose ACL differs
+/// (an older, open state). Returns how many nodes were tightened.
+pub async fn prepare_state(client: &zk::Client, state: &StatePaths) -> Result<usize, ZkError> {
+    for dir in [state.lock(), state.inventory()] {
+        super::lock::ensure_state_path(client, &state.root, &dir, &state.acl).await?;
+    }
+    if !state.is_guarded() {
+        return Ok(0);
+    }
+    let want: Vec<zk::Acl> = state.acl.iter().map(super::snapshot::to_zk_acl).collect();
+    let mut sorted_want = state.acl.clone();
+    sorted_want.sort();
+    let mut tightened = 0;
+    let mut queue = std::collections::VecDeque::from([state.root.clone()]);
+    let mut seen = 0;
+    while let Some(p) = queue.pop_front() {
+        seen += 1;
+        if seen > STATE_WALK_LIMIT {
+            break;
+        }
+        let (acl, stat) = match client.get_acl(p.as_str()).await {
+            Ok(x) => x,
+            Err(zk::Error::NoNode) => continue,
+            Err(e) => return Err(ZkError::op("read the ACL of", p.as_str(), e)),
+        };
+        if stat.ephemeral_owner != 0 {
+            // A lock contender: its own session's node, gone with it.
+            continue;
+        }
+        let mut have: Vec<crate::model::AclEntry> =
+            acl.iter().map(super::snapshot::from_zk_acl).collect();
+        have.sort();
+        if have != sorted_want {
+            match client.set_acl(p.as_str(), &want, Some(stat.aversion)).await {
+                Ok(_) => tightened += 1,
+                Err(zk::Error::NoNode) => continue,
+                Err(zk::Error::NoAuth) => {
+                    return Err(ZkError::NotAuthorized {
+                        what: "tighten the ACL of",
+                        path: p.to_string(),
+                    });
+                }
+                Err(e) => return Err(ZkError::op("set the ACL of", p.as_str(), e)),
+            }
+        }
+        match client.list_children(p.as_str()).await {
+            Ok(children) => queue.extend(children.iter().map(|c| p.child(c))),
+            Err(zk::Error::NoNode) => {}
+            Err(e) => return Err(ZkError::op("list", p.as_str(), e)),
+        }
+    }
+    Ok(tightened)
+}
+
 /// What a snapshot must read to plan `desired`.
 pub fn areas_for(desired: &DesiredState, stored: &StoredState, opts: &plan::Options) -> Areas {
     let mut areas = Areas::default();
@@ -107,7 +169,7 @@ pub fn areas_for(desired: &DesiredState, stored: &StoredState, opts: &plan::Opti
     }
     let roots: BTreeSet<_> = desired.roots.iter().map(|r| &r.owner).collect();
     for (owner, inv) in &stored.inventory.owners {
-        if !roots.contains(owner) && inv.prune != Prune::Off {
+        if opts.prune_removed && !roots.contains(owner) && inv.prune != Prune::Off {
             areas.subtrees.insert(inv.root.clone());
         }
     }
@@ -190,6 +252,7 @@ pub async fn apply(
     opts: &PassOptions,
 ) -> Result<ApplyOutcome, ApplyError> {
     let mut last_conflict = (String::new(), String::new());
+    let mut connection_lost = false;
     for attempt in 1..=opts.max_attempts.max(1) {
         let observed = observe(client, desired, opts).await?;
         if observed.stored.suspended {
@@ -244,7 +307,7 @@ pub async fn apply(
         match execute(client, lock, &ops, &opts.exec).await {
             Ok(report) => {
                 tracing::info!(batches = report.batches, bytes = report.bytes, "applied");
-                set_acls(client, &acl_changes).await?;
+                set_acls(client, lock, &acl_changes).await?;
                 return Ok(ApplyOutcome::Applied {
                     observed,
                     report,
@@ -254,15 +317,17 @@ pub async fn apply(
             Err(ExecError::Conflict { path, source, .. }) => {
                 tracing::info!(%path, error = %source, attempt, "conflict; re-planning");
                 last_conflict = (path, source.to_string());
+                connection_lost = false;
             }
-            Err(ExecError::Uncertain { source, .. }) => {
+            Err(ExecError::Uncertain { source, landed }) => {
                 // The multi may have landed: the applied record tells.
                 let stored = read_stored(client, &opts.state).await?;
                 if stored.applied.as_ref().is_some_and(|(r, _)| r.txn == txn) {
-                    set_acls(client, &acl_changes).await?;
+                    set_acls(client, lock, &acl_changes).await?;
                     let report = ExecReport {
-                        batches: 1,
+                        batches: landed + 1,
                         ops: ops.len(),
+                        confirmed_by_record: true,
                         ..Default::default()
                     };
                     return Ok(ApplyOutcome::Applied {
@@ -273,9 +338,17 @@ pub async fn apply(
                 }
                 tracing::info!(error = %source, attempt, "connection lost while committing; not applied, re-planning");
                 last_conflict = (String::from("(connection)"), source.to_string());
+                connection_lost = true;
+                continue;
             }
             Err(e) => return Err(e.into()),
         }
+    }
+    if connection_lost {
+        return Err(ApplyError::ConnectionLost {
+            message: last_conflict.1,
+            attempts: opts.max_attempts,
+        });
     }
     Err(ApplyError::Conflicts {
         path: last_conflict.0,

@@ -1,5 +1,15 @@
-//! Opening a ZooKeeper session: connection string (with chroot), digest auth, timeouts.
+//! Opening a ZooKeeper session: connection string (with chroot), digest auth, timeouts, and a
+//! fast, honest failure when no host can answer.
+//!
+//! `zookeeper-client` retries every endpoint until the session timeout and then reports only
+//! "timeout", hiding why. So [`connect`] probes every host of the connection string with a plain
+//! TCP connect, concurrently with the real connect: once every host has definitely failed
+//! (connection refused, no route, DNS failure) it stops with those causes. A host that accepts
+//! the TCP connection or does not answer yet might still become the session: then only the real
+//! connect and its timeout decide.
 use std::time::Duration;
+
+use tokio::net::{TcpStream, lookup_host};
 
 use zookeeper_client as zk;
 
@@ -53,16 +63,175 @@ pub async fn connect(opts: &ConnectOptions) -> Result<zk::Client, ZkError> {
         connector = connector.with_auth("digest", cred.as_bytes());
     }
     let fut = connector.connect(&opts.hosts);
-    match tokio::time::timeout(opts.session_timeout + Duration::from_secs(1), fut).await {
-        Ok(Ok(c)) => Ok(c),
-        Ok(Err(source)) => Err(ZkError::Connect {
-            hosts: opts.hosts.clone(),
-            source,
-        }),
-        Err(_) => Err(ZkError::Connect {
-            hosts: opts.hosts.clone(),
-            source: zk::Error::Timeout,
-        }),
+    let limit = opts.session_timeout + Duration::from_secs(1);
+    tokio::select! {
+        biased;
+        r = tokio::time::timeout(limit, fut) => match r {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(source)) => Err(ZkError::Connect {
+                hosts: opts.hosts.clone(),
+                source,
+            }),
+            Err(_) => Err(ZkError::Connect {
+                hosts: opts.hosts.clone(),
+                source: zk::Error::Timeout,
+            }),
+        },
+        Some(cause) = all_hosts_fail(&opts.hosts, opts.session_timeout) => {
+            Err(ZkError::Unreachable { hosts: opts.hosts.clone(), cause })
+        }
+    }
+}
+
+/// How long the real connect runs alone before the hosts are probed.
+const PROBE_DELAY: Duration = Duration::from_millis(300);
+
+/// `(host, port)` of every endpoint of a connection string (`tcp://` / `tcp+tls://` prefixes
+/// and the chroot removed, port 2181 by default); `None` when one cannot be read (the client
+/// reports that itself).
+pub fn endpoints(hosts: &str) -> Option<Vec<(String, u16)>> {
+    let mut out = Vec::new();
+    for part in hosts.split(',') {
+        let part = part.trim();
+        let part = part
+            .strip_prefix("tcp://")
+            .or_else(|| part.strip_prefix("tcp+tls://"))
+            .unwrap_or(part);
+        let addr = part.split('/').next().unwrap_or_default();
+        let (host, port) = if let Some(rest) = addr.strip_prefix('[') {
+            let (host, after) = rest.split_once(']')?;
+            match after.strip_prefix(':') {
+                Some(p) => (host, p.parse().ok()?),
+                None if after.is_empty() => (host, 2181),
+                None => return None,
+            }
+        } else {
+            match addr.rsplit_once(':') {
+                Some((h, p)) => (h, p.parse().ok()?),
+                None => (addr, 2181),
+            }
+        };
+        if host.is_empty() {
+            return None;
+        }
+        out.push((host.to_owned(), port));
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Resolves to the causes once every host has definitely failed; never resolves while one of
+/// them might answer (it accepted a TCP connection, or has not answered within `wait`).
+async fn all_hosts_fail(hosts: &str, wait: Duration) -> Option<String> {
+    let Some(endpoints) = endpoints(hosts) else {
+        return std::future::pending().await;
+    };
+    // A healthy ensemble usually answers the real connect first: probing it too would only
+    // leave an "unable to read additional data" warning in its log.
+    tokio::time::sleep(PROBE_DELAY.min(wait / 4)).await;
+    let probes = endpoints
+        .iter()
+        .map(|(host, port)| probe(host, *port, wait));
+    let results = futures::future::join_all(probes).await;
+    let mut causes = Vec::new();
+    for r in results {
+        match r {
+            Some(cause) => causes.push(cause),
+            None => return std::future::pending().await,
+        }
+    }
+    tracing::debug!(?causes, "no ZooKeeper host can answer");
+    Some(causes.join("; "))
+}
+
+/// `Some(cause)` when `host:port` definitely cannot answer; `None` when it might.
+async fn probe(host: &str, port: u16, wait: Duration) -> Option<String> {
+    let addrs: Vec<std::net::SocketAddr> = match lookup_host((host, port)).await {
+        Ok(a) => a.collect(),
+        Err(e) => return Some(format!("{host}: cannot resolve the host name ({e})")),
+    };
+    if addrs.is_empty() {
+        return Some(format!("{host}: the host name has no address"));
+    }
+    let mut causes = Vec::new();
+    for addr in addrs {
+        match tokio::time::timeout(wait, TcpStream::connect(addr)).await {
+            Ok(Err(e)) if definite(&e) => causes.push(format!("{addr}: {}", describe(&e))),
+            _ => return None,
+        }
+    }
+    Some(causes.join(", "))
+}
+
+/// Errors that will not go away by waiting a few seconds.
+fn definite(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable
+    ) || matches!(
+        e.raw_os_error(),
+        Some(libc::ECONNREFUSED | libc::EHOSTUNREACH | libc::ENETUNREACH)
+    )
+}
+
+fn describe(e: &std::io::Error) -> String {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        ConnectionRefused => "connection refused (nothing listens on that port)".into(),
+        HostUnreachable => "no route to host".into(),
+        NetworkUnreachable => "network unreachable".into(),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_of_connection_strings() {
+        let e = |s: &str| endpoints(s);
+        assert_eq!(e("127.0.0.1:1"), Some(vec![("127.0.0.1".into(), 1)]));
+        assert_eq!(
+            e("a:2182,tcp://b,[::1]:2183/chroot/x"),
+            Some(vec![
+                ("a".into(), 2182),
+                ("b".into(), 2181),
+                ("::1".into(), 2183)
+            ])
+        );
+        assert_eq!(e("host/app"), Some(vec![("host".into(), 2181)]));
+        assert_eq!(e("a:notaport"), None);
+        assert_eq!(e(""), None);
+    }
+
+    #[tokio::test]
+    async fn refused_everywhere_is_reported_with_the_cause() {
+        // A port that was just free on loopback: nothing listens there.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let hosts = format!("127.0.0.1:{port},127.0.0.1:{port}");
+        let cause = all_hosts_fail(&hosts, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(cause.contains("connection refused"), "{cause}");
+    }
+
+    #[tokio::test]
+    async fn a_listening_host_keeps_the_wait_going() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let hosts = format!("127.0.0.1:1,{}", listener.local_addr().unwrap());
+        let r = tokio::time::timeout(
+            Duration::from_millis(500),
+            all_hosts_fail(&hosts, Duration::from_secs(5)),
+        )
+        .await;
+        assert!(
+            r.is_err(),
+            "must keep waiting while a host might answer: {r:?}"
+        );
     }
 }
 
@@ -103,13 +272,28 @@ impl Session {
         super::lock::ensure_path(&self.client, path).await
     }
 
-    /// Creates a persistent node with `data` (open ACL); `false` when it already exists.
-    pub async fn create_if_missing(&self, path: &str, data: &[u8]) -> Result<bool, ZkError> {
-        let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
-        match self.client.create(path, data, &opts).await {
+    /// Creates zkstate's state node `path` (and its missing ancestors up to `state.root`) with
+    /// the state ACL ([`StatePaths::acl`]: open, or read-for-all and write-for-the-identities
+    /// under `--auth`); `false` when it already exists.
+    pub async fn create_state_node(
+        &self,
+        state: &super::state::StatePaths,
+        path: &crate::model::ZPath,
+        data: &[u8],
+    ) -> Result<bool, ZkError> {
+        if let Some(parent) = path.parent() {
+            super::lock::ensure_state_path(&self.client, &state.root, &parent, &state.acl).await?;
+        }
+        let acl: Vec<zk::Acl> = state.acl.iter().map(super::snapshot::to_zk_acl).collect();
+        let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::new(&acl));
+        match self.client.create(path.as_str(), data, &opts).await {
             Ok(_) => Ok(true),
             Err(zk::Error::NodeExists) => Ok(false),
-            Err(e) => Err(ZkError::op("create", path, e)),
+            Err(zk::Error::NoAuth) => Err(ZkError::NotAuthorized {
+                what: "create",
+                path: path.to_string(),
+            }),
+            Err(e) => Err(ZkError::op("create", path.as_str(), e)),
         }
     }
 

@@ -14,7 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::ZkError;
-use crate::model::{Inventory, Kind, LiveTree, Owner, OwnerInventory, Prune, ZPath};
+use crate::model::{
+    AclEntry, Inventory, Kind, LiveTree, Owner, OwnerInventory, Perms, Prune, ZPath,
+};
 use crate::plan::CreateKind;
 
 /// Largest inventory segment written at once.
@@ -52,15 +54,62 @@ impl WriteOp {
     }
 }
 
-/// Paths of the records under a state path.
+/// Paths of the records under a state path, and the ACL every node under it is created with.
 #[derive(Clone, Debug)]
 pub struct StatePaths {
     pub root: ZPath,
+    /// Open without `--auth`; with it, read for everyone and all permissions only for the
+    /// authenticated digest identities (SPEC §3 "State").
+    pub acl: Vec<AclEntry>,
+}
+
+/// The digest ACL id of `user:password`: `user:base64(sha1(user:password))`, as ZooKeeper's
+/// `DigestAuthenticationProvider` computes it.
+pub fn digest_id(cred: &str) -> String {
+    use base64::Engine as _;
+    use sha1::Digest as _;
+    let user = cred.split_once(':').map(|(u, _)| u).unwrap_or(cred);
+    let hash = sha1::Sha1::digest(cred.as_bytes());
+    format!(
+        "{user}:{}",
+        base64::engine::general_purpose::STANDARD.encode(hash)
+    )
 }
 
 impl StatePaths {
+    /// Open state (no `--auth`).
     pub fn new(root: ZPath) -> Self {
-        StatePaths { root }
+        StatePaths {
+            root,
+            acl: vec![AclEntry::open()],
+        }
+    }
+
+    /// State guarded for the digest credentials `user:password` (`--auth`); open when none.
+    pub fn guarded(root: ZPath, digest_creds: &[String]) -> Self {
+        if digest_creds.is_empty() {
+            return Self::new(root);
+        }
+        let mut acl = vec![AclEntry {
+            scheme: "world".into(),
+            id: "anyone".into(),
+            perms: Perms::READ,
+        }];
+        for c in digest_creds {
+            acl.push(AclEntry {
+                scheme: "digest".into(),
+                id: digest_id(c),
+                perms: Perms::ALL,
+            });
+        }
+        acl.sort();
+        acl.dedup();
+        StatePaths { root, acl }
+    }
+
+    /// True when only the `--auth` identities may write the state.
+    pub fn is_guarded(&self) -> bool {
+        !self.acl.contains(&AclEntry::open())
     }
     pub fn inventory(&self) -> ZPath {
         self.root.child("inventory")
@@ -166,7 +215,8 @@ pub fn decode(paths: &StatePaths, live: &LiveTree) -> Result<StoredState, ZkErro
             let prune = match header.prune.as_str() {
                 "owned" => Prune::Owned,
                 "exclusive" => Prune::Exclusive,
-                _ => Prune::Off,
+                "off" => Prune::Off,
+                other => return Err(corrupt(&owner_path, format!("unknown prune {other:?}"))),
             };
             let mut segs: Vec<(u64, ZPath)> = node
                 .children
@@ -179,6 +229,7 @@ pub fn decode(paths: &StatePaths, live: &LiveTree) -> Result<StoredState, ZkErro
                 .collect();
             segs.sort();
             let mut set: BTreeSet<ZPath> = BTreeSet::new();
+            let mut orphaned: BTreeSet<ZPath> = BTreeSet::new();
             let mut rec = OwnerRecord {
                 header_version: node.version,
                 ..Default::default()
@@ -213,10 +264,16 @@ pub fn decode(paths: &StatePaths, live: &LiveTree) -> Result<StoredState, ZkErro
                     };
                     match sign {
                         "+" => {
+                            orphaned.remove(&p);
                             set.insert(p);
+                        }
+                        "~" => {
+                            set.remove(&p);
+                            orphaned.insert(p);
                         }
                         "-" => {
                             set.remove(&p);
+                            orphaned.remove(&p);
                         }
                         _ => return Err(corrupt(sp, format!("bad line {line:?}"))),
                     }
@@ -236,6 +293,7 @@ pub fn decode(paths: &StatePaths, live: &LiveTree) -> Result<StoredState, ZkErro
                     root,
                     prune,
                     paths: set,
+                    orphaned,
                     recipe,
                 },
             );
@@ -250,9 +308,9 @@ pub fn decode(paths: &StatePaths, live: &LiveTree) -> Result<StoredState, ZkErro
     Ok(out)
 }
 
-/// One inventory line: `+rel` / `-rel` relative to the segment's `@base`, or absolute.
-fn line(add: bool, p: &ZPath, base: &ZPath) -> String {
-    let sign = if add { '+' } else { '-' };
+/// One inventory line: `+rel` (owned) / `~rel` (orphaned: applied under an earlier root, never
+/// deleted) / `-rel` (forgotten) relative to the segment's `@base`, or absolute.
+fn line(sign: char, p: &ZPath, base: &ZPath) -> String {
     match p.relative_to(base) {
         Some(rel) if !rel.is_empty() => format!("{sign}{rel}"),
         _ => format!("{sign}{p}"),
@@ -261,6 +319,7 @@ fn line(add: bool, p: &ZPath, base: &ZPath) -> String {
 
 /// Segments holding `lines`, each at most `SEGMENT_BYTES`, each starting with `@base`.
 fn segment_ops(
+    acl: &[AclEntry],
     owner_path: &ZPath,
     mut seq: u64,
     base: &ZPath,
@@ -275,7 +334,7 @@ fn segment_ops(
                 path: owner_path.child(&format!("seg-{:010}", *seq)).to_string(),
                 data: std::mem::replace(buf, header.clone()).into_bytes(),
                 mode: CreateKind::Persistent,
-                acl: vec![crate::model::AclEntry::open()],
+                acl: acl.to_vec(),
             });
             *seq += 1;
         }
@@ -326,10 +385,10 @@ pub fn inventory_ops(paths: &StatePaths, stored: &StoredState, new: &Inventory) 
                     path: owner_path.to_string(),
                     data: header_bytes(owner, n),
                     mode: CreateKind::Persistent,
-                    acl: vec![crate::model::AclEntry::open()],
+                    acl: paths.acl.clone(),
                 });
-                let lines: Vec<String> = n.paths.iter().map(|p| line(true, p, &n.root)).collect();
-                ops.extend(segment_ops(&owner_path, 0, &n.root, &lines).0);
+                let lines = all_lines(n);
+                ops.extend(segment_ops(&paths.acl, &owner_path, 0, &n.root, &lines).0);
             }
             (Some(o), Some(n)) => {
                 let rec = rec.cloned().unwrap_or_default();
@@ -340,14 +399,10 @@ pub fn inventory_ops(paths: &StatePaths, stored: &StoredState, new: &Inventory) 
                         version: rec.header_version,
                     });
                 }
-                if o.paths == n.paths {
+                if o.paths == n.paths && o.orphaned == n.orphaned {
                     continue;
                 }
-                let full_bytes: usize = n
-                    .paths
-                    .iter()
-                    .map(|p| line(true, p, &n.root).len() + 1)
-                    .sum();
+                let full_bytes: usize = all_lines(n).iter().map(|l| l.len() + 1).sum();
                 if rec.segments.len() + 1 >= COMPACT_SEGMENTS && full_bytes <= SEGMENT_BYTES {
                     for (sp, v, _) in &rec.segments {
                         ops.push(WriteOp::Delete {
@@ -355,26 +410,44 @@ pub fn inventory_ops(paths: &StatePaths, stored: &StoredState, new: &Inventory) 
                             version: *v,
                         });
                     }
-                    let lines: Vec<String> =
-                        n.paths.iter().map(|p| line(true, p, &n.root)).collect();
-                    ops.extend(segment_ops(&owner_path, rec.next_seq, &n.root, &lines).0);
+                    let lines = all_lines(n);
+                    ops.extend(
+                        segment_ops(&paths.acl, &owner_path, rec.next_seq, &n.root, &lines).0,
+                    );
                 } else {
                     let mut lines: Vec<String> = n
                         .paths
                         .difference(&o.paths)
-                        .map(|p| line(true, p, &n.root))
+                        .map(|p| line('+', p, &n.root))
                         .collect();
                     lines.extend(
-                        o.paths
-                            .difference(&n.paths)
-                            .map(|p| line(false, p, &n.root)),
+                        n.orphaned
+                            .difference(&o.orphaned)
+                            .map(|p| line('~', p, &n.root)),
                     );
-                    ops.extend(segment_ops(&owner_path, rec.next_seq, &n.root, &lines).0);
+                    lines.extend(
+                        o.paths
+                            .union(&o.orphaned)
+                            .filter(|p| !n.paths.contains(*p) && !n.orphaned.contains(*p))
+                            .map(|p| line('-', p, &n.root)),
+                    );
+                    ops.extend(
+                        segment_ops(&paths.acl, &owner_path, rec.next_seq, &n.root, &lines).0,
+                    );
                 }
             }
         }
     }
     ops
+}
+
+/// Every line of a full listing: owned paths, then orphaned ones.
+fn all_lines(n: &OwnerInventory) -> Vec<String> {
+    n.paths
+        .iter()
+        .map(|p| line('+', p, &n.root))
+        .chain(n.orphaned.iter().map(|p| line('~', p, &n.root)))
+        .collect()
 }
 
 fn header_bytes(owner: &Owner, inv: &OwnerInventory) -> Vec<u8> {
@@ -402,7 +475,7 @@ pub fn applied_op(paths: &StatePaths, stored: &StoredState, rec: &AppliedRecord)
             path: paths.applied().to_string(),
             data,
             mode: CreateKind::Persistent,
-            acl: vec![crate::model::AclEntry::open()],
+            acl: paths.acl.clone(),
         },
     }
 }
@@ -453,6 +526,18 @@ mod tests {
     }
 
     #[test]
+    fn digest_ids_match_zookeeper() {
+        // ZooKeeper's DigestAuthenticationProvider.generateDigest("super:test").
+        assert_eq!(
+            digest_id("super:test"),
+            "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
+        );
+        let s = StatePaths::guarded(p("/zkstate"), &["u:p".into()]);
+        assert!(s.is_guarded());
+        assert!(!StatePaths::guarded(p("/zkstate"), &[]).is_guarded());
+    }
+
+    #[test]
     fn inventory_round_trips_through_relative_segments() {
         let paths = StatePaths::new(p("/zkstate"));
         let mut live = LiveTree::default();
@@ -468,6 +553,7 @@ mod tests {
                 paths: [p("/c"), p("/c/a"), p("/c/a/b"), p("/old/x")]
                     .into_iter()
                     .collect(),
+                orphaned: BTreeSet::new(),
                 recipe: None,
             },
         );
@@ -492,6 +578,16 @@ mod tests {
         let ops = inventory_ops(&paths, &stored, &next);
         assert_eq!(ops.len(), 1, "{ops:?}");
         apply(&mut live, &ops);
-        assert_eq!(decode(&paths, &live).unwrap().inventory, next);
+        let stored = decode(&paths, &live).unwrap();
+        assert_eq!(stored.inventory, next);
+        // A moved root: the old paths become orphaned (`~` lines) and replay as such.
+        let mut moved = next.clone();
+        let o = moved.owners.get_mut(&owner).unwrap();
+        o.root = p("/d");
+        o.orphaned = std::mem::take(&mut o.paths);
+        o.paths.insert(p("/d/x"));
+        let ops = inventory_ops(&paths, &stored, &moved);
+        apply(&mut live, &ops);
+        assert_eq!(decode(&paths, &live).unwrap().inventory, moved);
     }
 }

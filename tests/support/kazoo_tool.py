@@ -25,6 +25,9 @@ Subcommands:
   json-register HOSTS PATH JSONTEXT       ephemeral node with JSONTEXT         READY {"path"}
   get HOSTS PATH                          {"data_b64","data","ephemeral","version"} | null
   children HOSTS PATH                     sorted children | null
+  try-set HOSTS PATH DATA                 set(path, DATA), any version         {"ok": true} | {"error": NAME}
+  try-create HOSTS PATH DATA              create(path, DATA), open ACL         {"ok": true} | {"error": NAME}
+  try-set-acl HOSTS PATH                  set_acls(path, world:anyone:all)     {"ok": true} | {"error": NAME}
 
 Items are UTF-8 strings. The session timeout is 10 s, or ZKTOOL_SESSION_MS milliseconds.
 """
@@ -37,7 +40,8 @@ import threading
 import time
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import LockTimeout, NoNodeError
+from kazoo.exceptions import KazooException, LockTimeout, NoNodeError
+from kazoo.security import OPEN_ACL_UNSAFE
 
 
 class UsageError(Exception):
@@ -250,7 +254,34 @@ def children(client, args):
         emit(None)
 
 
+def attempt(action):
+    """Runs a write as a foreign (unauthenticated) client; reports kazoo's error class."""
+    try:
+        action()
+        emit({"ok": True})
+    except KazooException as exc:
+        emit({"error": type(exc).__name__})
+
+
+def try_set(client, args):
+    path, data = args_exactly(args, ["PATH", "DATA"])
+    attempt(lambda: client.set(path, data.encode("utf-8")))
+
+
+def try_create(client, args):
+    path, data = args_exactly(args, ["PATH", "DATA"])
+    attempt(lambda: client.create(path, data.encode("utf-8"), acl=OPEN_ACL_UNSAFE))
+
+
+def try_set_acl(client, args):
+    (path,) = args_exactly(args, ["PATH"])
+    attempt(lambda: client.set_acls(path, OPEN_ACL_UNSAFE))
+
+
 COMMANDS = {
+    "try-set": try_set,
+    "try-create": try_create,
+    "try-set-acl": try_set_acl,
     "lock-hold": lock_hold,
     "lock-try": lock_try,
     "lock-contenders": lock_contenders,

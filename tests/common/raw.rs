@@ -1,0 +1,97 @@
+//! Raw ZooKeeper access for assertions (the `zookeeper-client` crate, on a private runtime).
+use std::time::Duration;
+
+use zookeeper_client as zkc;
+
+fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+async fn client(hosts: &str) -> zkc::Client {
+    zkc::Client::connector()
+        .with_session_timeout(Duration::from_secs(5))
+        .connect(hosts)
+        .await
+        .expect("connect")
+}
+
+/// `(data, version)` of a node, `None` when it does not exist.
+pub fn get(hosts: &str, path: &str) -> Option<(Vec<u8>, i32)> {
+    block(async {
+        match client(hosts).await.get_data(path).await {
+            Ok((d, s)) => Some((d, s.version)),
+            Err(zkc::Error::NoNode) => None,
+            Err(e) => panic!("get {path}: {e}"),
+        }
+    })
+}
+
+/// Data of a node as UTF-8 (panics when missing).
+pub fn text(hosts: &str, path: &str) -> String {
+    String::from_utf8(
+        get(hosts, path)
+            .unwrap_or_else(|| panic!("{path} missing"))
+            .0,
+    )
+    .expect("utf-8")
+}
+
+/// Sorted child names (empty when the node does not exist).
+pub fn children(hosts: &str, path: &str) -> Vec<String> {
+    block(async {
+        match client(hosts).await.list_children(path).await {
+            Ok(mut c) => {
+                c.sort();
+                c
+            }
+            Err(zkc::Error::NoNode) => Vec::new(),
+            Err(e) => panic!("children {path}: {e}"),
+        }
+    })
+}
+
+/// Creates a persistent node (and its parents) with `data`.
+pub fn create(hosts: &str, path: &str, data: &[u8]) {
+    block(async {
+        let c = client(hosts).await;
+        let opts = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
+        if let Some(i) = path.rfind('/').filter(|i| *i > 0) {
+            match c.mkdir(&path[..i], &opts).await {
+                Ok(()) | Err(zkc::Error::NodeExists) => {}
+                Err(e) => panic!("mkdir {path}: {e}"),
+            }
+        }
+        c.create(path, data, &opts)
+            .await
+            .unwrap_or_else(|e| panic!("create {path}: {e}"));
+    })
+}
+
+/// Sets data unconditionally.
+pub fn set(hosts: &str, path: &str, data: &[u8]) {
+    block(async {
+        client(hosts)
+            .await
+            .set_data(path, data, None)
+            .await
+            .unwrap_or_else(|e| panic!("set {path}: {e}"));
+    })
+}
+
+/// The ACL of a node as `scheme:id:perms-bits` strings.
+pub fn acl(hosts: &str, path: &str) -> Vec<String> {
+    block(async {
+        let (acl, _) = client(hosts)
+            .await
+            .get_acl(path)
+            .await
+            .unwrap_or_else(|e| panic!("acl {path}: {e}"));
+        acl.iter()
+            .map(|a| format!("{}:{}:{}", a.scheme(), a.id(), a.permission()))
+            .collect()
+    })
+}
