@@ -884,3 +884,44 @@ fn systemd_notify_ready_watchdog_reloading_stopping() {
     assert!(recv_until("STOPPING=1", &mut seen), "{seen}");
     assert_eq!(agent.wait_exit(WAIT), Some(0));
 }
+
+#[test]
+fn a_removed_owner_is_kept_unless_prune_removed() {
+    let zk = common::zk();
+    let h = zk.connect_string();
+    let two = format!(
+        "{}---\napiVersion: zkstate/v1\nkind: ConfigTree\nmetadata: {{name: other}}\nspec:\n  root: /other\n  prune: true\n  nodes:\n    x: \"1\"\n",
+        config_tree("v1")
+    );
+    for (flag, kept) in [(None, true), (Some("--prune-removed"), false)] {
+        let fx = Fixture::new(&two);
+        let extra: Vec<&str> = flag.into_iter().collect();
+        let agent = Agent::start(&h, fx.path(), "host-a", &extra);
+        assert!(wait_for(
+            || data(&h, "/other/x").as_deref() == Some("1"),
+            WAIT
+        ));
+        fx.write(&config_tree("v1"));
+        if kept {
+            assert!(wait_for(
+                || agent
+                    .status()
+                    .is_some_and(|s| s["trees"].as_array().is_some_and(|t| t.len() == 1)),
+                WAIT
+            ));
+            std::thread::sleep(Duration::from_millis(500));
+            assert_eq!(
+                data(&h, "/other/x").as_deref(),
+                Some("1"),
+                "kept without the flag"
+            );
+        } else {
+            assert!(
+                wait_for(|| raw::get(&h, "/other/x").is_none(), WAIT),
+                "deleted with --prune-removed\n{}",
+                agent.logs()
+            );
+        }
+        drop(agent);
+    }
+}

@@ -72,7 +72,7 @@ pub struct Settings {
     pub resync_interval: Duration,
     pub host_id: String,
     pub lock_format: LockFormat,
-    /// `--prune-removed` (handed to the engine once it has the option).
+    /// `--prune-removed` (also set in `pass.planner`).
     pub prune_removed: bool,
     pub listen: Option<SocketAddr>,
     /// Quiet time after the last file event before the manifests are re-read.

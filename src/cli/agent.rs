@@ -195,8 +195,8 @@ pub fn resolve(args: &AgentArgs, global: &GlobalArgs) -> Result<Settings, Exit> 
     pass.max_deletes = max_deletes;
     pass.revision = Some("agent".into());
     pass.exec.allow_split = false;
-    // `--prune-removed` reaches the planner once `plan::Options` has it (the safety branch adds
-    // `prune_removed`): then `pass.planner.prune_removed = prune_removed;` here.
+    let prune_removed = flag_or_bool("prune-removed", args.prune_removed)?;
+    pass.planner.prune_removed = prune_removed;
     Ok(Settings {
         files,
         connect,
@@ -205,7 +205,7 @@ pub fn resolve(args: &AgentArgs, global: &GlobalArgs) -> Result<Settings, Exit> 
         resync_interval,
         host_id,
         lock_format,
-        prune_removed: flag_or_bool("prune-removed", args.prune_removed)?,
+        prune_removed,
         listen,
         debounce,
     })
