@@ -141,6 +141,9 @@ pub enum AgentError {
     Watch(String),
 }
 
+/// Tree events kept per pending pass (for the log); more are dropped, they change nothing.
+const MAX_TREE_REASONS: usize = 64;
+
 /// Exponential backoff between failed connects and passes (no busy loop).
 struct Backoff {
     next: Duration,
@@ -423,7 +426,12 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
                 }
             }
             Some(r) = trig_rx.recv() => pending.push(r),
-            Some(path) = tree_rx.recv() => pending.push(Reason::Tree(path)),
+            Some(path) = tree_rx.recv() => {
+                // A burst of events is one reason: the pass re-reads everything anyway.
+                if pending.iter().filter(|r| matches!(r, Reason::Tree(_))).count() < MAX_TREE_REASONS {
+                    pending.push(Reason::Tree(path));
+                }
+            }
             Some(()) = controls.reload.recv() => {
                 systemd::reloading();
                 tracing::info!("SIGHUP: reloading the manifests");
@@ -481,7 +489,7 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
         // SIGHUP / config: a reload may change the manifest paths.
         if pending.contains(&Reason::Reload)
             && let Some(c) = ctx.as_mut()
-            && let Some(new_files) = settings_reload_files(&settings)
+            && let Some(new_files) = RELOAD_FILES.get().and_then(|f| f())
             && new_files != settings.files
         {
             settings.files = new_files;
@@ -531,10 +539,6 @@ static RELOAD_FILES: std::sync::OnceLock<Box<dyn Fn() -> Option<Vec<PathBuf>> + 
 /// Installs how a reload finds the manifest paths again (the CLI re-reads `--config`).
 pub fn set_reload_files(f: Box<dyn Fn() -> Option<Vec<PathBuf>> + Send + Sync>) {
     let _ = RELOAD_FILES.set(f);
-}
-
-fn settings_reload_files(_settings: &Settings) -> Option<Vec<PathBuf>> {
-    RELOAD_FILES.get().and_then(|f| f())
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
