@@ -925,3 +925,35 @@ fn a_removed_owner_is_kept_unless_prune_removed() {
         drop(agent);
     }
 }
+
+#[test]
+fn queue_depth_metric_follows_each_pass() {
+    let zk = common::zk();
+    let h = zk.connect_string();
+    let fx = Fixture::new(&format!(
+        "{}---\napiVersion: zkstate/v1\nkind: Queue\nmetadata: {{name: jobs}}\nspec:\n  path: /queues/jobs\n  format: kazoo\n  seed: [job-a, job-b]\n",
+        config_tree("postgres://db")
+    ));
+    let agent = Agent::start(&h, fx.path(), "host-a", &[]);
+    // Never read /status here: the gauge must come from the passes themselves.
+    assert!(
+        wait_for(
+            || metric(&agent, "zkstate_queue_depth{queue=\"jobs\"}") == Some(2.0),
+            WAIT
+        ),
+        "queue depth 2 after the seeding pass\n{}",
+        agent.logs()
+    );
+    // A kazoo-style producer enqueues one more; the next pass (a drift under /app triggers
+    // one) reports it.
+    raw::create_sequential(&h, "/queues/jobs/entry-100-", b"job-c");
+    raw::set(&h, "/app/db/url", b"drift");
+    assert!(
+        wait_for(
+            || metric(&agent, "zkstate_queue_depth{queue=\"jobs\"}") == Some(3.0),
+            WAIT
+        ),
+        "queue depth 3 after an enqueue\n{}",
+        agent.logs()
+    );
+}

@@ -1,6 +1,8 @@
 //! The one place the agent calls the reconcile engine ([`crate::engine`]). Every pass goes
 //! through these functions, so a change of the engine's API changes this file only.
-use crate::engine::{Engine, EngineError, Leadership, PassMode, PassReport, StatusReport};
+use crate::engine::{
+    Engine, EngineError, Leadership, PassMode, PassReport, QueueStatus, StatusReport,
+};
 pub use crate::engine::{LockRequest, PassOptions};
 use crate::model::DesiredState;
 use crate::zk::ZkError;
@@ -37,5 +39,16 @@ pub async fn status(
 ) -> Result<StatusReport, ZkError> {
     Engine::new(session.clone(), opts.clone())
         .status(desired)
+        .await
+}
+
+/// The depth of every declared queue, for `zkstate_queue_depth` after each pass.
+pub async fn queue_depths(
+    session: &Session,
+    desired: &DesiredState,
+    opts: &PassOptions,
+) -> Result<Vec<QueueStatus>, ZkError> {
+    Engine::new(session.clone(), opts.clone())
+        .queue_depths(desired)
         .await
 }

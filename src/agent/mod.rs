@@ -213,6 +213,8 @@ struct PassReport {
     host: Option<HostReport>,
     set: Option<Arc<LoadedSet>>,
     manifest_errors: Vec<String>,
+    /// Depth of every declared queue, read after the pass.
+    queues: Vec<(String, u64)>,
 }
 
 /// What `/status` needs between passes.
@@ -710,6 +712,7 @@ async fn pass(
         if report.result.is_empty() {
             report.result = "standby";
         }
+        read_queue_depths(&mut report, &session, &set.state, &opts).await;
         finish(&report, started);
         return (ctx, report);
     };
@@ -746,8 +749,22 @@ async fn pass(
         }
         Err(e) => fail_pass(&mut report, e.to_string(), false),
     }
+    read_queue_depths(&mut report, &session, &set.state, &opts).await;
     finish(&report, started);
     (ctx, report)
+}
+
+/// `zkstate_queue_depth`: read after the pass (a first pass creates and seeds the queues).
+async fn read_queue_depths(
+    report: &mut PassReport,
+    session: &Session,
+    desired: &crate::model::DesiredState,
+    opts: &PassOptions,
+) {
+    match engine::queue_depths(session, desired, opts).await {
+        Ok(qs) => report.queues = qs.into_iter().map(|q| (q.name, q.depth)).collect(),
+        Err(e) => tracing::debug!(error = %e, "failed to read queue depths"),
+    }
 }
 
 fn fail_pass(report: &mut PassReport, error: String, lock_lost: bool) {
@@ -825,6 +842,14 @@ fn record(metrics: &Metrics, report: &PassReport) {
         for b in &report.multi_bytes {
             metrics.multi_bytes.observe(*b as f64);
         }
+    }
+    for (queue, depth) in &report.queues {
+        metrics
+            .queue_depth
+            .get_or_create(&QueueLabel {
+                queue: queue.clone(),
+            })
+            .set(*depth as i64);
     }
     if let Some(h) = &report.host {
         for (service, n) in &h.registered {

@@ -438,6 +438,11 @@ impl Engine {
         }
     }
 
+    /// The depth of every declared queue (cheap: child listings only).
+    pub async fn queue_depths(&self, desired: &DesiredState) -> Result<Vec<QueueStatus>, ZkError> {
+        status::queue_depths(&self.session, desired).await
+    }
+
     /// The SPEC §2 status: with `desired`, the declared resources and their drift; without,
     /// what the inventory records.
     pub async fn status(&self, desired: Option<&DesiredState>) -> Result<StatusReport, ZkError> {

@@ -235,6 +235,20 @@ fn unknown_format(owner: &Owner, info: &RecipeInfo) -> ZkError {
     }
 }
 
+/// The depth of every queue `desired` declares (what `zkstate_queue_depth` shows after each
+/// agent pass): one or two child listings per queue, no tree snapshot.
+pub async fn queue_depths(
+    session: &Session,
+    desired: &DesiredState,
+) -> Result<Vec<QueueStatus>, ZkError> {
+    let mut out = Vec::new();
+    for r in desired.roots.iter().filter(|r| r.owner.kind == Kind::Queue) {
+        let info = desired.recipes.get(&r.owner).cloned().unwrap_or_default();
+        out.push(queue_status(session, &r.owner, &r.root, &info).await?);
+    }
+    Ok(out)
+}
+
 async fn queue_status(
     session: &Session,
     owner: &Owner,

@@ -71,6 +71,17 @@ pub fn create(hosts: &str, path: &str, data: &[u8]) {
     })
 }
 
+/// Creates a persistent-sequential node under an existing parent (a queue producer's enqueue).
+pub fn create_sequential(hosts: &str, prefix: &str, data: &[u8]) {
+    block(async {
+        let c = client(hosts).await;
+        let opts = zkc::CreateMode::PersistentSequential.with_acls(zkc::Acls::anyone_all());
+        c.create(prefix, data, &opts)
+            .await
+            .unwrap_or_else(|e| panic!("create {prefix}: {e}"));
+    })
+}
+
 /// Sets data unconditionally.
 pub fn set(hosts: &str, path: &str, data: &[u8]) {
     block(async {
