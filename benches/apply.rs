@@ -122,6 +122,18 @@ enum Helper {
         shape: Shape,
         n: usize,
     },
+    /// Starts a server for manual profiling, prints its connect string and the manifest
+    /// directories' contents on demand; stops when stdin closes.
+    #[command(name = "__serve", hide = true)]
+    Serve,
+    /// Writes the bench manifest of SHAPE and N (`apply`, `update` or `prune`) into DIR.
+    #[command(name = "__manifest", hide = true)]
+    Manifest {
+        dir: PathBuf,
+        shape: Shape,
+        n: usize,
+        which: String,
+    },
     /// Baseline E: walk, then delete everything below the root, deepest first.
     #[command(name = "__raw-prune", hide = true)]
     RawPrune { hosts: String, root: String },
@@ -168,6 +180,19 @@ fn main() {
             n,
         }) => raw_update_main(hosts, root, *shape, *n),
         Some(Helper::RawPrune { hosts, root }) => raw_prune_main(hosts, root),
+        Some(Helper::Serve) => serve_main(),
+        Some(Helper::Manifest {
+            dir,
+            shape,
+            n,
+            which,
+        }) => {
+            match which.as_str() {
+                "update" => write_manifest(dir, *shape, *n, new_value),
+                "prune" => write_manifest(dir, *shape, 0, value),
+                _ => write_manifest(dir, *shape, *n, value),
+            };
+        }
         None => bench_main(&cli),
     }
 }
@@ -517,6 +542,28 @@ fn raw_walk_main(hosts: &str, root: &str) {
         "{{\"seconds\":{},\"nodes\":{nodes},\"bytes\":{bytes}}}",
         elapsed.as_secs_f64()
     );
+}
+
+/// `__serve`: a server (heap 2048 MiB) with `/bench`, until stdin closes.
+fn serve_main() {
+    let server = ZkServer::start_with(ServerOptions {
+        heap_mb: 2048,
+        ..Default::default()
+    })
+    .expect("start zookeeper");
+    let hosts = server.connect_string();
+    runtime().block_on(async {
+        let client = connect(&hosts).await;
+        let options = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+        client
+            .create("/bench", b"", &options)
+            .await
+            .expect("create /bench");
+    });
+    println!("{hosts}");
+    let _ = std::io::stdout().flush();
+    let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+    drop(server);
 }
 
 /// `__raw-update HOSTS ROOT SHAPE N`: prints `{"seconds":S,"writes":S,"ops":K}`.

@@ -24,8 +24,31 @@ pub struct Areas {
     pub acls: BTreeSet<ZPath>,
 }
 
+impl Areas {
+    /// Whether `p` lies in these areas (a listed node, or in a subtree).
+    pub fn contains(&self, p: &ZPath) -> bool {
+        self.nodes.contains(p) || self.subtrees.iter().any(|s| p.is_within(s))
+    }
+
+    /// Whether a structure read of these areas holds everything one of `other` would.
+    pub fn covers(&self, other: &Areas) -> bool {
+        other
+            .subtrees
+            .iter()
+            .all(|s| self.subtrees.iter().any(|o| s.is_within(o)))
+            && other.nodes.iter().all(|n| self.contains(n))
+    }
+}
+
 /// Reads the areas into a [`LiveTree`].
 pub async fn snapshot(client: &zk::Client, areas: &Areas) -> Result<LiveTree, ZkError> {
+    let mut tree = snapshot_structure(client, areas).await?;
+    read_acls(client, areas, &mut tree).await?;
+    Ok(tree)
+}
+
+/// [`snapshot`] without the ACLs: data, stat and children of every node in the areas.
+pub async fn snapshot_structure(client: &zk::Client, areas: &Areas) -> Result<LiveTree, ZkError> {
     let mut tree = LiveTree::default();
     // Subtrees nested in another subtree are read once.
     let mut level: Vec<ZPath> = Vec::new();
@@ -51,7 +74,6 @@ pub async fn snapshot(client: &zk::Client, areas: &Areas) -> Result<LiveTree, Zk
             })
             .collect();
     }
-    read_acls(client, areas, &mut tree).await?;
     Ok(tree)
 }
 
@@ -136,7 +158,12 @@ async fn read_level(
     Ok(found)
 }
 
-async fn read_acls(client: &zk::Client, areas: &Areas, tree: &mut LiveTree) -> Result<(), ZkError> {
+/// Reads the ACLs of `areas.acls` that `tree` holds into it.
+pub async fn read_acls(
+    client: &zk::Client,
+    areas: &Areas,
+    tree: &mut LiveTree,
+) -> Result<(), ZkError> {
     let wanted: Vec<&ZPath> = areas
         .acls
         .iter()
