@@ -258,7 +258,23 @@ pub fn plan_with(
     let mut created: BTreeSet<&ZPath> = BTreeSet::new();
     let mut implicit: BTreeSet<ZPath> = BTreeSet::new();
 
+    // Both maps are sorted by path: the live node of each desired one is found by walking the
+    // live map alongside (a merge), not by a lookup per node.
+    let mut live_cursor = live.nodes.iter().peekable();
     for (path, want) in &desired.nodes {
+        let mut have_here = None;
+        while let Some((p, node)) = live_cursor.peek() {
+            match (*p).cmp(path) {
+                std::cmp::Ordering::Less => {
+                    live_cursor.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    have_here = Some(*node);
+                    break;
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+        }
         let Some(info) = active(&want.owner) else {
             continue;
         };
@@ -271,7 +287,7 @@ pub fn plan_with(
         } else {
             data.get(path).unwrap_or(&want.data)
         };
-        match live.nodes.get(path) {
+        match have_here {
             None => {
                 // Defensive: a missing ancestor that nobody declared is created empty first.
                 let mut missing: Vec<ZPath> = path
