@@ -215,7 +215,7 @@ fn new_value(i: usize) -> String {
 }
 
 fn updated(i: usize) -> bool {
-    i % 10 == 0
+    i.is_multiple_of(10)
 }
 
 fn padded(mut s: String) -> String {
@@ -1307,6 +1307,14 @@ fn fmt_opt(v: Option<f64>, unit: &str) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
+/// A ratio row: its name, numerator, denominator and aim (text, limit).
+type RatioRow<'a> = (
+    &'a str,
+    (Subject, Pick),
+    (Subject, Pick),
+    Option<(&'a str, f64)>,
+);
+
 /// The tables and the ratios against the aims, as Markdown.
 fn report(cfg: &Config, r: &Results) -> String {
     let mut out = String::new();
@@ -1399,7 +1407,7 @@ fn report(cfg: &Config, r: &Results) -> String {
             let apply_limit = if big { 1.3 } else { 1.5 };
             let apply_target = format!("≤ {apply_limit}x");
             let (w, o) = (Pick::Wall, Pick::Own);
-            let rows: [(&str, (Subject, Pick), (Subject, Pick), Option<(&str, f64)>); 8] = [
+            let rows: [RatioRow<'_>; 8] = [
                 (
                     "apply: zkstate wall / raw own (connect → last ack)",
                     (Subject::ZkstateApply, w),
