@@ -1,22 +1,31 @@
 //! `cargo bench --bench apply`: the figures of the performance target, measured in one run
 //! against a real standalone ZooKeeper (never a mock), each a median of several repeats.
 //!
-//! For every size N (default 10,000 and 100,000; `ZKSTATE_BENCH_QUICK=1` uses 1,000 and 5,000)
-//! and every repeat, a fresh server (`heap_mb: 2048`) is started and warmed up, then:
+//! For every tree shape (`flat`: 100 groups of leaves `gGGGG/nIIIIII`; `nested`: a complete
+//! 10-ary tree `c3/c7/...` with every node declared), every size N (default 10,000 and 100,000;
+//! `ZKSTATE_BENCH_QUICK=1` uses 1,000 and 5,000) and every repeat, a fresh server
+//! (`heap_mb: 2048`) is started and warmed up, then:
 //!
-//! 1. `zkstate apply --allow-split` of a generated ConfigTree manifest of N new 100-byte nodes
-//!    under 100 groups (`/bench/zkstate/gGGGG/nIIIIII`): the release binary as a child process,
-//!    whole-process wall time and peak RSS;
+//! 1. `zkstate apply --allow-split` of a generated ConfigTree manifest (`prune: true`) of N new
+//!    100-byte nodes: the release binary as a child process, whole-process wall time and peak RSS;
 //! 2. baseline A: the same creates with the raw `zookeeper-client` as pipelined multis of at most
-//!    1 MB, several in flight (`/bench/raw`), timed from connect to the last ack;
+//!    256 KiB, 4 in flight (`/bench/raw`), timed from connect to the last ack;
 //! 3. baseline B: kazoo 2.11 creating the same nodes one `create` at a time (`/bench/kazoo`),
-//!    timed in the script after connecting; only up to `ZKSTATE_BENCH_KAZOO_MAX` nodes
+//!    timed in the script after connecting; flat shape only, only up to `ZKSTATE_BENCH_KAZOO_MAX` nodes
 //!    (default 10,000), larger sizes are extrapolated from the largest measured size and
 //!    labelled so;
 //! 4. a no-op `zkstate diff` of the tree just applied (exit 0 asserted) against baseline C, a raw
-//!    level-by-level `MultiReader` walk of the same tree.
+//!    level-by-level `MultiReader` walk of the same tree;
+//! 5. `zkstate apply` of the manifest with every tenth node's data changed against baseline D,
+//!    the raw walk followed by version-checked `setData` multis of the nodes that differ;
+//! 6. `zkstate apply --force` of the document with `nodes: {}` (prunes every node) against
+//!    baseline E, the raw walk followed by `delete` multis, deepest first.
 //!
-//! Every tree written is verified afterwards with the raw client (N leaves, the right bytes):
+//! Before all that, `zkstate validate` of the nested manifest at 1k, 10k, 100k and 1M nodes
+//! (`--validate-sizes`, `ZKSTATE_BENCH_VALIDATE_SIZES`) shows whether loading is linear.
+//! `--shapes flat,nested` / `ZKSTATE_BENCH_SHAPES` pick the shapes.
+//!
+//! Every tree written is verified afterwards with the raw client (every node, its bytes):
 //! a benchmark that silently measured a failure is worthless.
 //!
 //! # Measuring children
@@ -32,6 +41,8 @@
 //! `ZKSTATE_BENCH_KAZOO_MAX`, `ZKSTATE_BENCH_PYTHON` (default `python3`),
 //! `ZKSTATE_BENCH_SKIP_ZKSTATE=1` (baselines only), `ZKSTATE_BENCH_ZKSTATE_ARGS` (extra global
 //! flags for zkstate, e.g. `-vv` for timing logs; its stderr is kept in `ZKSTATE_BENCH_KEEP`).
+//! Hidden helpers for profiling by hand: `__serve` (a server until stdin closes) and
+//! `__manifest DIR SHAPE N apply|update|prune`.
 use std::collections::{BTreeMap, VecDeque};
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -122,8 +133,8 @@ enum Helper {
         shape: Shape,
         n: usize,
     },
-    /// Starts a server for manual profiling, prints its connect string and the manifest
-    /// directories' contents on demand; stops when stdin closes.
+    /// Starts a server (with `/bench`) for profiling by hand, prints its connect string; stops
+    /// when stdin closes.
     #[command(name = "__serve", hide = true)]
     Serve,
     /// Writes the bench manifest of SHAPE and N (`apply`, `update` or `prune`) into DIR.
