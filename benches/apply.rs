@@ -1,22 +1,31 @@
 //! `cargo bench --bench apply`: the figures of the performance target, measured in one run
 //! against a real standalone ZooKeeper (never a mock), each a median of several repeats.
 //!
-//! For every size N (default 10,000 and 100,000; `ZKSTATE_BENCH_QUICK=1` uses 1,000 and 5,000)
-//! and every repeat, a fresh server (`heap_mb: 2048`) is started and warmed up, then:
+//! For every tree shape (`flat`: 100 groups of leaves `gGGGG/nIIIIII`; `nested`: a complete
+//! 10-ary tree `c3/c7/...` with every node declared), every size N (default 10,000 and 100,000;
+//! `ZKSTATE_BENCH_QUICK=1` uses 1,000 and 5,000) and every repeat, a fresh server
+//! (`heap_mb: 2048`) is started and warmed up, then:
 //!
-//! 1. `zkstate apply --allow-split` of a generated ConfigTree manifest of N new 100-byte nodes
-//!    under 100 groups (`/bench/zkstate/gGGGG/nIIIIII`): the release binary as a child process,
-//!    whole-process wall time and peak RSS;
+//! 1. `zkstate apply --allow-split` of a generated ConfigTree manifest (`prune: true`) of N new
+//!    100-byte nodes: the release binary as a child process, whole-process wall time and peak RSS;
 //! 2. baseline A: the same creates with the raw `zookeeper-client` as pipelined multis of at most
-//!    1 MB, several in flight (`/bench/raw`), timed from connect to the last ack;
+//!    256 KiB, 4 in flight (`/bench/raw`), timed from connect to the last ack;
 //! 3. baseline B: kazoo 2.11 creating the same nodes one `create` at a time (`/bench/kazoo`),
-//!    timed in the script after connecting; only up to `ZKSTATE_BENCH_KAZOO_MAX` nodes
+//!    timed in the script after connecting; flat shape only, only up to `ZKSTATE_BENCH_KAZOO_MAX` nodes
 //!    (default 10,000), larger sizes are extrapolated from the largest measured size and
 //!    labelled so;
 //! 4. a no-op `zkstate diff` of the tree just applied (exit 0 asserted) against baseline C, a raw
-//!    level-by-level `MultiReader` walk of the same tree.
+//!    level-by-level `MultiReader` walk of the same tree;
+//! 5. `zkstate apply` of the manifest with every tenth node's data changed against baseline D,
+//!    the raw walk followed by version-checked `setData` multis of the nodes that differ;
+//! 6. `zkstate apply --force` of the document with `nodes: {}` (prunes every node) against
+//!    baseline E, the raw walk followed by `delete` multis, deepest first.
 //!
-//! Every tree written is verified afterwards with the raw client (N leaves, the right bytes):
+//! Before all that, `zkstate validate` of the nested manifest at 1k, 10k, 100k and 1M nodes
+//! (`--validate-sizes`, `ZKSTATE_BENCH_VALIDATE_SIZES`) shows whether loading is linear.
+//! `--shapes flat,nested` / `ZKSTATE_BENCH_SHAPES` pick the shapes.
+//!
+//! Every tree written is verified afterwards with the raw client (every node, its bytes):
 //! a benchmark that silently measured a failure is worthless.
 //!
 //! # Measuring children
@@ -32,6 +41,8 @@
 //! `ZKSTATE_BENCH_KAZOO_MAX`, `ZKSTATE_BENCH_PYTHON` (default `python3`),
 //! `ZKSTATE_BENCH_SKIP_ZKSTATE=1` (baselines only), `ZKSTATE_BENCH_ZKSTATE_ARGS` (extra global
 //! flags for zkstate, e.g. `-vv` for timing logs; its stderr is kept in `ZKSTATE_BENCH_KEEP`).
+//! Hidden helpers for profiling by hand: `__serve` (a server until stdin closes) and
+//! `__manifest DIR SHAPE N apply|update|prune`.
 use std::collections::{BTreeMap, VecDeque};
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -77,6 +88,12 @@ struct Cli {
     /// Repeats per size (the median is reported).
     #[arg(long)]
     repeats: Option<usize>,
+    /// Tree shapes, comma-separated: `flat` (100 groups of leaves), `nested` (complete 10-ary).
+    #[arg(long, value_delimiter = ',')]
+    shapes: Option<Vec<Shape>>,
+    /// Manifest sizes `zkstate validate` is timed on (nested shape; `0` skips).
+    #[arg(long, value_delimiter = ',', value_parser = parse_size)]
+    validate_sizes: Option<Vec<usize>>,
     /// Passed by `cargo bench` to `harness = false` targets; without it this is a smoke run.
     #[arg(long, hide = true)]
     bench: bool,
@@ -102,11 +119,53 @@ enum Helper {
     RawCreate {
         hosts: String,
         root: String,
+        shape: Shape,
         n: usize,
     },
     /// Baseline C.
     #[command(name = "__raw-walk", hide = true)]
     RawWalk { hosts: String, root: String },
+    /// Baseline D: walk, then version-checked sets of every tenth node's new value.
+    #[command(name = "__raw-update", hide = true)]
+    RawUpdate {
+        hosts: String,
+        root: String,
+        shape: Shape,
+        n: usize,
+    },
+    /// Starts a server (with `/bench`) for profiling by hand, prints its connect string; stops
+    /// when stdin closes.
+    #[command(name = "__serve", hide = true)]
+    Serve,
+    /// Writes the bench manifest of SHAPE and N (`apply`, `update` or `prune`) into DIR.
+    #[command(name = "__manifest", hide = true)]
+    Manifest {
+        dir: PathBuf,
+        shape: Shape,
+        n: usize,
+        which: String,
+    },
+    /// Baseline E: walk, then delete everything below the root, deepest first.
+    #[command(name = "__raw-prune", hide = true)]
+    RawPrune { hosts: String, root: String },
+}
+
+/// The two trees measured.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Shape {
+    /// 100 groups of N / 100 leaves: `gGGGG/nIIIIII` (groups are implicit parents).
+    Flat,
+    /// A complete 10-ary tree of N nodes in breadth-first order, every node declared with data.
+    Nested,
+}
+
+impl Shape {
+    fn name(self) -> &'static str {
+        match self {
+            Shape::Flat => "flat",
+            Shape::Nested => "nested",
+        }
+    }
 }
 
 fn main() {
@@ -118,8 +177,33 @@ fn main() {
             prog,
             args,
         }) => measure_main(out, err, prog, args),
-        Some(Helper::RawCreate { hosts, root, n }) => raw_create_main(hosts, root, *n),
+        Some(Helper::RawCreate {
+            hosts,
+            root,
+            shape,
+            n,
+        }) => raw_create_main(hosts, root, *shape, *n),
         Some(Helper::RawWalk { hosts, root }) => raw_walk_main(hosts, root),
+        Some(Helper::RawUpdate {
+            hosts,
+            root,
+            shape,
+            n,
+        }) => raw_update_main(hosts, root, *shape, *n),
+        Some(Helper::RawPrune { hosts, root }) => raw_prune_main(hosts, root),
+        Some(Helper::Serve) => serve_main(),
+        Some(Helper::Manifest {
+            dir,
+            shape,
+            n,
+            which,
+        }) => {
+            match which.as_str() {
+                "update" => write_manifest(dir, *shape, *n, new_value),
+                "prune" => write_manifest(dir, *shape, 0, value),
+                _ => write_manifest(dir, *shape, *n, value),
+            };
+        }
         None => bench_main(&cli),
     }
 }
@@ -127,9 +211,25 @@ fn main() {
 // ---------------------------------------------------------------------------------------------
 // The tree every contender writes.
 
-/// The data of leaf `i`: 100 ASCII bytes, distinct per leaf. `kazoo_create.py` has the same.
+/// The data of node `i`: 100 ASCII bytes, distinct per node. `kazoo_create.py` has the same.
 fn value(i: usize) -> String {
-    let mut s = format!("value-{i:07}-");
+    padded(format!("value-{i:07}-"))
+}
+
+/// The data of node `i` after the update: every tenth node ([`updated`]) gets new bytes.
+fn new_value(i: usize) -> String {
+    if updated(i) {
+        padded(format!("newer-{i:07}-"))
+    } else {
+        value(i)
+    }
+}
+
+fn updated(i: usize) -> bool {
+    i.is_multiple_of(10)
+}
+
+fn padded(mut s: String) -> String {
     while s.len() < VALUE_BYTES {
         s.push(char::from(b'a' + (s.len() % 26) as u8));
     }
@@ -140,31 +240,76 @@ fn groups(n: usize) -> usize {
     GROUPS.min(n).max(1)
 }
 
-/// Path of leaf `i` relative to the tree's root.
+/// Path of flat leaf `i` relative to the tree's root.
 fn leaf(i: usize, n: usize) -> String {
     format!("g{:04}/n{i:06}", i % groups(n))
 }
 
-/// Every node of a tree in create order (root, groups, leaves), as `(path, data)`.
-fn tree_nodes(root: &str, n: usize) -> impl Iterator<Item = (String, String)> + '_ {
-    let g = groups(n);
-    std::iter::once((root.to_owned(), String::new()))
-        .chain((0..g).map(move |k| (format!("{root}/g{k:04}"), String::new())))
-        .chain((0..n).map(move |i| (format!("{root}/{}", leaf(i, n)), value(i))))
-}
-
-/// Writes the ConfigTree manifest of N leaves under `/bench/zkstate` into `dir/bench.yaml`.
-fn write_manifest(dir: &Path, n: usize) -> PathBuf {
-    let mut text = String::with_capacity(n * 130 + 200);
-    text.push_str(
-        "apiVersion: zkstate/v1\nkind: ConfigTree\nmetadata:\n  name: bench\nspec:\n  root: /bench/zkstate\n  nodes:\n",
-    );
-    let g = groups(n);
-    for k in 0..g {
-        for i in (k..n).step_by(g) {
-            let _ = writeln!(text, "    {}: \"{}\"", leaf(i, n), value(i));
+/// Every node below the root in create order (parents first), as (relative path, data index):
+/// `None` for the flat shape's empty groups.
+fn tree_rel(shape: Shape, n: usize) -> Vec<(String, Option<usize>)> {
+    match shape {
+        Shape::Flat => (0..groups(n))
+            .map(|k| (format!("g{k:04}"), None))
+            .chain((0..n).map(|i| (leaf(i, n), Some(i))))
+            .collect(),
+        Shape::Nested => {
+            // Node i (1-based, breadth first) is child (i - 1) % 10 of node (i - 1) / 10.
+            let mut paths: Vec<String> = Vec::with_capacity(n + 1);
+            paths.push(String::new());
+            for i in 1..=n {
+                let parent = &paths[(i - 1) / 10];
+                let name = format!("c{}", (i - 1) % 10);
+                paths.push(if parent.is_empty() {
+                    name
+                } else {
+                    format!("{parent}/{name}")
+                });
+            }
+            paths
+                .into_iter()
+                .enumerate()
+                .skip(1)
+                .map(|(i, p)| (p, Some(i)))
+                .collect()
         }
     }
+}
+
+/// Every node of a tree in create order (root first), as absolute `(path, data)`.
+fn tree_nodes(
+    root: &str,
+    shape: Shape,
+    n: usize,
+    data: fn(usize) -> String,
+) -> Vec<(String, String)> {
+    std::iter::once((root.to_owned(), String::new()))
+        .chain(
+            tree_rel(shape, n)
+                .into_iter()
+                .map(|(p, i)| (format!("{root}/{p}"), i.map(data).unwrap_or_default())),
+        )
+        .collect()
+}
+
+/// Writes a ConfigTree manifest (`prune: true`) of the tree under `/bench/zkstate` into
+/// `dir/bench.yaml`, with each node's data from `data`; `n = 0` declares no node (prunes all).
+fn write_manifest(dir: &Path, shape: Shape, n: usize, data: fn(usize) -> String) -> PathBuf {
+    let mut text = String::with_capacity(n * 130 + 200);
+    text.push_str(
+        "apiVersion: zkstate/v1\nkind: ConfigTree\nmetadata:\n  name: bench\nspec:\n  root: /bench/zkstate\n  prune: true\n",
+    );
+    if n == 0 {
+        text.push_str("  nodes: {}\n");
+    } else {
+        text.push_str("  nodes:\n");
+        for (p, i) in tree_rel(shape, n) {
+            if let Some(i) = i {
+                let _ = writeln!(text, "    {p}: \"{}\"", data(i));
+            }
+        }
+    }
+    fs::create_dir_all(dir).expect("manifest dir");
     let path = dir.join("bench.yaml");
     fs::write(&path, text).expect("write the manifest");
     path
@@ -189,10 +334,16 @@ async fn connect(hosts: &str) -> zk::Client {
         .unwrap_or_else(|e| panic!("connect to {hosts}: {e}"))
 }
 
-/// Baseline A: creates the tree as pipelined multis. Returns (connect → last ack, multis).
-async fn raw_create(hosts: &str, root: &str, n: usize) -> (Duration, usize) {
-    let start = Instant::now();
-    let client = connect(hosts).await;
+/// One write of a raw baseline.
+enum RawOp<'a> {
+    Create(&'a str, &'a [u8]),
+    Set(&'a str, &'a [u8], i32),
+    Delete(&'a str),
+}
+
+/// Sends `ops` in order as pipelined multis of at most `ZKSTATE_BENCH_RAW_MULTI_BYTES`, a few in
+/// flight (the server runs one session's requests in order). Returns the multis sent.
+async fn pipelined<'a>(client: &zk::Client, ops: impl IntoIterator<Item = RawOp<'a>>) -> usize {
     let options = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
     let max_bytes = env_usize("ZKSTATE_BENCH_RAW_MULTI_BYTES", RAW_MULTI_BYTES);
     let max_in_flight = env_usize("ZKSTATE_BENCH_RAW_IN_FLIGHT", RAW_IN_FLIGHT);
@@ -201,43 +352,64 @@ async fn raw_create(hosts: &str, root: &str, n: usize) -> (Duration, usize) {
     let mut writer = client.new_multi_writer();
     // Sized with the executor's own formula, so both sides pack multis alike.
     let open = [AclEntry::open()];
-    let (mut bytes, mut ops) = (MULTI_ENVELOPE_BYTES, 0);
-    for (path, data) in tree_nodes(root, n) {
-        let size = create_op_size(&path, data.len(), &open, 0);
-        if ops > 0 && bytes + size > max_bytes {
+    let (mut bytes, mut count) = (MULTI_ENVELOPE_BYTES, 0);
+    for op in ops {
+        let size = match &op {
+            RawOp::Create(p, d) | RawOp::Set(p, d, _) => create_op_size(p, d.len(), &open, 0),
+            RawOp::Delete(p) => create_op_size(p, 0, &[], 0),
+        };
+        if count > 0 && bytes + size > max_bytes {
             // Sent now; awaited later.
             in_flight.push_back(writer.commit());
             multis += 1;
             writer = client.new_multi_writer();
-            (bytes, ops) = (MULTI_ENVELOPE_BYTES, 0);
+            (bytes, count) = (MULTI_ENVELOPE_BYTES, 0);
             if in_flight.len() >= max_in_flight {
                 let front = in_flight.pop_front().expect("in flight");
-                front.await.expect("raw multi create");
+                front.await.expect("raw multi");
             }
         }
-        writer
-            .add_create(&path, data.as_bytes(), &options)
-            .expect("add create");
+        match op {
+            RawOp::Create(p, d) => writer.add_create(p, d, &options),
+            RawOp::Set(p, d, v) => writer.add_set_data(p, d, Some(v)),
+            RawOp::Delete(p) => writer.add_delete(p, None),
+        }
+        .expect("add op");
         bytes += size;
-        ops += 1;
+        count += 1;
     }
-    if ops > 0 {
+    if count > 0 {
         in_flight.push_back(writer.commit());
         multis += 1;
     }
     for fut in in_flight {
-        fut.await.expect("raw multi create");
+        fut.await.expect("raw multi");
     }
+    multis
+}
+
+/// Baseline A: creates the tree as pipelined multis. Returns (connect → last ack, multis).
+async fn raw_create(hosts: &str, root: &str, shape: Shape, n: usize) -> (Duration, usize) {
+    let nodes = tree_nodes(root, shape, n, value);
+    let start = Instant::now();
+    let client = connect(hosts).await;
+    let multis = pipelined(
+        &client,
+        nodes
+            .iter()
+            .map(|(p, d)| RawOp::Create(p.as_str(), d.as_bytes())),
+    )
+    .await;
     (start.elapsed(), multis)
 }
 
-/// Baseline C: reads the whole subtree level by level (data, stat, children of every node) in
-/// `MultiReader` batches, several in flight. Returns (connect → done, nodes, data bytes).
-async fn raw_walk(hosts: &str, root: &str) -> (Duration, usize, usize) {
-    let start = Instant::now();
-    let client = connect(hosts).await;
-    // What a snapshot keeps: every node's data and version, by path.
-    let mut tree: BTreeMap<String, (Vec<u8>, i32)> = BTreeMap::new();
+/// What a snapshot keeps: every node's data and version, by path.
+type Walked = BTreeMap<String, (Vec<u8>, i32)>;
+
+/// Reads the whole subtree level by level (data, stat, children of every node) in
+/// `MultiReader` batches, several in flight.
+async fn walk(client: &zk::Client, root: &str) -> Walked {
+    let mut tree = Walked::new();
     let mut level = vec![root.to_owned()];
     while !level.is_empty() {
         let mut next = Vec::new();
@@ -266,6 +438,12 @@ async fn raw_walk(hosts: &str, root: &str) -> (Duration, usize, usize) {
                             }
                             tree.insert(p.clone(), (data.clone(), stat.version));
                         }
+                        [
+                            zk::MultiReadResult::Error {
+                                err: zk::Error::NoNode,
+                            },
+                            ..,
+                        ] => {}
                         other => panic!("unexpected multi-read result for {p}: {other:?}"),
                     }
                 }
@@ -273,65 +451,84 @@ async fn raw_walk(hosts: &str, root: &str) -> (Duration, usize, usize) {
         }
         level = next;
     }
+    tree
+}
+
+/// Baseline C: [`walk`] from connecting. Returns (connect → done, nodes, data bytes).
+async fn raw_walk(hosts: &str, root: &str) -> (Duration, usize, usize) {
+    let start = Instant::now();
+    let client = connect(hosts).await;
+    let tree = walk(&client, root).await;
     let bytes = tree.values().map(|(d, _)| d.len()).sum();
     (start.elapsed(), tree.len(), bytes)
 }
 
-/// Checks that `root` holds exactly the tree of N leaves with the right bytes.
-async fn verify(hosts: &str, root: &str, n: usize) -> Result<(), String> {
+/// Baseline D: what zkstate's update does by hand — read the tree (to learn what differs and
+/// each node's version), then set every node whose bytes differ, version-checked.
+/// Returns (connect → last ack, of which the sets, sets).
+async fn raw_update(
+    hosts: &str,
+    root: &str,
+    shape: Shape,
+    n: usize,
+) -> (Duration, Duration, usize) {
+    let want = tree_nodes(root, shape, n, new_value);
+    let start = Instant::now();
     let client = connect(hosts).await;
-    let g = groups(n);
-    let (mut names, _) = client
-        .get_children(root)
-        .await
-        .map_err(|e| format!("{root}: {e}"))?;
-    names.sort();
-    let expected: Vec<String> = (0..g).map(|k| format!("g{k:04}")).collect();
-    if names != expected {
+    let have = walk(&client, root).await;
+    let writes = Instant::now();
+    let sets: Vec<(&str, &[u8], i32)> = want
+        .iter()
+        .filter_map(|(p, d)| {
+            let (data, version) = have.get(p)?;
+            (data.as_slice() != d.as_bytes()).then_some((p.as_str(), d.as_bytes(), *version))
+        })
+        .collect();
+    let count = sets.len();
+    pipelined(
+        &client,
+        sets.into_iter().map(|(p, d, v)| RawOp::Set(p, d, v)),
+    )
+    .await;
+    (start.elapsed(), writes.elapsed(), count)
+}
+
+/// Baseline E: read the tree, then delete every node below the root, deepest first.
+/// Returns (connect → last ack, of which the deletes, deletes).
+async fn raw_prune(hosts: &str, root: &str) -> (Duration, Duration, usize) {
+    let start = Instant::now();
+    let client = connect(hosts).await;
+    let have = walk(&client, root).await;
+    let writes = Instant::now();
+    let mut paths: Vec<&str> = have
+        .keys()
+        .map(String::as_str)
+        .filter(|p| *p != root)
+        .collect();
+    paths.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));
+    let count = paths.len();
+    pipelined(&client, paths.into_iter().map(RawOp::Delete)).await;
+    (start.elapsed(), writes.elapsed(), count)
+}
+
+/// Checks that `root` holds exactly `want` (path → bytes).
+async fn verify(hosts: &str, want: &[(String, String)]) -> Result<(), String> {
+    let client = connect(hosts).await;
+    let Some((root, _)) = want.first() else {
+        return Ok(());
+    };
+    let have = walk(&client, root).await;
+    if have.len() != want.len() {
         return Err(format!(
-            "{root} has {} children, expected {g} groups",
-            names.len()
+            "{root} holds {} nodes, expected {}",
+            have.len(),
+            want.len()
         ));
     }
-    let mut leaves = 0;
-    for name in &names {
-        let (children, _) = client
-            .get_children(&format!("{root}/{name}"))
-            .await
-            .map_err(|e| format!("{root}/{name}: {e}"))?;
-        leaves += children.len();
-    }
-    if leaves != n {
-        return Err(format!("{root} has {leaves} leaves, expected {n}"));
-    }
-    let indexes: Vec<usize> = (0..n).collect();
-    for chunk in indexes.chunks(WALK_BATCH * WALK_IN_FLIGHT) {
-        let futures: Vec<_> = chunk
-            .chunks(WALK_BATCH)
-            .map(|batch| {
-                let mut reader = client.new_multi_reader();
-                for &i in batch {
-                    reader
-                        .add_get_data(&format!("{root}/{}", leaf(i, n)))
-                        .expect("add get_data");
-                }
-                reader.commit()
-            })
-            .collect();
-        for (batch, result) in chunk.chunks(WALK_BATCH).zip(futures) {
-            let results = result.await.map_err(|e| format!("verify read: {e}"))?;
-            for (&i, r) in batch.iter().zip(&results) {
-                match r {
-                    zk::MultiReadResult::Data { data, .. } if data == value(i).as_bytes() => {}
-                    other => {
-                        return Err(format!(
-                            "{root}/{}: expected {:?}, read {other:?}",
-                            leaf(i, n),
-                            value(i)
-                        ));
-                    }
-                }
-            }
+    for (p, d) in want.iter().skip(1) {
+        match have.get(p) {
+            Some((data, _)) if data == d.as_bytes() => {}
+            other => return Err(format!("{p}: expected {d:?}, read {other:?}")),
         }
     }
     Ok(())
@@ -340,9 +537,9 @@ async fn verify(hosts: &str, root: &str, n: usize) -> Result<(), String> {
 // ---------------------------------------------------------------------------------------------
 // Child-process modes.
 
-/// `__raw-create HOSTS ROOT N`: prints `{"seconds":S,"multis":M}`.
-fn raw_create_main(hosts: &str, root: &str, n: usize) {
-    let (elapsed, multis) = runtime().block_on(raw_create(hosts, root, n));
+/// `__raw-create HOSTS ROOT SHAPE N`: prints `{"seconds":S,"multis":M}`.
+fn raw_create_main(hosts: &str, root: &str, shape: Shape, n: usize) {
+    let (elapsed, multis) = runtime().block_on(raw_create(hosts, root, shape, n));
     println!(
         "{{\"seconds\":{},\"multis\":{multis}}}",
         elapsed.as_secs_f64()
@@ -355,6 +552,48 @@ fn raw_walk_main(hosts: &str, root: &str) {
     println!(
         "{{\"seconds\":{},\"nodes\":{nodes},\"bytes\":{bytes}}}",
         elapsed.as_secs_f64()
+    );
+}
+
+/// `__serve`: a server (heap 2048 MiB) with `/bench`, until stdin closes.
+fn serve_main() {
+    let server = ZkServer::start_with(ServerOptions {
+        heap_mb: 2048,
+        ..Default::default()
+    })
+    .expect("start zookeeper");
+    let hosts = server.connect_string();
+    runtime().block_on(async {
+        let client = connect(&hosts).await;
+        let options = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+        client
+            .create("/bench", b"", &options)
+            .await
+            .expect("create /bench");
+    });
+    println!("{hosts}");
+    let _ = std::io::stdout().flush();
+    let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+    drop(server);
+}
+
+/// `__raw-update HOSTS ROOT SHAPE N`: prints `{"seconds":S,"writes":S,"ops":K}`.
+fn raw_update_main(hosts: &str, root: &str, shape: Shape, n: usize) {
+    let (elapsed, writes, ops) = runtime().block_on(raw_update(hosts, root, shape, n));
+    println!(
+        "{{\"seconds\":{},\"writes\":{},\"ops\":{ops}}}",
+        elapsed.as_secs_f64(),
+        writes.as_secs_f64()
+    );
+}
+
+/// `__raw-prune HOSTS ROOT`: prints `{"seconds":S,"writes":S,"ops":K}`.
+fn raw_prune_main(hosts: &str, root: &str) {
+    let (elapsed, writes, ops) = runtime().block_on(raw_prune(hosts, root));
+    println!(
+        "{{\"seconds\":{},\"writes\":{},\"ops\":{ops}}}",
+        elapsed.as_secs_f64(),
+        writes.as_secs_f64()
     );
 }
 
@@ -417,6 +656,8 @@ fn measure_main(out: &Path, err: &Path, prog: &str, rest: &[String]) {
 
 struct Config {
     sizes: Vec<usize>,
+    shapes: Vec<Shape>,
+    validate_sizes: Vec<usize>,
     repeats: usize,
     kazoo_max: usize,
     python: String,
@@ -461,11 +702,37 @@ fn config(cli: &Cli) -> Config {
         vec![10_000, 100_000]
     };
     let mut repeats = if quick { 1 } else { 3 };
+    let mut validate_sizes = if quick {
+        vec![1000, 10_000]
+    } else {
+        vec![1000, 10_000, 100_000, 1_000_000]
+    };
     // `cargo test --all-targets` runs this target without `--bench`: a smoke run that proves the
     // harness still works (every contender, verified), not a measurement.
     if !cli.bench {
         sizes = vec![1000];
         repeats = 1;
+        validate_sizes = vec![1000];
+    }
+    if let Some(s) = env_var("ZKSTATE_BENCH_VALIDATE_SIZES") {
+        validate_sizes = parse_sizes(&s);
+    }
+    if let Some(s) = &cli.validate_sizes {
+        validate_sizes.clone_from(s);
+    }
+    validate_sizes.retain(|&n| n > 0);
+    let mut shapes = vec![Shape::Flat, Shape::Nested];
+    if let Some(s) = env_var("ZKSTATE_BENCH_SHAPES") {
+        shapes = s
+            .split(',')
+            .map(|v| {
+                <Shape as clap::ValueEnum>::from_str(v.trim(), true)
+                    .unwrap_or_else(|e| panic!("ZKSTATE_BENCH_SHAPES: {e}"))
+            })
+            .collect();
+    }
+    if let Some(s) = &cli.shapes {
+        shapes.clone_from(s);
     }
     if let Some(s) = env_var("ZKSTATE_BENCH_SIZES") {
         sizes = parse_sizes(&s);
@@ -486,6 +753,8 @@ fn config(cli: &Cli) -> Config {
     }
     Config {
         sizes,
+        shapes,
+        validate_sizes,
         repeats: repeats.max(1),
         kazoo_max: env_var("ZKSTATE_BENCH_KAZOO_MAX")
             .map(|v| v.parse().expect("ZKSTATE_BENCH_KAZOO_MAX"))
@@ -586,6 +855,11 @@ enum Subject {
     Kazoo,
     ZkstateDiff,
     RawWalk,
+    ZkstateUpdate,
+    RawUpdate,
+    ZkstatePrune,
+    RawPrune,
+    ZkstateValidate,
 }
 
 impl Subject {
@@ -596,15 +870,22 @@ impl Subject {
             Subject::Kazoo => "B: kazoo, one create at a time",
             Subject::ZkstateDiff => "zkstate diff, no-op (whole process)",
             Subject::RawWalk => "C: raw MultiReader walk",
+            Subject::ZkstateUpdate => "zkstate apply, 10 % of nodes changed",
+            Subject::RawUpdate => "D: raw walk + version-checked sets",
+            Subject::ZkstatePrune => "zkstate apply --force, every node removed",
+            Subject::RawPrune => "E: raw walk + deletes, deepest first",
+            Subject::ZkstateValidate => "zkstate validate (whole process)",
         }
     }
 
     /// What the child reports about its own timing.
     fn inner(self) -> Option<&'static str> {
         match self {
-            Subject::RawCreate | Subject::RawWalk => Some("connect → last ack"),
+            Subject::RawCreate | Subject::RawWalk | Subject::RawUpdate | Subject::RawPrune => {
+                Some("connect → last ack")
+            }
             Subject::Kazoo => Some("after connect → last create"),
-            Subject::ZkstateApply | Subject::ZkstateDiff => None,
+            _ => None,
         }
     }
 }
@@ -648,50 +929,60 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// A row key: shape, N, subject.
+type Key = (Shape, usize, Subject);
+
 #[derive(Default)]
 struct Results {
-    samples: BTreeMap<(usize, Subject), Vec<Sample>>,
+    samples: BTreeMap<Key, Vec<Sample>>,
     zk_version: String,
     floor_kb: u64,
     /// `/proc/loadavg` before and after: other work on the machine skews every figure.
     load: (String, String),
+    /// Size of each generated manifest.
+    manifest_bytes: BTreeMap<(Shape, usize), u64>,
 }
 
 impl Results {
-    fn add(&mut self, n: usize, s: Subject, sample: Sample) {
-        self.samples.entry((n, s)).or_default().push(sample);
+    fn add(&mut self, k: Key, sample: Sample) {
+        self.samples.entry(k).or_default().push(sample);
     }
 
-    fn get(&self, n: usize, s: Subject) -> Option<&Vec<Sample>> {
-        self.samples.get(&(n, s)).filter(|v| !v.is_empty())
+    fn get(&self, k: Key) -> Option<&Vec<Sample>> {
+        self.samples.get(&k).filter(|v| !v.is_empty())
     }
 
-    fn wall(&self, n: usize, s: Subject) -> Option<f64> {
-        self.get(n, s)
+    fn wall(&self, k: Key) -> Option<f64> {
+        self.get(k)
             .map(|v| median(v.iter().map(|x| x.wall).collect()))
     }
 
-    fn inner(&self, n: usize, s: Subject) -> Option<f64> {
-        self.get(n, s)
+    fn rss_mb(&self, k: Key) -> Option<f64> {
+        self.get(k)
+            .map(|v| median(v.iter().map(|x| x.rss_kb as f64 / 1024.0).collect()))
+    }
+
+    fn inner(&self, k: Key) -> Option<f64> {
+        self.get(k)
             .and_then(|v| v.iter().map(|x| x.inner).collect::<Option<Vec<_>>>())
             .map(median)
     }
 
-    fn pick(&self, n: usize, (s, pick): (Subject, Pick)) -> Option<f64> {
+    fn pick(&self, shape: Shape, n: usize, (s, pick): (Subject, Pick)) -> Option<f64> {
         match pick {
-            Pick::Wall => self.wall(n, s),
-            Pick::Own => self.inner(n, s),
+            Pick::Wall => self.wall((shape, n, s)),
+            Pick::Own => self.inner((shape, n, s)),
         }
     }
 
     /// `a / b` per repeat: both were measured on the same server minutes apart, so load that
     /// other work puts on the machine cancels out better than in a ratio of medians.
-    fn paired(&self, n: usize, a: (Subject, Pick), b: (Subject, Pick)) -> Vec<f64> {
+    fn paired(&self, shape: Shape, n: usize, a: (Subject, Pick), b: (Subject, Pick)) -> Vec<f64> {
         let value = |s: &Sample, pick: Pick| match pick {
             Pick::Wall => Some(s.wall),
             Pick::Own => s.inner,
         };
-        let (Some(xs), Some(ys)) = (self.get(n, a.0), self.get(n, b.0)) else {
+        let (Some(xs), Some(ys)) = (self.get((shape, n, a.0)), self.get((shape, n, b.0))) else {
             return Vec::new();
         };
         xs.iter()
@@ -701,8 +992,8 @@ impl Results {
     }
 
     /// The time a subject is compared by: its own timing where it reports one.
-    fn time(&self, n: usize, s: Subject) -> Option<f64> {
-        self.inner(n, s).or_else(|| self.wall(n, s))
+    fn time(&self, k: Key) -> Option<f64> {
+        self.inner(k).or_else(|| self.wall(k))
     }
 }
 
@@ -713,15 +1004,16 @@ fn log(msg: impl AsRef<str>) {
 
 fn bench_main(cli: &Cli) {
     let cfg = config(cli);
-    let kazoo_ok = Command::new(&cfg.python)
-        .args(["-c", "import kazoo"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let kazoo_ok = cfg.kazoo_max > 0
+        && Command::new(&cfg.python)
+            .args(["-c", "import kazoo"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
     if !kazoo_ok {
         log(format!(
-            "{} cannot import kazoo: baseline B is skipped (pip install kazoo==2.11.0)",
+            "baseline B (kazoo) is skipped: ZKSTATE_BENCH_KAZOO_MAX=0, or {} cannot import kazoo (pip install kazoo==2.11.0)",
             cfg.python
         ));
     }
@@ -735,180 +1027,274 @@ fn bench_main(cli: &Cli) {
     let floor = measure(scratch.path(), "/bin/true", &[]);
     results.floor_kb = floor.maxrss_kb.max(floor.floor_kb);
     results.load.0 = loadavg();
+    let me = std::env::current_exe().expect("own path");
+    let me = me.to_str().expect("utf-8 path").to_owned();
 
-    for &n in &cfg.sizes {
-        let manifest_dir = scratch.path().join(format!("manifest-{n}"));
-        fs::create_dir_all(&manifest_dir).expect("manifest dir");
-        let manifest = write_manifest(&manifest_dir, n);
-        log(format!(
-            "N = {n}: manifest {} ({} bytes)",
-            manifest.display(),
-            fs::metadata(&manifest).map(|m| m.len()).unwrap_or(0)
-        ));
+    // `zkstate validate` alone: linear from 1k to 1M?
+    for &n in &cfg.validate_sizes {
+        let dir = scratch.path().join(format!("validate-{n}"));
+        let file = write_manifest(&dir, Shape::Nested, n, value);
+        let bytes = fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        results.manifest_bytes.insert((Shape::Nested, n), bytes);
         for rep in 0..cfg.repeats {
-            let server = ZkServer::start_with(ServerOptions {
-                heap_mb: 2048,
-                ..Default::default()
-            })
-            .expect("start zookeeper");
-            let hosts = server.connect_string();
-            if results.zk_version.is_empty() {
-                results.zk_version = server
-                    .four_letter("srvr")
-                    .ok()
-                    .and_then(|s| {
-                        s.lines()
-                            .find_map(|l| l.strip_prefix("Zookeeper version: "))
-                            .map(|v| {
-                                // Debian's build says `3.8.0-${mvngit.commit.id}, built on ...`.
-                                let v = v.split(',').next().unwrap_or(v);
-                                v.split("-$").next().unwrap_or(v).trim().to_owned()
-                            })
-                    })
-                    .unwrap_or_else(|| "unknown".into());
-            }
-            rt.block_on(async {
-                let client = connect(&hosts).await;
-                let options = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
-                client
-                    .create("/bench", b"", &options)
-                    .await
-                    .expect("create /bench");
-            });
-            // Warm up the server's JIT with the same kinds of requests.
-            let warm_n = WARMUP_NODES.min(n.max(1000)).to_string();
-            let me = std::env::current_exe().expect("own path");
-            let me = me.to_str().expect("utf-8 path");
-            measure(
-                scratch.path(),
-                me,
-                &os(&["__raw-create", &hosts, "/warmup", &warm_n]),
-            )
-            .expect_code("warm-up create", 0);
-            measure(scratch.path(), me, &os(&["__raw-walk", &hosts, "/warmup"]))
-                .expect_code("warm-up walk", 0);
+            let mut a = os(&["validate", "-f"]);
+            a.push(dir.clone().into_os_string());
+            let run = measure(scratch.path(), ZKSTATE, &a);
+            run.expect_code("zkstate validate", 0);
+            log(format!(
+                "validate N = {n} ({bytes} bytes) #{rep}: wall {:.3} s rss {:.1} MB",
+                run.wall,
+                run.maxrss_kb as f64 / 1024.0
+            ));
+            results.add(
+                (Shape::Nested, n, Subject::ZkstateValidate),
+                sample(&run, None),
+            );
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
 
-            // Writers, in an order rotated per repeat so that none always runs first.
-            let mut writers = vec![Subject::ZkstateApply, Subject::RawCreate];
-            if kazoo_ok && n <= cfg.kazoo_max {
-                writers.push(Subject::Kazoo);
-            }
-            if cfg.skip_zkstate {
-                writers.retain(|s| *s != Subject::ZkstateApply);
-            }
-            let turn = rep % writers.len();
-            writers.rotate_left(turn);
-            for subject in writers {
-                let (root, run, inner) = match subject {
-                    Subject::ZkstateApply => {
-                        let mut a = os(&["--zk", &hosts]);
-                        a.extend(os(&cfg
-                            .zkstate_args
-                            .iter()
-                            .map(String::as_str)
-                            .collect::<Vec<_>>()));
-                        a.extend(os(&["apply", "--allow-split", "-f"]));
-                        a.push(manifest_dir.clone().into_os_string());
-                        let run = measure(scratch.path(), ZKSTATE, &a);
-                        run.expect_code("zkstate apply", 0);
-                        keep(&cfg, &format!("apply-{n}-{rep}"), &run);
-                        ("/bench/zkstate", run, None)
-                    }
-                    Subject::RawCreate => {
-                        let run = measure(
-                            scratch.path(),
-                            me,
-                            &os(&["__raw-create", &hosts, "/bench/raw", &n.to_string()]),
-                        );
-                        run.expect_code("raw create", 0);
-                        let inner = run.reported("seconds");
-                        ("/bench/raw", run, Some(inner))
-                    }
-                    Subject::Kazoo => {
-                        let run = measure(
-                            scratch.path(),
-                            &cfg.python,
-                            &os(&[KAZOO_SCRIPT, &hosts, "/bench/kazoo", &n.to_string()]),
-                        );
-                        run.expect_code("kazoo script", 0);
-                        let inner = run.reported("seconds");
-                        ("/bench/kazoo", run, Some(inner))
-                    }
-                    _ => unreachable!("writers only"),
+    for &shape in &cfg.shapes {
+        for &n in &cfg.sizes {
+            let base = scratch.path().join(format!("{}-{n}", shape.name()));
+            let manifest_dir = base.join("apply");
+            let update_dir = base.join("update");
+            let prune_dir = base.join("prune");
+            let manifest = write_manifest(&manifest_dir, shape, n, value);
+            write_manifest(&update_dir, shape, n, new_value);
+            write_manifest(&prune_dir, shape, 0, value);
+            let bytes = fs::metadata(&manifest).map(|m| m.len()).unwrap_or(0);
+            results.manifest_bytes.insert((shape, n), bytes);
+            log(format!(
+                "{} N = {n}: manifest {} ({bytes} bytes)",
+                shape.name(),
+                manifest.display(),
+            ));
+            let initial = |root: &str| tree_nodes(root, shape, n, value);
+            for rep in 0..cfg.repeats {
+                let ctx = Ctx {
+                    cfg: &cfg,
+                    rt: &rt,
+                    scratch: scratch.path(),
+                    me: &me,
+                    shape,
+                    n,
+                    rep,
                 };
-                if let Err(e) = rt.block_on(verify(&hosts, root, n)) {
-                    panic!("{} wrote a wrong tree: {e}", subject.label());
+                let server = ZkServer::start_with(ServerOptions {
+                    heap_mb: 2048,
+                    ..Default::default()
+                })
+                .expect("start zookeeper");
+                let hosts = server.connect_string();
+                if results.zk_version.is_empty() {
+                    results.zk_version = zk_version(&server);
                 }
-                log(format!(
-                    "N = {n} #{rep}: {:<44} wall {:>7.3} s{} rss {:>6.1} MB cpu {:.2} s (verified)",
-                    subject.label(),
-                    run.wall,
-                    inner
-                        .map(|t| format!(" (own {t:.3} s)"))
-                        .unwrap_or_default(),
-                    run.maxrss_kb as f64 / 1024.0,
-                    run.user + run.sys,
-                ));
-                results.add(n, subject, sample(&run, inner));
-            }
+                rt.block_on(async {
+                    let client = connect(&hosts).await;
+                    let options = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+                    client
+                        .create("/bench", b"", &options)
+                        .await
+                        .expect("create /bench");
+                });
+                // Warm up the server's JIT with the same kinds of requests.
+                let warm_n = WARMUP_NODES.min(n.max(1000)).to_string();
+                measure(
+                    scratch.path(),
+                    &me,
+                    &os(&["__raw-create", &hosts, "/warmup", shape.name(), &warm_n]),
+                )
+                .expect_code("warm-up create", 0);
+                measure(scratch.path(), &me, &os(&["__raw-walk", &hosts, "/warmup"]))
+                    .expect_code("warm-up walk", 0);
 
-            // Readers of the tree zkstate applied (or, baselines only, of the raw tree).
-            let tree = if cfg.skip_zkstate {
-                "/bench/raw"
-            } else {
-                "/bench/zkstate"
-            };
-            let mut readers = vec![Subject::ZkstateDiff, Subject::RawWalk];
-            if cfg.skip_zkstate {
-                readers.retain(|s| *s != Subject::ZkstateDiff);
-            }
-            let turn = rep % readers.len();
-            readers.rotate_left(turn);
-            for subject in readers {
-                let (run, inner) = match subject {
-                    Subject::ZkstateDiff => {
-                        let mut a = os(&["--zk", &hosts]);
-                        a.extend(os(&cfg
-                            .zkstate_args
-                            .iter()
-                            .map(String::as_str)
-                            .collect::<Vec<_>>()));
-                        a.extend(os(&["diff", "-f"]));
-                        a.push(manifest_dir.clone().into_os_string());
-                        let run = measure(scratch.path(), ZKSTATE, &a);
-                        // 0 = in sync: the tree just applied must need nothing.
-                        run.expect_code("zkstate diff (no-op)", 0);
-                        keep(&cfg, &format!("diff-{n}-{rep}"), &run);
-                        (run, None)
+                // Each stage: zkstate and its baseline, in an order rotated per repeat so that
+                // none always runs first.
+                let mut writers = vec![Subject::ZkstateApply, Subject::RawCreate];
+                if kazoo_ok && shape == Shape::Flat && n <= cfg.kazoo_max {
+                    writers.push(Subject::Kazoo);
+                }
+                let stages: [(Vec<Subject>, Option<&Path>); 4] = [
+                    (writers, Some(&manifest_dir)),
+                    (
+                        vec![Subject::ZkstateDiff, Subject::RawWalk],
+                        Some(&manifest_dir),
+                    ),
+                    (
+                        vec![Subject::ZkstateUpdate, Subject::RawUpdate],
+                        Some(&update_dir),
+                    ),
+                    (
+                        vec![Subject::ZkstatePrune, Subject::RawPrune],
+                        Some(&prune_dir),
+                    ),
+                ];
+                for (mut subjects, dir) in stages {
+                    if cfg.skip_zkstate {
+                        subjects.retain(|s| !s.is_zkstate());
                     }
-                    Subject::RawWalk => {
-                        let run = measure(scratch.path(), me, &os(&["__raw-walk", &hosts, tree]));
-                        run.expect_code("raw walk", 0);
-                        let nodes = run.reported("nodes") as usize;
-                        let want = n + groups(n) + 1;
-                        assert_eq!(nodes, want, "raw walk of {tree} read {nodes} nodes");
-                        let inner = run.reported("seconds");
-                        (run, Some(inner))
+                    let turn = rep % subjects.len().max(1);
+                    subjects.rotate_left(turn);
+                    for subject in subjects {
+                        let (run, inner) = ctx.run(subject, &hosts, dir);
+                        // What the tree must hold afterwards (readers: the raw walk checks).
+                        let root = subject.root(cfg.skip_zkstate);
+                        let want = match subject {
+                            Subject::ZkstateApply | Subject::RawCreate | Subject::Kazoo => {
+                                Some(initial(root))
+                            }
+                            Subject::ZkstateUpdate | Subject::RawUpdate => {
+                                Some(tree_nodes(root, shape, n, new_value))
+                            }
+                            Subject::ZkstatePrune | Subject::RawPrune => {
+                                Some(vec![(root.to_owned(), String::new())])
+                            }
+                            _ => None,
+                        };
+                        if let Some(want) = want
+                            && let Err(e) = rt.block_on(verify(&hosts, &want))
+                        {
+                            panic!("{} left a wrong tree: {e}", subject.label());
+                        }
+                        if subject == Subject::RawWalk {
+                            let nodes = run.reported("nodes") as usize;
+                            let want = tree_rel(shape, n).len() + 1;
+                            assert_eq!(nodes, want, "raw walk read {nodes} nodes");
+                        }
+                        log(format!(
+                            "{} N = {n} #{rep}: {:<44} wall {:>7.3} s{} rss {:>6.1} MB cpu {:.2} s",
+                            shape.name(),
+                            subject.label(),
+                            run.wall,
+                            inner
+                                .map(|t| format!(" (own {t:.3} s)"))
+                                .unwrap_or_default(),
+                            run.maxrss_kb as f64 / 1024.0,
+                            run.user + run.sys,
+                        ));
+                        results.add((shape, n, subject), sample(&run, inner));
                     }
-                    _ => unreachable!("readers only"),
-                };
-                log(format!(
-                    "N = {n} #{rep}: {:<44} wall {:>7.3} s{} rss {:>6.1} MB cpu {:.2} s",
-                    subject.label(),
-                    run.wall,
-                    inner
-                        .map(|t| format!(" (own {t:.3} s)"))
-                        .unwrap_or_default(),
-                    run.maxrss_kb as f64 / 1024.0,
-                    run.user + run.sys,
-                ));
-                results.add(n, subject, sample(&run, inner));
+                }
+                drop(server);
             }
-            drop(server);
+            let _ = fs::remove_dir_all(&base);
         }
     }
     results.load.1 = loadavg();
     print!("{}", report(&cfg, &results));
+}
+
+/// The server's version, from `srvr`.
+fn zk_version(server: &ZkServer) -> String {
+    server
+        .four_letter("srvr")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Zookeeper version: "))
+                .map(|v| {
+                    // Debian's build says `3.8.0-${mvngit.commit.id}, built on ...`.
+                    let v = v.split(',').next().unwrap_or(v);
+                    v.split("-$").next().unwrap_or(v).trim().to_owned()
+                })
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// One repeat of one shape and size.
+struct Ctx<'a> {
+    cfg: &'a Config,
+    rt: &'a tokio::runtime::Runtime,
+    scratch: &'a Path,
+    me: &'a str,
+    shape: Shape,
+    n: usize,
+    rep: usize,
+}
+
+impl Ctx<'_> {
+    /// Runs one contender; returns its run and its own timing, if it reports one.
+    fn run(&self, subject: Subject, hosts: &str, dir: Option<&Path>) -> (Run, Option<f64>) {
+        let _ = self.rt;
+        let zkstate = |cmd: &[&str], what: &str, ok: i32| {
+            let mut a = os(&["--zk", hosts]);
+            a.extend(os(&self
+                .cfg
+                .zkstate_args
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()));
+            a.extend(os(cmd));
+            a.push(OsString::from("-f"));
+            a.push(dir.expect("a manifest dir").as_os_str().to_owned());
+            let run = measure(self.scratch, ZKSTATE, &a);
+            run.expect_code(what, ok);
+            keep(
+                self.cfg,
+                &format!("{what}-{}-{}-{}", self.shape.name(), self.n, self.rep).replace(' ', "_"),
+                &run,
+            );
+            (run, None)
+        };
+        let raw = |args: &[&str], what: &str| {
+            let run = measure(self.scratch, self.me, &os(args));
+            run.expect_code(what, 0);
+            let inner = run.reported("seconds");
+            (run, Some(inner))
+        };
+        let n = self.n.to_string();
+        let shape = self.shape.name();
+        let tree = subject.root(self.cfg.skip_zkstate);
+        match subject {
+            Subject::ZkstateApply => zkstate(&["apply", "--allow-split"], "zkstate apply", 0),
+            // 0 = in sync: the tree just applied must need nothing.
+            Subject::ZkstateDiff => zkstate(&["diff"], "zkstate diff (no-op)", 0),
+            Subject::ZkstateUpdate => zkstate(&["apply", "--allow-split"], "zkstate update", 0),
+            Subject::ZkstatePrune => {
+                zkstate(&["apply", "--allow-split", "--force"], "zkstate prune", 0)
+            }
+            Subject::RawCreate => raw(&["__raw-create", hosts, tree, shape, &n], "raw create"),
+            Subject::RawWalk => raw(&["__raw-walk", hosts, tree], "raw walk"),
+            Subject::RawUpdate => raw(&["__raw-update", hosts, tree, shape, &n], "raw update"),
+            Subject::RawPrune => raw(&["__raw-prune", hosts, tree], "raw prune"),
+            Subject::Kazoo => {
+                let run = measure(
+                    self.scratch,
+                    &self.cfg.python,
+                    &os(&[KAZOO_SCRIPT, hosts, tree, &n]),
+                );
+                run.expect_code("kazoo script", 0);
+                let inner = run.reported("seconds");
+                (run, Some(inner))
+            }
+            Subject::ZkstateValidate => unreachable!("measured apart"),
+        }
+    }
+}
+
+impl Subject {
+    fn is_zkstate(self) -> bool {
+        matches!(
+            self,
+            Subject::ZkstateApply
+                | Subject::ZkstateDiff
+                | Subject::ZkstateUpdate
+                | Subject::ZkstatePrune
+                | Subject::ZkstateValidate
+        )
+    }
+
+    /// The tree the subject writes or reads. The raw walk reads zkstate's tree (the raw
+    /// baselines' own, with `ZKSTATE_BENCH_SKIP_ZKSTATE`).
+    fn root(self, skip_zkstate: bool) -> &'static str {
+        match self {
+            Subject::Kazoo => "/bench/kazoo",
+            Subject::RawWalk if !skip_zkstate => "/bench/zkstate",
+            s if s.is_zkstate() => "/bench/zkstate",
+            _ => "/bench/raw",
+        }
+    }
 }
 
 /// The 1-, 5- and 15-minute load averages.
@@ -932,12 +1318,20 @@ fn fmt_opt(v: Option<f64>, unit: &str) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
-/// The table and the ratios against the targets, as Markdown.
+/// A ratio row: its name, numerator, denominator and aim (text, limit).
+type RatioRow<'a> = (
+    &'a str,
+    (Subject, Pick),
+    (Subject, Pick),
+    Option<(&'a str, f64)>,
+);
+
+/// The tables and the ratios against the aims, as Markdown.
 fn report(cfg: &Config, r: &Results) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n## zkstate apply benchmark\n\nZooKeeper {} standalone (heap 2048 MiB), {} CPUs, medians of {} run(s); \
+        "\n## zkstate benchmark\n\nZooKeeper {} standalone (heap 2048 MiB), {} CPUs, medians of {} run(s); \
          wall = whole child process (spawn → reap), own = the child's own timing; \
          peak RSS = `wait4` ru_maxrss (floor of the method: {:.1} MB); load average {} before, {} after.\n",
         r.zk_version,
@@ -963,18 +1357,23 @@ fn report(cfg: &Config, r: &Results) -> String {
     }
     let _ = writeln!(
         out,
-        "| N | measurement | wall (s) | own time (s) | peak RSS (MB) | CPU user+sys (s) | runs (wall) |"
+        "| shape | N | measurement | wall (s) | own time (s) | peak RSS (MB) | CPU user+sys (s) | runs (wall) |"
     );
-    let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---|");
-    for ((n, subject), samples) in &r.samples {
+    let _ = writeln!(out, "|---|---:|---|---:|---:|---:|---:|---|");
+    for (&(shape, n, subject), samples) in &r.samples {
         let runs: Vec<String> = samples.iter().map(|s| format!("{:.3}", s.wall)).collect();
         let _ = writeln!(
             out,
-            "| {n} | {} | {:.3} | {} | {:.1} | {:.2} | {} |",
+            "| {} | {n} | {} | {:.3} | {} | {:.1} | {:.2} | {} |",
+            if subject == Subject::ZkstateValidate {
+                "nested (validate)"
+            } else {
+                shape.name()
+            },
             subject.label(),
             median(samples.iter().map(|s| s.wall).collect()),
             match subject.inner() {
-                Some(what) => format!("{} ({what})", fmt_opt(r.inner(*n, *subject), "")),
+                Some(what) => format!("{} ({what})", fmt_opt(r.inner((shape, n, subject)), "")),
                 None => "—".into(),
             },
             median(samples.iter().map(|s| s.rss_kb as f64 / 1024.0).collect()),
@@ -982,33 +1381,18 @@ fn report(cfg: &Config, r: &Results) -> String {
             runs.join(", ")
         );
     }
-    // Kazoo beyond the measured sizes: extrapolated linearly from the largest measured size.
-    let kazoo_measured: Vec<usize> = cfg
-        .sizes
-        .iter()
-        .copied()
-        .filter(|&n| r.get(n, Subject::Kazoo).is_some())
-        .collect();
-    let mut kazoo_time = BTreeMap::new();
-    for &n in &cfg.sizes {
-        if let Some(t) = r.time(n, Subject::Kazoo) {
-            kazoo_time.insert(n, (t, false));
-        } else if let Some(&m) = kazoo_measured.iter().max() {
-            let t = r.time(m, Subject::Kazoo).expect("measured") * n as f64 / m as f64;
-            kazoo_time.insert(n, (t, true));
-            let _ = writeln!(
-                out,
-                "| {n} | B: kazoo, **extrapolated** linearly from N = {m} (not measured) | — | {t:.3} | — | — | — |"
-            );
-        }
-    }
 
     let _ = writeln!(
         out,
-        "\n| ratio | N | ratio of medians | per-repeat ratios: median [min–max] | target | |"
+        "\n| shape | ratio | N | ratio of medians | per-repeat ratios: median [min–max] | aim | |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
-    let mut ratio = |name: &str, n: usize, v: f64, pairs: &[f64], target: Option<(&str, bool)>| {
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---|");
+    let mut ratio = |shape: Shape,
+                     name: &str,
+                     n: usize,
+                     v: f64,
+                     pairs: &[f64],
+                     target: Option<(&str, bool)>| {
         let spread = if pairs.is_empty() {
             "—".to_owned()
         } else {
@@ -1018,7 +1402,8 @@ fn report(cfg: &Config, r: &Results) -> String {
         };
         let _ = writeln!(
             out,
-            "| {name} | {n} | {v:.2}x | {spread} | {} | {} |",
+            "| {} | {name} | {n} | {v:.2}x | {spread} | {} | {} |",
+            shape.name(),
             target.map_or("(context)", |t| t.0),
             match target {
                 Some((_, true)) => "met",
@@ -1027,70 +1412,138 @@ fn report(cfg: &Config, r: &Results) -> String {
             }
         );
     };
-    for &n in &cfg.sizes {
-        let apply_limit = if n >= 100_000 { 1.5 } else { 2.0 };
-        let apply_target = format!("≤ {apply_limit}x");
-        let rows = [
-            (
-                "apply: zkstate wall / raw own (connect → last ack)",
-                (Subject::ZkstateApply, Pick::Wall),
-                (Subject::RawCreate, Pick::Own),
-                Some((apply_target.as_str(), apply_limit)),
-            ),
-            (
-                "apply: zkstate wall / raw wall (both whole process)",
-                (Subject::ZkstateApply, Pick::Wall),
-                (Subject::RawCreate, Pick::Wall),
-                None,
-            ),
-            (
-                "diff: zkstate wall / raw walk wall (both whole process)",
-                (Subject::ZkstateDiff, Pick::Wall),
-                (Subject::RawWalk, Pick::Wall),
-                Some(("≤ 3x", 3.0)),
-            ),
-            (
-                "diff: zkstate wall / raw walk own (connect → done)",
-                (Subject::ZkstateDiff, Pick::Wall),
-                (Subject::RawWalk, Pick::Own),
-                None,
-            ),
-        ];
-        for (name, a, b, target) in rows {
-            let (Some(x), Some(y)) = (r.pick(n, a), r.pick(n, b)) else {
-                continue;
-            };
-            let v = x / y;
-            ratio(
-                name,
-                n,
-                v,
-                &r.paired(n, a, b),
-                target.map(|(t, limit)| (t, v <= limit)),
-            );
-        }
-        let Some(apply) = r.wall(n, Subject::ZkstateApply) else {
-            continue;
-        };
-        match kazoo_time.get(&n) {
-            Some(&(k, false)) => {
-                let v = k / apply;
+    for &shape in &cfg.shapes {
+        for &n in &cfg.sizes {
+            let big = n >= 100_000;
+            let apply_limit = if big { 1.3 } else { 1.5 };
+            let apply_target = format!("≤ {apply_limit}x");
+            let (w, o) = (Pick::Wall, Pick::Own);
+            let rows: [RatioRow<'_>; 8] = [
+                (
+                    "apply: zkstate wall / raw own (connect → last ack)",
+                    (Subject::ZkstateApply, w),
+                    (Subject::RawCreate, o),
+                    Some((apply_target.as_str(), apply_limit)),
+                ),
+                (
+                    "apply: zkstate wall / raw wall (both whole process)",
+                    (Subject::ZkstateApply, w),
+                    (Subject::RawCreate, w),
+                    None,
+                ),
+                (
+                    "diff: zkstate wall / raw walk wall (both whole process)",
+                    (Subject::ZkstateDiff, w),
+                    (Subject::RawWalk, w),
+                    big.then_some(("≤ 2x", 2.0)),
+                ),
+                (
+                    "diff: zkstate wall / raw walk own (connect → done)",
+                    (Subject::ZkstateDiff, w),
+                    (Subject::RawWalk, o),
+                    None,
+                ),
+                (
+                    "update 10 %: zkstate wall / raw walk + sets wall",
+                    (Subject::ZkstateUpdate, w),
+                    (Subject::RawUpdate, w),
+                    big.then_some(("≤ 1.5x", 1.5)),
+                ),
+                (
+                    "update 10 %: zkstate wall / raw own (connect → last ack)",
+                    (Subject::ZkstateUpdate, w),
+                    (Subject::RawUpdate, o),
+                    None,
+                ),
+                (
+                    "prune all: zkstate wall / raw walk + deletes wall",
+                    (Subject::ZkstatePrune, w),
+                    (Subject::RawPrune, w),
+                    big.then_some(("≤ 1.5x", 1.5)),
+                ),
+                (
+                    "prune all: zkstate wall / raw own (connect → last ack)",
+                    (Subject::ZkstatePrune, w),
+                    (Subject::RawPrune, o),
+                    None,
+                ),
+            ];
+            for (name, a, b, target) in rows {
+                let (Some(x), Some(y)) = (r.pick(shape, n, a), r.pick(shape, n, b)) else {
+                    continue;
+                };
+                let v = x / y;
+                ratio(
+                    shape,
+                    name,
+                    n,
+                    v,
+                    &r.paired(shape, n, a, b),
+                    target.map(|(t, limit)| (t, v <= limit)),
+                );
+            }
+            // Peak RSS against the raw read's.
+            let walk_rss = r.rss_mb((shape, n, Subject::RawWalk));
+            for (name, s) in [
+                ("peak RSS: zkstate diff / raw walk", Subject::ZkstateDiff),
+                ("peak RSS: zkstate apply / raw walk", Subject::ZkstateApply),
+            ] {
+                if let (Some(x), Some(y)) = (r.rss_mb((shape, n, s)), walk_rss) {
+                    let v = x / y;
+                    ratio(shape, name, n, v, &[], big.then_some(("≤ 2x", v <= 2.0)));
+                }
+            }
+            if let (Some(k), Some(apply)) = (
+                r.time((shape, n, Subject::Kazoo)),
+                r.wall((shape, n, Subject::ZkstateApply)),
+            ) {
                 let pairs = r.paired(
+                    shape,
                     n,
                     (Subject::Kazoo, Pick::Own),
                     (Subject::ZkstateApply, Pick::Wall),
                 );
-                let target = (n == 10_000).then_some(("≥ 50x", v >= 50.0));
-                ratio("kazoo own / zkstate apply wall", n, v, &pairs, target);
+                ratio(
+                    shape,
+                    "kazoo own / zkstate apply wall",
+                    n,
+                    k / apply,
+                    &pairs,
+                    None,
+                );
             }
-            Some(&(k, true)) => ratio(
-                "kazoo (**extrapolated**) / zkstate apply wall",
-                n,
-                k / apply,
-                &[],
-                None,
-            ),
-            None => {}
+        }
+    }
+
+    if !cfg.validate_sizes.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n`zkstate validate` of the nested manifest (linear if µs per node stays flat):\n\n\
+             | N | YAML (MB) | wall (s) | µs per node | peak RSS (MB) | aim | |\n|---:|---:|---:|---:|---:|---:|---|"
+        );
+        for &n in &cfg.validate_sizes {
+            let k = (Shape::Nested, n, Subject::ZkstateValidate);
+            let (Some(t), Some(rss)) = (r.wall(k), r.rss_mb(k)) else {
+                continue;
+            };
+            let mb = r
+                .manifest_bytes
+                .get(&(Shape::Nested, n))
+                .copied()
+                .unwrap_or(0) as f64
+                / 1e6;
+            let aim = (n == 100_000).then_some(t <= 0.25);
+            let _ = writeln!(
+                out,
+                "| {n} | {mb:.1} | {t:.3} | {:.2} | {rss:.1} | {} | {} |",
+                t * 1e6 / n as f64,
+                if aim.is_some() { "≤ 0.25 s" } else { "" },
+                match aim {
+                    Some(true) => "met",
+                    Some(false) => "**missed**",
+                    None => "",
+                }
+            );
         }
     }
     out

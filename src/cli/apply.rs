@@ -1,11 +1,14 @@
 //! `zkstate apply`: plan and apply atomically under the leader lock. Exit 0 applied or nothing to
 //! do, 1 invalid manifests, 2 trouble, 3 refused by a safety guard, 4 lock timeout.
-use super::common::{block_on, engine, fail, load_manifests, print_json};
+use super::common::{
+    self, Manifests, block_on, engine, fail, load_manifests, load_while, print_json,
+    quiet_session_args,
+};
 use super::markdown::plan_markdown;
 use super::render::plan_text;
 use super::{ApplyArgs, Exit, GlobalArgs, PlanOutput};
 use crate::engine::{
-    CancellationToken, EngineError, LockRequest, Outcome, PassOptions, PassReport,
+    CancellationToken, Engine, EngineError, LockRequest, Outcome, PassOptions, PassReport, Session,
 };
 use crate::zk::lock::LockFormat;
 use crate::zk::state::StatePaths;
@@ -14,18 +17,41 @@ pub fn run(args: &ApplyArgs, global: &GlobalArgs) -> Exit {
     if args.dry_run {
         return super::diff::run(&args.plan, global);
     }
-    block_on(run_async(args, global))
+    let Some((copts, state)) = quiet_session_args(global) else {
+        // A flag is wrong: the ordinary order reports it after the manifests.
+        return block_on(run_async(args, global));
+    };
+    // The session opens while the manifests load (nothing is read before they are valid).
+    let read = async {
+        Session::connect(&copts)
+            .await
+            .map(|s| Engine::new(s, common::pass_options(global, state, String::new())))
+            .map_err(|e| e.to_string())
+    };
+    load_while(&args.plan.files.files, global, read, async |m, read| {
+        let mut engine = match read {
+            Ok(x) => x,
+            Err(e) => return fail(Exit::Trouble, e),
+        };
+        engine.options_mut().digest.clone_from(&m.digest);
+        finish(args, engine, m).await
+    })
 }
 
+/// Loads, then connects: used when a connection flag is wrong.
 async fn run_async(args: &ApplyArgs, global: &GlobalArgs) -> Exit {
     let m = match load_manifests(&args.plan.files.files, global) {
         Ok(m) => m,
         Err(e) => return e,
     };
-    let mut engine = match engine(global, m.digest.clone()).await {
+    let engine = match engine(global, m.digest.clone()).await {
         Ok(x) => x,
         Err(e) => return e,
     };
+    finish(args, engine, m).await
+}
+
+async fn finish(args: &ApplyArgs, mut engine: Engine, m: Manifests) -> Exit {
     pass_options(args, engine.options_mut());
     // A one-shot command: Ctrl-C kills the process (the session goes, and with it the lock).
     let never = CancellationToken::new();

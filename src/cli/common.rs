@@ -57,6 +57,62 @@ pub fn connect_options(global: &GlobalArgs) -> Result<ConnectOptions, Exit> {
     })
 }
 
+/// [`connect_options`] and [`state_paths`] without printing anything: `None` when either is
+/// wrong (the caller then takes the ordinary path, which reports it in the usual order).
+pub fn quiet_session_args(global: &GlobalArgs) -> Option<(ConnectOptions, StatePaths)> {
+    let hosts = global.zk.clone().filter(|h| !h.trim().is_empty())?;
+    let digest_auth = ConnectOptions::parse_auth(&global.auth).ok()?;
+    let root = ZPath::parse(global.state_path()).ok()?;
+    let state = StatePaths::guarded(root, &digest_auth);
+    Some((
+        ConnectOptions {
+            hosts,
+            digest_auth,
+            session_timeout: global.session_timeout(),
+        },
+        state,
+    ))
+}
+
+/// Loads the manifests on a thread of its own while `read` connects and reads ahead on this
+/// one; the manifests' verdict comes first: when they are invalid, their exit code is returned
+/// (whatever `read` found is dropped unreported) without waiting for `read`. Otherwise returns
+/// both; `read`'s errors are for the caller to report.
+pub fn load_while<T, E>(
+    files: &[PathBuf],
+    global: &GlobalArgs,
+    read: impl std::future::Future<Output = Result<T, E>>,
+    then: impl AsyncFnOnce(Manifests, Result<T, E>) -> Exit,
+) -> Exit {
+    let (tx, mut rx) = tokio::sync::oneshot::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let _ = tx.send(load_manifests(files, global));
+        });
+        block_on(async move {
+            let mut read = std::pin::pin!(read);
+            let mut early = None;
+            let loaded = loop {
+                tokio::select! {
+                    biased;
+                    m = &mut rx => break m,
+                    r = &mut read, if early.is_none() => early = Some(r),
+                }
+            };
+            let m = match loaded {
+                Ok(Ok(m)) => m,
+                Ok(Err(exit)) => return exit,
+                Err(_) => return fail(Exit::Trouble, "the manifest loader stopped unexpectedly"),
+            };
+            let r = match early {
+                Some(r) => r,
+                None => read.await,
+            };
+            then(m, r).await
+        })
+    })
+}
+
 /// The chroot part of a connection string, if any.
 pub fn chroot_len(hosts: &str) -> usize {
     hosts

@@ -321,17 +321,41 @@ impl Engine {
     /// [`EngineError::TooLarge`] for a plan over one request without `allow_split`;
     /// [`EngineError::Apply`] for exhausted conflicts, connection and record errors. Nothing is
     /// half-applied: every error leaves each batch either fully committed or not at all.
-    #[tracing::instrument(name = "pass", skip_all, fields(session = self.session.id(), mode = mode_name(&mode)))]
     pub async fn pass(
         &self,
         desired: &DesiredState,
         mode: PassMode<'_>,
     ) -> Result<PassReport, EngineError> {
+        self.pass_prefetched(desired, mode, None).await
+    }
+
+    /// Reads the records and the subtrees they name before the desired state is known (see
+    /// [`reconcile::prefetch`]); hand the result to [`Engine::pass_prefetched`].
+    ///
+    /// # Errors
+    /// Reading failed.
+    pub async fn prefetch(&self) -> Result<reconcile::Prefetch, ZkError> {
+        reconcile::prefetch(self.session.client(), &self.opts).await
+    }
+
+    /// [`Engine::pass`]; a [`PassMode::Observe`] pass reuses `prefetched` when it covers what
+    /// `desired` needs (an apply always reads afresh, under its lock).
+    ///
+    /// # Errors
+    /// As [`Engine::pass`].
+    #[tracing::instrument(name = "pass", skip_all, fields(session = self.session.id(), mode = mode_name(&mode)))]
+    pub async fn pass_prefetched(
+        &self,
+        desired: &DesiredState,
+        mode: PassMode<'_>,
+        prefetched: Option<reconcile::Prefetch>,
+    ) -> Result<PassReport, EngineError> {
         let started = Instant::now();
         let client = self.session.client();
         let report = match mode {
             PassMode::Observe => {
-                let observed = reconcile::observe(client, desired, &self.opts).await?;
+                let observed =
+                    reconcile::observe_prefetched(client, desired, &self.opts, prefetched).await?;
                 PassReport::new(observed, Outcome::Planned, started.elapsed())
             }
             PassMode::Apply(leader) => {

@@ -3,7 +3,7 @@
 //! (carrying the version read), deletes (children first, only what pruning allows), ACL changes,
 //! queue seeds, and the new ownership inventory. No I/O; the executor in `zk` turns a plan into
 //! multi-op transactions.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{
     AclEntry, DataPolicy, DesiredState, Inventory, LiveTree, ManagedRoot, Mode, NodeMode, Owner,
@@ -222,6 +222,18 @@ pub fn plan(
     inventory: &Inventory,
     opts: &Options,
 ) -> Plan {
+    plan_with(desired, &HashMap::new(), live, inventory, opts)
+}
+
+/// [`plan`] with some nodes' desired data replaced by `data` (by path), as if `desired` held
+/// it: a pass adjusts a few nodes (service registration times) without copying the state.
+pub fn plan_with(
+    desired: &DesiredState,
+    data: &HashMap<ZPath, Vec<u8>>,
+    live: &LiveTree,
+    inventory: &Inventory,
+    opts: &Options,
+) -> Plan {
     let roots: BTreeMap<&Owner, RootInfo<'_>> = desired
         .roots
         .iter()
@@ -246,7 +258,23 @@ pub fn plan(
     let mut created: BTreeSet<&ZPath> = BTreeSet::new();
     let mut implicit: BTreeSet<ZPath> = BTreeSet::new();
 
+    // Both maps are sorted by path: the live node of each desired one is found by walking the
+    // live map alongside (a merge), not by a lookup per node.
+    let mut live_cursor = live.nodes.iter().peekable();
     for (path, want) in &desired.nodes {
+        let mut have_here = None;
+        while let Some((p, node)) = live_cursor.peek() {
+            match (*p).cmp(path) {
+                std::cmp::Ordering::Less => {
+                    live_cursor.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    have_here = Some(*node);
+                    break;
+                }
+                std::cmp::Ordering::Greater => break,
+            }
+        }
         let Some(info) = active(&want.owner) else {
             continue;
         };
@@ -254,7 +282,12 @@ pub fn plan(
             continue;
         }
         let observe = info.observe;
-        match live.nodes.get(path) {
+        let want_data = if data.is_empty() {
+            &want.data
+        } else {
+            data.get(path).unwrap_or(&want.data)
+        };
+        match have_here {
             None => {
                 // Defensive: a missing ancestor that nobody declared is created empty first.
                 let mut missing: Vec<ZPath> = path
@@ -273,7 +306,7 @@ pub fn plan(
                     implicit.insert(a);
                 }
                 let mut c = Change::new(Op::Create, path.as_str(), Some(want.owner.clone()));
-                c.after = Some(want.data.clone());
+                c.after = Some(want_data.clone());
                 c.secret = want.secret;
                 c.create = match want.mode {
                     NodeMode::Persistent => CreateKind::Persistent,
@@ -293,10 +326,10 @@ pub fn plan(
                     });
                     continue;
                 }
-                if want.policy == DataPolicy::Enforce && have.data != want.data {
+                if want.policy == DataPolicy::Enforce && have.data != *want_data {
                     let mut c = Change::new(Op::Update, path.as_str(), Some(want.owner.clone()));
                     c.before = Some(have.data.clone());
-                    c.after = Some(want.data.clone());
+                    c.after = Some(want_data.clone());
                     c.secret = want.secret;
                     c.version = have.version;
                     c.observe = observe;

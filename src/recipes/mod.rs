@@ -53,7 +53,7 @@ pub use election::{
 pub use lock::{LockFormat, lock_node_name_prefix, lock_node_prefix};
 pub use queue::{expand_queue, queue_depth};
 pub use service::{
-    ServiceInstanceView, ServiceType, expand_service, parse_service_instance,
+    ServiceInstanceView, ServiceType, expand_service, parse_service_instance, registration_times,
     stabilize_registration_times,
 };
 

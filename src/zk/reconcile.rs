@@ -9,7 +9,7 @@ use zookeeper_client as zk;
 use super::ZkError;
 use super::apply::{ExecError, ExecOptions, ExecReport, execute, set_acls};
 use super::lock::LeaderLock;
-use super::snapshot::{Areas, snapshot};
+use super::snapshot::{Areas, read_acls, snapshot, snapshot_structure};
 use super::state::{
     AppliedRecord, StatePaths, StoredState, WriteOp, applied_op, decode, inventory_ops,
 };
@@ -184,31 +184,92 @@ pub fn areas_for(desired: &DesiredState, stored: &StoredState, opts: &plan::Opti
     areas
 }
 
+/// zkstate's records and the subtrees they name, read before the desired state is known (while
+/// the manifests still load): a no-op `diff` then needs no read after loading.
+#[derive(Clone, Debug)]
+pub struct Prefetch {
+    pub stored: StoredState,
+    /// What was read: every recorded owner's root and its ancestors.
+    pub areas: Areas,
+    /// Structure only (no ACLs).
+    pub live: LiveTree,
+    pub read: std::time::Duration,
+}
+
+/// Reads the records, then the subtrees of every owner they list.
+pub async fn prefetch(client: &zk::Client, opts: &PassOptions) -> Result<Prefetch, ZkError> {
+    let started = std::time::Instant::now();
+    let stored = read_stored(client, &opts.state).await?;
+    let mut areas = Areas::default();
+    for inv in stored.inventory.owners.values() {
+        areas.subtrees.insert(inv.root.clone());
+        areas.nodes.extend(inv.root.ancestors());
+    }
+    let live = snapshot_structure(client, &areas).await?;
+    Ok(Prefetch {
+        stored,
+        areas,
+        live,
+        read: started.elapsed(),
+    })
+}
+
 /// Snapshot + plan, no writes, no lock (`diff`, `status`, and every apply attempt).
 pub async fn observe(
     client: &zk::Client,
     desired: &DesiredState,
     opts: &PassOptions,
 ) -> Result<Observed, ZkError> {
+    observe_prefetched(client, desired, opts, None).await
+}
+
+/// [`observe`], reusing a [`Prefetch`] when it read everything `desired` needs (the ACLs are
+/// read now); otherwise reads the areas afresh. Nodes the prefetch read beyond the areas are
+/// dropped, so the plan is the one [`observe`] makes of the same tree.
+pub async fn observe_prefetched(
+    client: &zk::Client,
+    desired: &DesiredState,
+    opts: &PassOptions,
+    prefetched: Option<Prefetch>,
+) -> Result<Observed, ZkError> {
     let started = std::time::Instant::now();
-    let stored = read_stored(client, &opts.state).await?;
-    let areas = areas_for(desired, &stored, &opts.planner);
-    let live = snapshot(client, &areas).await?;
+    let (stored, live, before) = match prefetched {
+        Some(p) => {
+            let areas = areas_for(desired, &p.stored, &opts.planner);
+            let live = if p.areas.covers(&areas) {
+                let mut live = p.live;
+                if live.nodes.keys().any(|k| !areas.contains(k)) {
+                    live.nodes.retain(|k, _| areas.contains(k));
+                }
+                read_acls(client, &areas, &mut live).await?;
+                live
+            } else {
+                snapshot(client, &areas).await?
+            };
+            (p.stored, live, p.read)
+        }
+        None => {
+            let stored = read_stored(client, &opts.state).await?;
+            let areas = areas_for(desired, &stored, &opts.planner);
+            let live = snapshot(client, &areas).await?;
+            (stored, live, std::time::Duration::ZERO)
+        }
+    };
     let read = started.elapsed();
     let plan = if desired.roots.iter().any(|r| r.owner.kind == Kind::Service) {
         // Curator registrations keep the registrationTimeUTC already live, so re-applies are no-ops.
-        let mut desired = desired.clone();
+        // Planned with the new data as overrides: no copy of the desired state per pass.
         let now_ms = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or_default();
-        crate::recipes::stabilize_registration_times(&mut desired, &live, now_ms);
-        plan::plan(&desired, &live, &stored.inventory, &opts.planner)
+        let overrides = crate::recipes::registration_times(desired, &live, now_ms);
+        plan::plan_with(desired, &overrides, &live, &stored.inventory, &opts.planner)
     } else {
         plan::plan(desired, &live, &stored.inventory, &opts.planner)
     };
     let timings = ObserveTimings {
-        snapshot: read,
+        snapshot: read + before,
         plan: started.elapsed().saturating_sub(read),
     };
     Ok(Observed {

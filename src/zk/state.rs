@@ -229,6 +229,15 @@ pub fn decode(paths: &StatePaths, live: &LiveTree) -> Result<StoredState, ZkErro
                 .collect();
             segs.sort();
             let mut set: BTreeSet<ZPath> = BTreeSet::new();
+            // Runs of `+` lines are added in bulk (one sort of mostly sorted paths and one
+            // merge) instead of 100k single inserts; any other line sees them added first.
+            let mut added: Vec<ZPath> = Vec::new();
+            let flush = |set: &mut BTreeSet<ZPath>, added: &mut Vec<ZPath>| {
+                if !added.is_empty() {
+                    let mut more: BTreeSet<ZPath> = std::mem::take(added).into_iter().collect();
+                    set.append(&mut more);
+                }
+            };
             let mut orphaned: BTreeSet<ZPath> = BTreeSet::new();
             let mut rec = OwnerRecord {
                 header_version: node.version,
@@ -264,14 +273,18 @@ pub fn decode(paths: &StatePaths, live: &LiveTree) -> Result<StoredState, ZkErro
                     };
                     match sign {
                         "+" => {
-                            orphaned.remove(&p);
-                            set.insert(p);
+                            if !orphaned.is_empty() {
+                                orphaned.remove(&p);
+                            }
+                            added.push(p);
                         }
                         "~" => {
+                            flush(&mut set, &mut added);
                             set.remove(&p);
                             orphaned.insert(p);
                         }
                         "-" => {
+                            flush(&mut set, &mut added);
                             set.remove(&p);
                             orphaned.remove(&p);
                         }
@@ -281,6 +294,7 @@ pub fn decode(paths: &StatePaths, live: &LiveTree) -> Result<StoredState, ZkErro
                 rec.segments.push((sp.clone(), seg.version, seg.data.len()));
                 rec.next_seq = n + 1;
             }
+            flush(&mut set, &mut added);
             out.records.insert(owner.clone(), rec);
             let recipe = header.format.map(|format| crate::model::RecipeInfo {
                 format: crate::model::RecipeFormat::parse(&format),

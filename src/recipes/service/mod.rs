@@ -50,7 +50,9 @@ mod render;
 mod tests;
 mod validate;
 
-pub use read::{ServiceInstanceView, parse_service_instance, stabilize_registration_times};
+pub use read::{
+    ServiceInstanceView, parse_service_instance, registration_times, stabilize_registration_times,
+};
 pub use render::ServiceType;
 use render::{render_curator, render_json};
 use validate::check_instance;

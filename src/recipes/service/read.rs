@@ -6,7 +6,9 @@ use super::super::curator::UriSpec;
 use super::super::jackson;
 use super::render::{CURATOR_KEYS, ServiceType};
 use crate::model::spec::ServiceFormat;
-use crate::model::{DesiredState, Kind, LiveTree};
+use std::collections::HashMap;
+
+use crate::model::{DesiredState, Kind, LiveTree, ZPath};
 
 /// A service registration read back from a znode, in either format.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -103,7 +105,23 @@ pub fn parse_service_instance(bytes: &[u8]) -> Option<ServiceInstanceView> {
 /// Only `Service` nodes whose data is a `ServiceInstance` as [`expand_service`] renders it are
 /// touched; everything else is left as it is. Pure: `now_ms` comes from the caller.
 pub fn stabilize_registration_times(state: &mut DesiredState, live: &LiveTree, now_ms: i64) {
-    for (path, node) in state.nodes.iter_mut() {
+    for (path, data) in registration_times(state, live, now_ms) {
+        if let Some(node) = state.nodes.get_mut(&path) {
+            node.data = data;
+        }
+    }
+}
+
+/// What [`stabilize_registration_times`] would write, without touching `state`: the new data of
+/// every Curator registration, by path. A pass plans with these as overrides instead of cloning
+/// the whole desired state.
+pub fn registration_times(
+    state: &DesiredState,
+    live: &LiveTree,
+    now_ms: i64,
+) -> HashMap<ZPath, Vec<u8>> {
+    let mut out = HashMap::new();
+    for (path, node) in &state.nodes {
         if node.owner.kind != Kind::Service {
             continue;
         }
@@ -120,6 +138,7 @@ pub fn stabilize_registration_times(state: &mut DesiredState, live: &LiveTree, n
             .and_then(|v| v.registration_time_utc)
             .unwrap_or(now_ms);
         doc.insert("registrationTimeUTC".into(), time.into());
-        node.data = jackson::to_vec(&Value::Object(doc));
+        out.insert(path.clone(), jackson::to_vec(&Value::Object(doc)));
     }
+    out
 }
