@@ -592,3 +592,6 @@ pub fn plan(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;
