@@ -24,7 +24,6 @@ const BIG_RSS_MB: u64 = 1024;
 struct Outcome {
     code: i32,
     stderr: String,
-    rss_mb: u64,
 }
 
 /// Runs `zkstate validate -f ARGS...`; asserts the time and memory bounds.
@@ -67,11 +66,7 @@ fn validate(name: &str, args: &[&Path], rss_bound_mb: u64) -> Outcome {
         rss_mb < rss_bound_mb,
         "{name}: peak RSS {rss_mb} MB over {rss_bound_mb}"
     );
-    Outcome {
-        code,
-        stderr,
-        rss_mb,
-    }
+    Outcome { code, stderr }
 }
 
 fn tree_doc(nodes_yaml: &str) -> String {
