@@ -10,8 +10,12 @@
 //! - [`zk`]: the only module that talks to ZooKeeper: sessions, snapshots, the leader lock, atomic apply.
 //! - [`engine`]: one reconcile pass (lock, snapshot, plan, guards, commit, release) with typed
 //!   plan, pass and status reports; what the CLI and the agent call.
+//! - [`agent`]: the long-running reconciler: triggers → coalesce → one engine pass; the leader
+//!   lock's lifetime; the host keeper (ephemeral registrations, election contenders).
+//! - [`telemetry`]: metrics, HTTP endpoints, systemd notify.
 //! - [`localzk`]: throwaway local ZooKeeper servers (a JVM on a free loopback port) for `dev` and tests.
 //! - [`cli`]: clap types, one file per subcommand, plan and status rendering.
+pub mod agent;
 pub mod cli;
 pub mod engine;
 pub mod localzk;
@@ -19,4 +23,5 @@ pub mod manifest;
 pub mod model;
 pub mod plan;
 pub mod recipes;
+pub mod telemetry;
 pub mod zk;

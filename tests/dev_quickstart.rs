@@ -54,6 +54,31 @@ fn dev_applies_the_examples_and_cleans_up_on_ctrl_c() {
     );
     let hosts = hosts.unwrap();
     let data_dir = data_dir.unwrap();
+    // The agent serves /status and /metrics on the printed address.
+    let last = lines.last().unwrap();
+    let url = last
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {last:?}"));
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/status");
+    let get = |path: &str| -> Option<String> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).ok()?;
+        write!(s, "GET {path} HTTP/1.0\r\n\r\n").ok()?;
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).ok()?;
+        buf.starts_with("HTTP/1.0 200").then_some(buf)
+    };
+    assert!(
+        common::wait_for(
+            || get("/status").is_some_and(|b| b.contains("\"trees\"")),
+            Duration::from_secs(30)
+        ),
+        "/status"
+    );
+    assert!(get("/metrics").is_some_and(|b| b.contains("zkstate_reconcile_total")));
     assert_eq!(
         raw::text(&hosts, "/config/payments/db/pool"),
         r#"{"idle":5,"max":20}"#

@@ -1,17 +1,100 @@
 //! `--config FILE`: a YAML file whose keys are the long flag names (`zk`, `auth`,
-//! `session-timeout`, `state-path`, `log-format`, and the agent's own keys). Flags and their
-//! environment variables win over it; keys this command does not use are ignored.
+//! `session-timeout`, `state-path`, `log-format`, and the agent's own keys: `files`, `listen`,
+//! `observe`, `resync-interval`, `host-id`, `lock-format`, `prune-removed`, `max-deletes`,
+//! `debounce`). Flags and their environment variables win over it. A key that is none of these
+//! is an error naming the file and line (a typo must never be silently ignored); keys another
+//! command uses are accepted and ignored.
+use std::path::Path;
+
 use saphyr::{LoadableYamlNode, Yaml};
 
 use super::common::fail;
 use super::{Exit, GlobalArgs, LogFormat};
 
-/// Fills the global flags the user did not give from the config file.
-pub fn apply(global: &mut GlobalArgs) -> Result<(), Exit> {
-    let Some(path) = global.config.clone() else {
-        return Ok(());
-    };
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+/// Keys every command reads.
+const GLOBAL_KEYS: [&str; 5] = ["zk", "auth", "session-timeout", "state-path", "log-format"];
+/// Keys only the agent reads.
+pub const AGENT_KEYS: [&str; 9] = [
+    "files",
+    "listen",
+    "observe",
+    "resync-interval",
+    "host-id",
+    "lock-format",
+    "prune-removed",
+    "max-deletes",
+    "debounce",
+];
+
+/// One `key: value` of the config file, with its line (1-based).
+pub struct Entry {
+    pub key: String,
+    pub value: Value,
+    pub line: usize,
+}
+
+/// A config value: a scalar, a list of scalars, or something else (always a type error).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    Str(String),
+    Bool(bool),
+    List(Vec<String>),
+    Other,
+}
+
+impl Value {
+    fn from_yaml(v: &Yaml<'_>) -> Value {
+        if let Some(seq) = v.as_sequence() {
+            return match seq.iter().map(scalar).collect::<Option<Vec<_>>>() {
+                Some(l) => Value::List(l),
+                None => Value::Other,
+            };
+        }
+        if let Some(b) = v.as_bool() {
+            return Value::Bool(b);
+        }
+        scalar(v).map(Value::Str).unwrap_or(Value::Other)
+    }
+}
+
+fn scalar(v: &Yaml<'_>) -> Option<String> {
+    if let Some(s) = v.as_str() {
+        return Some(s.to_owned());
+    }
+    if let Some(i) = v.as_integer() {
+        return Some(i.to_string());
+    }
+    v.as_bool().map(|b| b.to_string())
+}
+
+/// The parsed config file.
+pub struct ConfigFile {
+    pub path: std::path::PathBuf,
+    pub entries: Vec<Entry>,
+}
+
+impl ConfigFile {
+    /// The error for a value of the wrong type or form.
+    pub fn bad(&self, e: &Entry, expected: &str) -> Exit {
+        fail(
+            Exit::Trouble,
+            format!(
+                "{}:{}:1: `{}` must be {expected}",
+                self.path.display(),
+                e.line,
+                e.key
+            ),
+        )
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.key == key)
+    }
+}
+
+/// Reads and checks a config file: a mapping whose keys are all known.
+pub fn read(path: &Path) -> Result<ConfigFile, Exit> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
         fail(
             Exit::Trouble,
             format!("failed to read --config {}: {e}", path.display()),
@@ -29,9 +112,16 @@ pub fn apply(global: &mut GlobalArgs) -> Result<(), Exit> {
             ),
         )
     })?;
-    let Some(doc) = docs.first() else {
-        return Ok(());
+    let mut file = ConfigFile {
+        path: path.to_path_buf(),
+        entries: Vec::new(),
     };
+    let Some(doc) = docs.first() else {
+        return Ok(file);
+    };
+    if doc.is_null() {
+        return Ok(file);
+    }
     let Some(map) = doc.as_mapping() else {
         return Err(fail(
             Exit::Trouble,
@@ -41,38 +131,103 @@ pub fn apply(global: &mut GlobalArgs) -> Result<(), Exit> {
             ),
         ));
     };
-    let bad = |key: &str| {
-        fail(
-            Exit::Trouble,
-            format!("{}: `{key}` has the wrong type", path.display()),
-        )
+    let line_of = |key: &str| {
+        text.lines()
+            .position(|l| {
+                l.strip_prefix(key)
+                    .is_some_and(|rest| rest.trim_start().starts_with(':'))
+            })
+            .map(|i| i + 1)
+            .unwrap_or(1)
     };
+    let mut unknown = Vec::new();
     for (k, v) in map {
-        let Some(key) = k.as_str() else { continue };
-        match key {
+        let Some(key) = k.as_str() else {
+            unknown.push(format!(
+                "{}: keys must be flag names (strings)",
+                path.display()
+            ));
+            continue;
+        };
+        let line = line_of(key);
+        if !GLOBAL_KEYS.contains(&key) && !AGENT_KEYS.contains(&key) {
+            let mut known: Vec<&str> = GLOBAL_KEYS.iter().chain(&AGENT_KEYS).copied().collect();
+            known.sort_unstable();
+            unknown.push(format!(
+                "{}:{line}:1: unknown key `{key}`; known keys: {}",
+                path.display(),
+                known.join(", ")
+            ));
+            continue;
+        }
+        file.entries.push(Entry {
+            key: key.to_owned(),
+            value: Value::from_yaml(v),
+            line,
+        });
+    }
+    if !unknown.is_empty() {
+        for u in &unknown {
+            eprintln!("error: {u}");
+        }
+        return Err(Exit::Trouble);
+    }
+    Ok(file)
+}
+
+/// A string value (numbers as written).
+pub fn as_string(v: &Value) -> Option<String> {
+    match v {
+        Value::Str(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// A string or a list of strings.
+pub fn as_strings(v: &Value) -> Option<Vec<String>> {
+    match v {
+        Value::Str(s) => Some(vec![s.clone()]),
+        Value::List(l) => Some(l.clone()),
+        _ => None,
+    }
+}
+
+/// A boolean.
+pub fn as_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        _ => None,
+    }
+}
+
+/// Fills the global flags the user did not give from the config file.
+pub fn apply(global: &mut GlobalArgs) -> Result<(), Exit> {
+    let Some(path) = global.config.clone() else {
+        return Ok(());
+    };
+    let file = read(&path)?;
+    for e in &file.entries {
+        let v = &e.value;
+        match e.key.as_str() {
             "zk" if global.zk.is_none() => {
-                global.zk = Some(v.as_str().ok_or_else(|| bad(key))?.to_owned())
+                global.zk = Some(as_string(v).ok_or_else(|| file.bad(e, "a string"))?)
             }
             "auth" if global.auth.is_empty() => {
-                if let Some(s) = v.as_str() {
-                    global.auth = vec![s.to_owned()];
-                } else if let Some(seq) = v.as_sequence() {
-                    global.auth = seq
-                        .iter()
-                        .filter_map(|x| x.as_str().map(str::to_owned))
-                        .collect();
-                } else {
-                    return Err(bad(key));
-                }
+                global.auth = as_strings(v).ok_or_else(|| file.bad(e, "a string or a list"))?;
             }
             "session-timeout" if global.session_timeout.is_none() => {
-                let s = v.as_str().ok_or_else(|| bad(key))?;
-                global.session_timeout = Some(s.parse().map_err(|_| bad(key))?);
+                let s = as_string(v).ok_or_else(|| file.bad(e, "a duration like 10s"))?;
+                global.session_timeout =
+                    Some(s.parse().map_err(|_| file.bad(e, "a duration like 10s"))?);
             }
             "state-path" if global.state_path.is_none() => {
-                global.state_path = Some(v.as_str().ok_or_else(|| bad(key))?.to_owned());
+                global.state_path = Some(as_string(v).ok_or_else(|| file.bad(e, "a path"))?);
             }
-            "log-format" if v.as_str() == Some("json") => global.log_format = LogFormat::Json,
+            "log-format" => match as_string(v).as_deref() {
+                Some("json") => global.log_format = LogFormat::Json,
+                Some("text") => {}
+                _ => return Err(file.bad(e, "text or json")),
+            },
             _ => {}
         }
     }

@@ -1,13 +1,15 @@
 //! `zkstate dev -f PATH...`: the quick start. Starts a throwaway local ZooKeeper from the installed
 //! `zookeeper` package on a free loopback port, applies the manifests through the engine, shows the
-//! plan and the status, then keeps reconciling (every `--resync-interval`) until Ctrl-C or SIGTERM,
-//! which cancel the loop's token; the server is then stopped and its data removed. Exit 0 after
-//! Ctrl-C, 2 if ZooKeeper cannot start.
+//! plan and the status, then runs the agent (`zkstate agent --listen 127.0.0.1:<free port>`) on it,
+//! printing the `/status` and `/metrics` URLs: out-of-band changes are reverted at once, manifest
+//! edits applied on save. Ctrl-C or SIGTERM cancel the token; the agent stops (lock released,
+//! session closed), the server is stopped and its data removed. Exit 0 after Ctrl-C, 2 if
+//! ZooKeeper cannot start.
 use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 
-use super::common::{engine, fail, load_manifests, open, runtime};
+use super::common::{engine, fail, load_manifests, runtime};
 use super::{ApplyArgs, DevArgs, Exit, GlobalArgs, PlanArgs, PlanOutput};
 use crate::engine::{CancellationToken, Engine};
 use crate::localzk::{ServerOptions, ZkServer};
@@ -132,21 +134,46 @@ async fn reconcile_loop(args: &DevArgs, global: &GlobalArgs, shutdown: &Cancella
             }
         }
     }
+    run_agent(args, global, shutdown).await;
+}
+
+/// The agent on the throwaway server, with `--listen` on a free loopback port.
+async fn run_agent(args: &DevArgs, global: &GlobalArgs, shutdown: &CancellationToken) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(9464);
+    let agent_args = super::agent::AgentArgs {
+        files: args.files.files.clone(),
+        listen: Some(format!("127.0.0.1:{port}")),
+        resync_interval: Some(args.resync_interval),
+        host_id: Some("dev".into()),
+        ..Default::default()
+    };
+    let settings = match super::agent::resolve(&agent_args, global) {
+        Ok(s) => s,
+        Err(_) => {
+            shutdown.cancelled().await;
+            return;
+        }
+    };
     println!(
-        "\nReconciling every {}; Ctrl-C stops ZooKeeper and removes its data.",
+        "\nReconciling every {} and on every change; agent: http://127.0.0.1:{port}/status and /metrics. Ctrl-C stops ZooKeeper and removes its data.",
         args.resync_interval
     );
-    let interval: Duration = args.resync_interval.into();
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(interval) => {}
-        }
-        if pass(&mut engine, &apply, global, false, shutdown).await == Exit::Trouble {
-            // Perhaps the session is gone (a laptop slept past its timeout): a fresh one next time.
-            if let Ok((session, _)) = open(global).await {
-                engine.set_session(session);
-            }
-        }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (_reload_tx, reload_rx) = tokio::sync::mpsc::unbounded_channel();
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        token.cancelled().await;
+        let _ = stop_tx.send(true);
+    });
+    let controls = crate::agent::signals::Controls {
+        shutdown: stop_rx,
+        reload: reload_rx,
+    };
+    if let Err(e) = crate::agent::run(settings, controls).await {
+        let _ = fail(Exit::Trouble, e);
+        shutdown.cancelled().await;
     }
 }

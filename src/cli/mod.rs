@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub mod agent;
 pub mod apply;
 pub mod common;
 pub mod completions;
@@ -125,6 +126,8 @@ pub enum Command {
     Resume,
     /// Quick start: a throwaway local ZooKeeper, the manifests applied and kept in sync.
     Dev(DevArgs),
+    /// The long-running reconciler: leader lock, watches, self-heal, host registrations.
+    Agent(agent::AgentArgs),
     /// Print a shell completion script (`bash`, `zsh` or `fish`).
     Completions(CompletionsArgs),
     /// Write man pages (zkstate.1 and one per subcommand) into a directory.
@@ -259,7 +262,9 @@ pub fn run(mut cli: Cli) -> Exit {
     if let Err(e) = config::apply(&mut cli.global) {
         return e;
     }
-    init_tracing(&cli.global);
+    // The agent is a service: it logs what each pass did unless told to be quiet.
+    let service = matches!(cli.command, Command::Agent(_) | Command::Dev(_));
+    init_tracing(&cli.global, service);
     match &cli.command {
         Command::Validate(a) => validate::run(a, &cli.global),
         Command::Schema => schema::run(),
@@ -270,15 +275,17 @@ pub fn run(mut cli: Cli) -> Exit {
         Command::Suspend => suspend::run(true, &cli.global),
         Command::Resume => suspend::run(false, &cli.global),
         Command::Dev(a) => dev::run(a, &cli.global),
+        Command::Agent(a) => agent::run(a, &cli.global),
         Command::Completions(a) => completions::print(a.shell),
         Command::Man(a) => completions::man(&a.dir),
     }
 }
 
 /// Logs go to stderr through `tracing`; `-v` raises the level, `-q` lowers it, `RUST_LOG` wins.
-fn init_tracing(global: &GlobalArgs) {
+fn init_tracing(global: &GlobalArgs, service: bool) {
     let level = match (global.quiet, global.verbose) {
         (true, _) => "error",
+        (false, 0) if service => "info",
         (false, 0) => "warn",
         (false, 1) => "info",
         (false, 2) => "debug",

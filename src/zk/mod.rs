@@ -3,12 +3,15 @@
 //! record ([`state`]), and the atomic executor that turns a plan into fenced multi-op
 //! transactions ([`apply`]). [`reconcile`] wires them into one pass that the CLI and the agent
 //! share.
+pub mod agent_session;
 pub mod apply;
 pub mod error;
+pub mod host;
 pub mod lock;
 pub mod reconcile;
 pub mod session;
 pub mod snapshot;
 pub mod state;
+pub mod watch;
 
 pub use error::ZkError;

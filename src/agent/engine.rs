@@ -1,0 +1,41 @@
+//! The one place the agent calls the reconcile engine ([`crate::engine`]). Every pass goes
+//! through these functions, so a change of the engine's API changes this file only.
+use crate::engine::{Engine, EngineError, Leadership, PassMode, PassReport, StatusReport};
+pub use crate::engine::{LockRequest, PassOptions};
+use crate::model::DesiredState;
+use crate::zk::ZkError;
+use crate::zk::session::Session;
+
+/// A leader's pass: plan and apply under the held lock (fenced multi, conflicts re-planned).
+pub async fn apply(
+    session: &Session,
+    leader: &Leadership,
+    desired: &DesiredState,
+    opts: &PassOptions,
+) -> Result<PassReport, EngineError> {
+    Engine::new(session.clone(), opts.clone())
+        .pass(desired, PassMode::Apply(leader))
+        .await
+}
+
+/// An observe-only pass (`--observe`): plan, write nothing.
+pub async fn observe(
+    session: &Session,
+    desired: &DesiredState,
+    opts: &PassOptions,
+) -> Result<PassReport, EngineError> {
+    Engine::new(session.clone(), opts.clone())
+        .pass(desired, PassMode::Observe)
+        .await
+}
+
+/// The SPEC §2 status report.
+pub async fn status(
+    session: &Session,
+    desired: Option<&DesiredState>,
+    opts: &PassOptions,
+) -> Result<StatusReport, ZkError> {
+    Engine::new(session.clone(), opts.clone())
+        .status(desired)
+        .await
+}

@@ -1,0 +1,919 @@
+//! `zkstate agent`: the long-running reconciler of SPEC §4, wired in one loop you can read top
+//! to bottom ([`run`]):
+//!
+//! ```text
+//! file events (notify, debounced) ─┐
+//! ZK persistent recursive watches ─┤
+//! resync timer, SIGHUP            ─┼─► Reason queue ─► coalesce ─► one pass:
+//! session events, lock, checks    ─┘                                 every host: keep host-scoped nodes
+//!                                                                     leader: engine pass (fenced multi)
+//!                      pass report ─► metrics, /status, /readyz, sd_notify, one tracing span
+//! ```
+//!
+//! - A trigger is a [`Reason`], never a diff: every pass re-reads the live tree and re-plans.
+//!   Reasons that arrive while a pass runs are drained into the next one, so a burst of watch
+//!   events (including those the agent's own writes fire) costs at most one extra pass.
+//! - The reconcile itself is the engine's ([`engine`]); the agent adds triggers, the leader
+//!   lock's lifetime ([`crate::zk::lock`]), the host keeper ([`host`]) and the session policy:
+//!   on disconnect wait; after a reconnect add the watches again and resync; on expiry build a
+//!   new client, contend again, re-create host nodes, resync. Failures back off; ZooKeeper
+//!   being down never ends the agent.
+//! - Shutdown is a value ([`signals::Controls`]): the in-flight pass may finish (bounded by the
+//!   session timeout), then the lock is released and the session closed, so ephemeral nodes
+//!   vanish at once.
+pub mod engine;
+pub mod host;
+pub mod manifests;
+pub mod signals;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use self::engine::{LockRequest, PassOptions};
+use self::host::{HostDesired, HostKeeper, HostReport, host_desired};
+use self::manifests::Manifests;
+use self::signals::Controls;
+use crate::engine::{
+    CancellationToken, EngineError, Leadership, Outcome, PassReport as EngineReport,
+};
+use crate::manifest::{LoadOptions, LoadedSet};
+use crate::model::Kind;
+use crate::telemetry::http::{Endpoints, Health, StatusSource};
+use crate::telemetry::metrics::{Metrics, QueueLabel, ResultLabel, ServiceLabel, TreeLabel};
+use crate::telemetry::systemd;
+use crate::zk::ZkError;
+use crate::zk::agent_session::{self, SessionEvent};
+use crate::zk::apply::ExecError;
+use crate::zk::lock::LockFormat;
+use crate::zk::reconcile::ApplyError;
+use crate::zk::session::{ConnectOptions, Session};
+use crate::zk::watch::{TreeWatches, watch_roots};
+
+/// Resolved agent settings (flags over config file over defaults).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub files: Vec<PathBuf>,
+    pub connect: ConnectOptions,
+    /// Engine options (state paths, max deletes, identifier = host id, ...).
+    pub pass: PassOptions,
+    /// `--observe`: plan and report, never write cluster-scoped nodes.
+    pub observe: bool,
+    pub resync_interval: Duration,
+    pub host_id: String,
+    pub lock_format: LockFormat,
+    /// `--prune-removed` (also set in `pass.planner`).
+    pub prune_removed: bool,
+    pub listen: Option<SocketAddr>,
+    /// Quiet time after the last file event before the manifests are re-read.
+    pub debounce: Duration,
+}
+
+/// Why a pass runs. Only a reason: every pass re-reads and re-plans.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    Start,
+    /// A manifest file changed.
+    Files,
+    /// A node under a managed root changed (its path).
+    Tree(String),
+    /// The periodic resync.
+    Resync,
+    /// SIGHUP.
+    Reload,
+    /// The session (re)connected: events may have been lost.
+    Reconnected,
+    /// This agent became the leader.
+    Leader,
+    /// Another agent leads: this one is a standby.
+    Standby,
+    /// A health check changed.
+    Check,
+    /// Retrying after a failed pass.
+    Retry,
+}
+
+impl Reason {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Reason::Start => "start",
+            Reason::Files => "files",
+            Reason::Tree(_) => "tree",
+            Reason::Resync => "resync",
+            Reason::Reload => "reload",
+            Reason::Reconnected => "reconnected",
+            Reason::Leader => "leader",
+            Reason::Standby => "standby",
+            Reason::Check => "check",
+            Reason::Retry => "retry",
+        }
+    }
+
+    /// Reasons that re-read the manifest files.
+    fn reloads(&self) -> bool {
+        matches!(
+            self,
+            Reason::Start | Reason::Files | Reason::Reload | Reason::Resync | Reason::Retry
+        )
+    }
+}
+
+/// Why the agent could not run at all (bad `--listen`, unwatchable manifest paths).
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("failed to listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Watch(String),
+}
+
+/// Tree events kept per pending pass (for the log); more are dropped, they change nothing.
+const MAX_TREE_REASONS: usize = 64;
+
+/// Exponential backoff between failed connects and passes (no busy loop).
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const MIN: Duration = Duration::from_millis(250);
+    const MAX: Duration = Duration::from_secs(10);
+
+    fn new() -> Self {
+        Backoff { next: Self::MIN }
+    }
+
+    fn next(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        d
+    }
+
+    fn reset(&mut self) {
+        self.next = Self::MIN;
+    }
+}
+
+/// One ZooKeeper session and what hangs off it.
+struct Live {
+    generation: u64,
+    session: Session,
+    leader: watch::Receiver<Option<Arc<Leadership>>>,
+    /// True once the lock contention has an answer (leader, or another agent leads): passes
+    /// wait for it, so the first pass is not mistaken for a standby's.
+    lock_known: watch::Receiver<bool>,
+    lock_task: JoinHandle<()>,
+    state_task: JoinHandle<()>,
+    watches: Option<TreeWatches>,
+    connected: bool,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.lock_task.abort();
+        self.state_task.abort();
+    }
+}
+
+/// State a pass owns while it runs (moved into the pass future and back).
+struct PassCtx {
+    manifests: Manifests,
+    keeper: HostKeeper,
+    host: HostDesired,
+}
+
+/// What one pass did.
+#[derive(Debug, Default)]
+struct PassReport {
+    /// applied, in_sync, suspended, refused, observe, standby, error, no_manifests
+    result: &'static str,
+    leader: bool,
+    drift: BTreeMap<String, i64>,
+    changes: usize,
+    written: usize,
+    multi_ops: usize,
+    multi_bytes: Vec<usize>,
+    error: Option<String>,
+    lock_lost: bool,
+    roots: Vec<String>,
+    host: Option<HostReport>,
+    set: Option<Arc<LoadedSet>>,
+    manifest_errors: Vec<String>,
+}
+
+/// What `/status` needs between passes.
+#[derive(Default)]
+struct StatusView {
+    session: Option<Session>,
+    set: Option<Arc<LoadedSet>>,
+    opts: Option<PassOptions>,
+    agent: serde_json::Value,
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+/// Runs the agent until `controls.shutdown` fires; returns after the lock is released and the
+/// session closed.
+///
+/// # Errors
+/// Only for what makes running impossible: `--listen` cannot be bound, the manifest paths cannot
+/// be watched. ZooKeeper trouble is retried, never returned.
+pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), AgentError> {
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    health.beat();
+    let view = Arc::new(Mutex::new(StatusView::default()));
+    let (http_stop_tx, http_stop_rx) = watch::channel(false);
+    let http = match settings.listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| AgentError::Listen { addr, source })?;
+            let bound = listener.local_addr().unwrap_or(addr);
+            tracing::info!(%bound, "serving /metrics, /healthz, /readyz, /status");
+            let endpoints = Endpoints {
+                metrics: metrics.clone(),
+                health: health.clone(),
+                status: status_source(view.clone(), metrics.clone()),
+            };
+            let mut stop = http_stop_rx.clone();
+            Some(tokio::spawn(async move {
+                let shutdown = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                if let Err(e) = crate::telemetry::http::serve(listener, endpoints, shutdown).await {
+                    tracing::error!(error = %e, "HTTP server failed");
+                }
+            }))
+        }
+        None => None,
+    };
+
+    let (trig_tx, mut trig_rx) = mpsc::unbounded_channel::<Reason>();
+    let (tree_tx, mut tree_rx) = mpsc::unbounded_channel::<String>();
+    let (sess_tx, mut sess_rx) = mpsc::unbounded_channel::<(u64, SessionEvent)>();
+    let load_options = LoadOptions {
+        state_path: settings.pass.state.root.clone(),
+    };
+    let mut settings = settings;
+    let mut _files_watch =
+        manifests::watch_files(&settings.files, settings.debounce, trig_tx.clone())
+            .map_err(AgentError::Watch)?;
+    let mut ctx = Some(Box::new(PassCtx {
+        manifests: Manifests::new(settings.files.clone(), load_options),
+        keeper: HostKeeper::new(settings.host_id.clone(), trig_tx.clone()),
+        host: HostDesired::default(),
+    }));
+    let mut session: Option<Live> = None;
+    let mut generation = 0u64;
+    let mut connect_backoff = Backoff::new();
+    let mut pass_backoff = Backoff::new();
+    let mut connect_at = Instant::now();
+    let mut retry_at: Option<Instant> = None;
+    let mut pending: Vec<Reason> = vec![Reason::Start];
+    let mut running: Option<BoxFuture<'static, (Box<PassCtx>, PassReport)>> = None;
+    let mut stop_at: Option<Instant> = None;
+    let mut roots: Vec<String> = Vec::new();
+    let mut notified_ready = false;
+    let mut resync = tokio::time::interval(settings.resync_interval);
+    resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    resync.tick().await;
+    let mut beat = tokio::time::interval(Duration::from_secs(1));
+    let watchdog = systemd::watchdog_interval();
+    let mut last_watchdog = Instant::now();
+    systemd::status("starting");
+
+    loop {
+        // Connect when there is no session (never while stopping).
+        if session.is_none() && stop_at.is_none() && Instant::now() >= connect_at {
+            metrics.set_session_state("connecting");
+            generation += 1;
+            let connecting = open_session(
+                &settings,
+                generation,
+                sess_tx.clone(),
+                trig_tx.clone(),
+                &roots,
+                tree_tx.clone(),
+            );
+            tokio::select! {
+                r = connecting => match r {
+                    Ok(s) => {
+                        tracing::info!(session = format!("{:#x}", s.session.id()), "connected to ZooKeeper");
+                        metrics.set_session_state("connected");
+                        connect_backoff.reset();
+                        session = Some(s);
+                        pending.push(Reason::Reconnected);
+                    }
+                    Err(e) => {
+                        let wait = connect_backoff.next();
+                        tracing::warn!(error = %e, retry_in = ?wait, "ZooKeeper unavailable; retrying");
+                        metrics.set_session_state("disconnected");
+                        systemd::status(&format!("waiting for ZooKeeper: {e}"));
+                        connect_at = Instant::now() + wait;
+                    }
+                },
+                _ = controls.shutdown.wait_for(|s| *s) => {
+                    stop_at = Some(Instant::now());
+                }
+            }
+        }
+        if stop_at.is_some() && running.is_none() {
+            break;
+        }
+
+        // Start a pass when there is work, no pass running, a connected session.
+        if running.is_none()
+            && stop_at.is_none()
+            && !pending.is_empty()
+            && let Some(s) = session
+                .as_ref()
+                .filter(|s| s.connected && *s.lock_known.borrow())
+            && let Some(c) = ctx.take()
+        {
+            let reasons = std::mem::take(&mut pending);
+            retry_at = None;
+            let leader = s.leader.borrow().clone();
+            let span = tracing::info_span!(
+                "pass",
+                trigger = %summarize(&reasons),
+                leader = leader.is_some(),
+                result = tracing::field::Empty,
+                creates = tracing::field::Empty,
+                updates = tracing::field::Empty,
+                deletes = tracing::field::Empty,
+                written = tracing::field::Empty,
+                duration_ms = tracing::field::Empty,
+            );
+            let fut = pass(
+                c,
+                s.session.clone(),
+                leader,
+                reasons,
+                settings.pass.clone(),
+                settings.observe,
+            );
+            running = Some(fut.instrument(span).boxed());
+        }
+
+        tokio::select! {
+            _ = controls.shutdown.wait_for(|s| *s), if stop_at.is_none() => {
+                systemd::stopping();
+                health.set_ready(false);
+                // The in-flight pass may finish its multi; bounded by the session timeout.
+                stop_at = Some(Instant::now() + settings.connect.session_timeout);
+            }
+            _ = sleep_until_opt(stop_at), if stop_at.is_some() && running.is_some() => {
+                tracing::warn!("the in-flight pass did not finish in time; stopping without it");
+                running = None;
+                break;
+            }
+            (c, report) = async { running.as_mut().expect("guarded").await }, if running.is_some() => {
+                running = None;
+                ctx = Some(c);
+                let failed = report.error.is_some() && report.result == "error";
+                record(&metrics, &report);
+                if report.roots != roots {
+                    roots = report.roots.clone();
+                    if let Some(s) = session.as_mut() {
+                        rewatch(s, &roots, &tree_tx).await;
+                    }
+                }
+                let standby = !report.leader && report.result == "standby";
+                let ready = session.as_ref().is_some_and(|s| s.connected)
+                    && (standby || (report.leader && !failed && report.result != "no_manifests"));
+                health.set_ready(ready);
+                if ready && !notified_ready {
+                    notified_ready = true;
+                    systemd::ready(if standby { "standby" } else { "leader: reconciled" });
+                } else if ready {
+                    systemd::status(if standby { "standby" } else { "leader" });
+                }
+                update_view(&view, session.as_ref(), &report, &settings);
+                if report.lock_lost {
+                    tracing::warn!("lost the leader lock; starting a new session to contend again");
+                    session = None;
+                    if let Some(c) = ctx.as_mut() { c.keeper.session_lost(); }
+                    metrics.leader.set(0);
+                    connect_at = Instant::now();
+                } else if failed {
+                    let wait = pass_backoff.next();
+                    retry_at = Some(Instant::now() + wait);
+                } else {
+                    pass_backoff.reset();
+                }
+                if stop_at.is_some() {
+                    break;
+                }
+            }
+            Some(r) = trig_rx.recv() => pending.push(r),
+            Some(path) = tree_rx.recv() => {
+                // A burst of events is one reason: the pass re-reads everything anyway.
+                if pending.iter().filter(|r| matches!(r, Reason::Tree(_))).count() < MAX_TREE_REASONS {
+                    pending.push(Reason::Tree(path));
+                }
+            }
+            Some(()) = controls.reload.recv() => {
+                systemd::reloading();
+                tracing::info!("SIGHUP: reloading the manifests");
+                pending.push(Reason::Reload);
+            }
+            Some((generation_of, event)) = sess_rx.recv() => {
+                if session.as_ref().is_some_and(|s| s.generation == generation_of) {
+                    match event {
+                        SessionEvent::Connected => {
+                            metrics.set_session_state("connected");
+                            if let Some(s) = session.as_mut().filter(|s| !s.connected) {
+                                tracing::info!("reconnected; adding the watches again and resyncing");
+                                s.connected = true;
+                                s.watches = None;
+                                rewatch(s, &roots, &tree_tx).await;
+                                pending.push(Reason::Reconnected);
+                            }
+                        }
+                        SessionEvent::Disconnected => {
+                            tracing::warn!("disconnected from ZooKeeper; waiting for the session to reconnect");
+                            metrics.set_session_state("disconnected");
+                            health.set_ready(false);
+                            if let Some(s) = session.as_mut() { s.connected = false; }
+                        }
+                        SessionEvent::Ended(why) => {
+                            tracing::warn!(why, "ZooKeeper session ended; opening a new one");
+                            metrics.set_session_state("expired");
+                            metrics.leader.set(0);
+                            health.set_ready(false);
+                            session = None;
+                            view.lock().map(|mut v| v.session = None).ok();
+                            if let Some(c) = ctx.as_mut() { c.keeper.session_lost(); }
+                            connect_at = Instant::now();
+                        }
+                    }
+                }
+            }
+            _ = sleep_until_opt(retry_at), if retry_at.is_some() => {
+                retry_at = None;
+                pending.push(Reason::Retry);
+            }
+            _ = resync.tick() => pending.push(Reason::Resync),
+            _ = sleep_until_opt(Some(connect_at)), if session.is_none() && stop_at.is_none() => {}
+            _ = beat.tick() => {
+                health.beat();
+                if let Some(w) = watchdog && last_watchdog.elapsed() >= w {
+                    systemd::watchdog();
+                    last_watchdog = Instant::now();
+                }
+            }
+        }
+        if let Some(s) = session.as_ref() {
+            metrics.leader.set(i64::from(s.leader.borrow().is_some()));
+        }
+        // SIGHUP / config: a reload may change the manifest paths.
+        if pending.contains(&Reason::Reload)
+            && let Some(c) = ctx.as_mut()
+            && let Some(new_files) = RELOAD_FILES.get().and_then(|f| f())
+            && new_files != settings.files
+        {
+            settings.files = new_files;
+            c.manifests.set_files(settings.files.clone());
+            match manifests::watch_files(&settings.files, settings.debounce, trig_tx.clone()) {
+                Ok(w) => _files_watch = w,
+                Err(e) => tracing::error!(error = %e, "failed to watch the new manifest paths"),
+            }
+        }
+    }
+
+    // Stop: leave elections, release the lock, close the session.
+    health.set_ready(false);
+    drop(running);
+    view.lock().map(|mut v| v.session = None).ok();
+    if let Some(live) = session.take() {
+        if let Some(c) = ctx.as_mut() {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), c.keeper.leave(&live.session)).await;
+        }
+        let held = live.leader.borrow().clone();
+        if let Some(l) = held {
+            let node = l.node().to_owned();
+            let _ = tokio::time::timeout(
+                Duration::from_secs(2),
+                live.session.delete_if_present(&node),
+            )
+            .await;
+        }
+        let zs = live.session.clone();
+        drop(live);
+        agent_session::close(zs, Duration::from_secs(2)).await;
+    }
+    drop(ctx);
+    let _ = http_stop_tx.send(true);
+    if let Some(h) = http {
+        let _ = tokio::time::timeout(Duration::from_secs(2), h).await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// A hook for SIGHUP re-reading the config file: the CLI installs it (see [`set_reload_files`]).
+static RELOAD_FILES: std::sync::OnceLock<Box<dyn Fn() -> Option<Vec<PathBuf>> + Send + Sync>> =
+    std::sync::OnceLock::new();
+
+/// Installs how a reload finds the manifest paths again (the CLI re-reads `--config`).
+pub fn set_reload_files(f: Box<dyn Fn() -> Option<Vec<PathBuf>> + Send + Sync>) {
+    let _ = RELOAD_FILES.set(f);
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `files,tree x3` — the distinct reasons of a pass with counts.
+fn summarize(reasons: &[Reason]) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in reasons {
+        *counts.entry(r.label()).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .map(|(k, n)| {
+            if n > 1 {
+                format!("{k} x{n}")
+            } else {
+                k.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Opens a session: connect, forward state changes, contend for the lock (the engine's
+/// [`Leadership`], held across passes), watch the managed roots.
+async fn open_session(
+    settings: &Settings,
+    generation: u64,
+    sess_tx: mpsc::UnboundedSender<(u64, SessionEvent)>,
+    trig_tx: mpsc::UnboundedSender<Reason>,
+    roots: &[String],
+    tree_tx: mpsc::UnboundedSender<String>,
+) -> Result<Live, ZkError> {
+    let zs = Session::connect(&settings.connect).await?;
+    let state_task = agent_session::forward_state(&zs, generation, sess_tx.clone());
+    let (leader_tx, leader_rx) = watch::channel(None);
+    let (known_tx, known_rx) = watch::channel(false);
+    let lock_session = zs.clone();
+    let state = settings.pass.state.clone();
+    let host_id = settings.host_id.clone();
+    let request = LockRequest {
+        format: settings.lock_format,
+        timeout: None,
+    };
+    let lock_task = tokio::spawn(async move {
+        let never = CancellationToken::new();
+        let acquire = Leadership::acquire(&lock_session, &state, &host_id, &request, &never);
+        tokio::pin!(acquire);
+        let dir = state.lock().to_string();
+        let mut probe = tokio::time::interval(Duration::from_millis(100));
+        let result = loop {
+            tokio::select! {
+                r = &mut acquire => break r,
+                _ = probe.tick(), if !*known_tx.borrow() => {
+                    // Standby once someone else's contender is first (ours may not exist yet).
+                    if let Ok(c) = crate::zk::lock::contenders(lock_session.client(), &dir).await
+                        && c.first().is_some_and(|(_, id)| *id != host_id)
+                    {
+                        tracing::info!(leader = %c[0].1, "standby: another agent holds the lock");
+                        let _ = known_tx.send(true);
+                        let _ = trig_tx.send(Reason::Standby);
+                    }
+                }
+            }
+        };
+        match result {
+            Ok(held) => {
+                tracing::info!(lock = %held.node(), "became the leader");
+                let _ = leader_tx.send(Some(Arc::new(held)));
+                let _ = known_tx.send(true);
+                let _ = trig_tx.send(Reason::Leader);
+                // Keep the sender (and so the value) alive for the session's lifetime.
+                std::future::pending::<()>().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "failed to contend for the leader lock; starting a new session");
+                let _ = sess_tx.send((generation, SessionEvent::Ended("lock contention failed")));
+            }
+        }
+    });
+    let mut live = Live {
+        generation,
+        session: zs,
+        leader: leader_rx,
+        lock_known: known_rx,
+        lock_task,
+        state_task,
+        watches: None,
+        connected: true,
+    };
+    rewatch(&mut live, roots, &tree_tx).await;
+    Ok(live)
+}
+
+/// (Re)adds the persistent recursive watches on `roots`.
+async fn rewatch(live: &mut Live, roots: &[String], tree_tx: &mpsc::UnboundedSender<String>) {
+    live.watches = None;
+    if roots.is_empty() || !live.connected {
+        return;
+    }
+    let timeout = live
+        .session
+        .client()
+        .session_timeout()
+        .max(Duration::from_secs(1));
+    match tokio::time::timeout(timeout, watch_roots(&live.session, roots, tree_tx.clone())).await {
+        Ok(Ok(w)) => {
+            tracing::debug!(roots = ?w.roots, "watching the managed roots");
+            live.watches = Some(w);
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "failed to add the watches; the resync covers until the next reconnect")
+        }
+        Err(_) => tracing::warn!(
+            "adding the watches timed out; the resync covers until the next reconnect"
+        ),
+    }
+}
+
+/// One pass: reload manifests if a reason asks, keep host nodes, and (leader) reconcile.
+async fn pass(
+    mut ctx: Box<PassCtx>,
+    session: Session,
+    leader: Option<Arc<Leadership>>,
+    reasons: Vec<Reason>,
+    opts: PassOptions,
+    observe: bool,
+) -> (Box<PassCtx>, PassReport) {
+    let started = std::time::Instant::now();
+    let mut report = PassReport {
+        leader: leader.is_some(),
+        ..PassReport::default()
+    };
+    if reasons.iter().any(Reason::reloads) || ctx.manifests.current.is_none() {
+        let before = ctx.manifests.current.as_ref().map(|s| s.digest.clone());
+        ctx.manifests.reload().await;
+        let after = ctx.manifests.current.as_ref().map(|s| s.digest.clone());
+        if (before != after || ctx.host == HostDesired::default())
+            && let Some(set) = &ctx.manifests.current
+        {
+            ctx.host = host_desired(set);
+        }
+    }
+    report.manifest_errors = ctx.manifests.errors.clone();
+    let Some(set) = ctx.manifests.current.clone() else {
+        report.result = "no_manifests";
+        report.error = Some("no valid manifest set yet".into());
+        finish(&report, started);
+        return (ctx, report);
+    };
+    report.roots = set.state.roots.iter().map(|r| r.root.to_string()).collect();
+    // `zkstate suspend` / `resume` take effect at once, not at the next resync.
+    report.roots.push(opts.state.suspend().to_string());
+    report.set = Some(set.clone());
+    match ctx.keeper.keep(&session, &ctx.host).await {
+        Ok(h) => report.host = Some(h),
+        Err(e) => {
+            tracing::warn!(error = %e, "failed to keep this host's registrations");
+            report.error = Some(e.to_string());
+            report.result = "error";
+        }
+    }
+    let Some(held) = leader else {
+        if report.result.is_empty() {
+            report.result = "standby";
+        }
+        finish(&report, started);
+        return (ctx, report);
+    };
+    let mut opts = opts;
+    let result = if observe {
+        opts.planner.observe_all = true;
+        engine::observe(&session, &set.state, &opts).await
+    } else {
+        engine::apply(&session, &held, &set.state, &opts).await
+    };
+    match result {
+        Ok(r) => {
+            fill_drift(&mut report, &set, &r);
+            report.result = match &r.outcome {
+                Outcome::Planned => "observe",
+                Outcome::InSync => "in_sync",
+                Outcome::Applied { changes, .. } => {
+                    report.written = *changes;
+                    report.multi_ops = r.ops;
+                    report.multi_bytes = vec![r.bytes];
+                    "applied"
+                }
+                Outcome::Suspended => "suspended",
+                Outcome::Refused { reason } => {
+                    tracing::error!(%reason, "refused by a safety guard; nothing written");
+                    report.error = Some(reason.clone());
+                    "refused"
+                }
+            };
+        }
+        Err(EngineError::Apply(ApplyError::Exec(ExecError::LockLost { .. })))
+        | Err(EngineError::Apply(ApplyError::Zk(ZkError::LockLost(_)))) => {
+            fail_pass(&mut report, "lost the leader lock".into(), true)
+        }
+        Err(e) => fail_pass(&mut report, e.to_string(), false),
+    }
+    finish(&report, started);
+    (ctx, report)
+}
+
+fn fail_pass(report: &mut PassReport, error: String, lock_lost: bool) {
+    tracing::warn!(%error, "reconcile pass failed; retrying with backoff");
+    report.result = "error";
+    report.error = Some(error);
+    report.lock_lost = lock_lost;
+}
+
+fn finish(report: &PassReport, started: std::time::Instant) {
+    let span = tracing::Span::current();
+    let elapsed = started.elapsed();
+    span.record("result", report.result);
+    span.record("written", report.written);
+    span.record("duration_ms", elapsed.as_secs_f64() * 1000.0);
+    tracing::info!(
+        result = report.result,
+        changes = report.changes,
+        written = report.written,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        "agent pass finished"
+    );
+}
+
+/// Per-owner drift of a pass (zero for owners in sync), and its counts on the span.
+fn fill_drift(report: &mut PassReport, set: &LoadedSet, pass: &EngineReport) {
+    let by_owner = pass.drift_by_owner();
+    let mut drift: BTreeMap<String, i64> = BTreeMap::new();
+    for r in set.state.roots.iter().filter(|r| !r.host_scoped) {
+        let n = by_owner
+            .get(&r.owner)
+            .map(|s| s.create + s.update + s.delete)
+            .unwrap_or(0);
+        drift.insert(owner_label(&r.owner), n as i64);
+    }
+    report.drift = drift;
+    report.changes = pass.plan.changes.len();
+    let s = pass.counts();
+    let span = tracing::Span::current();
+    span.record("creates", s.create);
+    span.record("updates", s.update);
+    span.record("deletes", s.delete);
+}
+
+/// `tree` label: a ConfigTree's name, `Kind/name` for recipe owners.
+fn owner_label(owner: &crate::model::Owner) -> String {
+    if owner.kind == Kind::ConfigTree {
+        owner.name.clone()
+    } else {
+        owner.to_string()
+    }
+}
+
+/// Pass report → metrics.
+fn record(metrics: &Metrics, report: &PassReport) {
+    metrics
+        .reconcile_total
+        .get_or_create(&ResultLabel {
+            result: report.result.to_owned(),
+        })
+        .inc();
+    metrics
+        .manifest_errors
+        .set(report.manifest_errors.len() as i64);
+    for (tree, n) in &report.drift {
+        metrics
+            .drift_nodes
+            .get_or_create(&TreeLabel { tree: tree.clone() })
+            .set(*n);
+    }
+    if report.written > 0 {
+        metrics.drift_reverted.inc_by(report.written as u64);
+        metrics.last_apply_timestamp.set(unix_now());
+        metrics.multi_ops.inc_by(report.multi_ops as u64);
+        for b in &report.multi_bytes {
+            metrics.multi_bytes.observe(*b as f64);
+        }
+    }
+    if let Some(h) = &report.host {
+        for (service, n) in &h.registered {
+            metrics
+                .services_registered
+                .get_or_create(&ServiceLabel {
+                    service: service.clone(),
+                })
+                .set(*n as i64);
+        }
+    }
+}
+
+fn update_view(
+    view: &Mutex<StatusView>,
+    session: Option<&Live>,
+    report: &PassReport,
+    settings: &Settings,
+) {
+    let Ok(mut v) = view.lock() else { return };
+    v.session = session.map(|s| s.session.clone());
+    if report.set.is_some() {
+        v.set = report.set.clone();
+    }
+    v.opts = Some(settings.pass.clone());
+    let host = report.host.clone().unwrap_or_default();
+    v.agent = json!({
+        "hostId": settings.host_id,
+        "leader": report.leader,
+        "observe": settings.observe,
+        "session": session.map(|s| format!("{:#x}", s.session.id())),
+        "lastPass": {
+            "result": report.result,
+            "time": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+            "changes": report.changes,
+            "written": report.written,
+            "error": report.error,
+        },
+        "manifestErrors": report.manifest_errors,
+        "registered": host.registered,
+        "elected": host.elected,
+    });
+}
+
+/// `/status`: the SPEC §2 status object for the enforced set, plus an `agent` member; refreshes
+/// the queue-depth metric on the way.
+fn status_source(view: Arc<Mutex<StatusView>>, metrics: Arc<Metrics>) -> StatusSource {
+    Arc::new(move || {
+        let snapshot = view
+            .lock()
+            .map(|v| {
+                (
+                    v.session.clone(),
+                    v.set.clone(),
+                    v.opts.clone(),
+                    v.agent.clone(),
+                )
+            })
+            .map_err(|_| ());
+        let metrics = metrics.clone();
+        async move {
+            let Ok((session, set, opts, agent)) = snapshot else {
+                return Err("status unavailable".to_owned());
+            };
+            let (Some(session), Some(opts)) = (session, opts) else {
+                return Err("not connected to ZooKeeper yet".to_owned());
+            };
+            let report = engine::status(&session, set.as_ref().map(|s| &s.state), &opts)
+                .await
+                .map_err(|e| e.to_string())?;
+            record_queues(&metrics, &report);
+            let mut v = serde_json::to_value(&report).map_err(|e| e.to_string())?;
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("agent".into(), agent);
+            }
+            Ok(v)
+        }
+        .boxed()
+    })
+}
+
+/// `zkstate_queue_depth{queue}` from a status report.
+fn record_queues(metrics: &Metrics, report: &crate::engine::StatusReport) {
+    for q in &report.queues {
+        metrics
+            .queue_depth
+            .get_or_create(&QueueLabel {
+                queue: q.name.clone(),
+            })
+            .set(q.depth as i64);
+    }
+}

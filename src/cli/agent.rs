@@ -1,0 +1,221 @@
+//! `zkstate agent`: flags and config only. Resolves what the user typed (flags, then the
+//! `--config` file, then defaults) into [`crate::agent::Settings`] and runs the agent until
+//! SIGTERM/SIGINT. Exit 0 after a clean stop, 2 when it cannot start (bad flags or config,
+//! `--listen` taken, unwatchable manifest paths).
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::apply::LockFormatArg;
+use super::common::{connect_options, fail, hostname, pass_options, runtime, state_paths};
+use super::config::{self, ConfigFile, as_bool, as_string, as_strings};
+use super::{Exit, GlobalArgs};
+use crate::agent::{self, Settings};
+use crate::zk::lock::LockFormat;
+
+/// `agent` flags (SPEC §4).
+#[derive(Debug, Clone, Args, Default)]
+pub struct AgentArgs {
+    /// Manifest file or directory (repeatable; or `files:` in --config).
+    #[arg(short = 'f', long = "file")]
+    pub files: Vec<PathBuf>,
+    /// Serve /metrics, /healthz, /readyz and /status on this address, e.g. 127.0.0.1:9464
+    /// [default: off].
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Report drift only; never write cluster-scoped nodes.
+    #[arg(long)]
+    pub observe: bool,
+    /// Full resync period, the safety net for missed events [default: 60s].
+    #[arg(long)]
+    pub resync_interval: Option<humantime::Duration>,
+    /// This host's name in lock data, registrations and status [default: the hostname].
+    #[arg(long)]
+    pub host_id: Option<String>,
+    /// Layout of the leader lock node [default: kazoo].
+    #[arg(long, value_enum)]
+    pub lock_format: Option<LockFormatArg>,
+    /// Delete what the inventory records for owners no longer in the manifest set.
+    #[arg(long)]
+    pub prune_removed: bool,
+    /// Refuse a pass deleting more nodes than this (nothing is written) [default: 50].
+    #[arg(long)]
+    pub max_deletes: Option<usize>,
+    /// Quiet time after a manifest file event before re-reading [default: 100ms].
+    #[arg(long)]
+    pub debounce: Option<humantime::Duration>,
+}
+
+pub fn run(args: &AgentArgs, global: &GlobalArgs) -> Exit {
+    let settings = match resolve(args, global) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return e,
+    };
+    let (config_path, flag_files) = (global.config.clone(), args.files.clone());
+    agent::set_reload_files(Box::new(move || {
+        if !flag_files.is_empty() {
+            return Some(flag_files.clone());
+        }
+        let file = config::read(config_path.as_deref()?).ok()?;
+        file.get("files")
+            .and_then(|e| as_strings(&e.value))
+            .map(|v| v.into_iter().map(PathBuf::from).collect())
+    }));
+    rt.block_on(async move {
+        let controls = match agent::signals::install() {
+            Ok(c) => c,
+            Err(e) => {
+                return fail(
+                    Exit::Trouble,
+                    format!("failed to install signal handlers: {e}"),
+                );
+            }
+        };
+        match agent::run(settings, controls).await {
+            Ok(()) => Exit::Ok,
+            Err(e) => fail(Exit::Trouble, e),
+        }
+    })
+}
+
+/// Flags over the config file over defaults.
+pub fn resolve(args: &AgentArgs, global: &GlobalArgs) -> Result<Settings, Exit> {
+    let file = match &global.config {
+        Some(p) => Some(config::read(p)?),
+        None => None,
+    };
+    let get = |key: &str| file.as_ref().and_then(|f| f.get(key).map(|e| (f, e)));
+    let duration = |key: &str,
+                    flag: Option<humantime::Duration>,
+                    default: Duration|
+     -> Result<Duration, Exit> {
+        if let Some(d) = flag {
+            return Ok(d.into());
+        }
+        match get(key) {
+            Some((f, e)) => as_string(&e.value)
+                .and_then(|s| humantime::parse_duration(&s).ok())
+                .ok_or_else(|| f.bad(e, "a duration like 60s")),
+            None => Ok(default),
+        }
+    };
+    let flag_or_bool = |key: &str, flag: bool| -> Result<bool, Exit> {
+        if flag {
+            return Ok(true);
+        }
+        match get(key) {
+            Some((f, e)) => as_bool(&e.value).ok_or_else(|| f.bad(e, "true or false")),
+            None => Ok(false),
+        }
+    };
+    let string = |key: &str, flag: &Option<String>| -> Result<Option<String>, Exit> {
+        if flag.is_some() {
+            return Ok(flag.clone());
+        }
+        match get(key) {
+            Some((f, e)) => as_string(&e.value)
+                .map(Some)
+                .ok_or_else(|| f.bad(e, "a string")),
+            None => Ok(None),
+        }
+    };
+    let files: Vec<PathBuf> = if !args.files.is_empty() {
+        args.files.clone()
+    } else {
+        match get("files") {
+            Some((f, e)) => as_strings(&e.value)
+                .ok_or_else(|| f.bad(e, "a path or a list of paths"))?
+                .into_iter()
+                .map(|p| relative_to_config(f, p))
+                .collect(),
+            None => Vec::new(),
+        }
+    };
+    if files.is_empty() {
+        return Err(fail(
+            Exit::Trouble,
+            "no manifests given: pass -f PATH (repeatable) or `files:` in --config",
+        ));
+    }
+    let listen = match string("listen", &args.listen)? {
+        Some(s) => Some(s.parse::<SocketAddr>().map_err(|e| {
+            fail(
+                Exit::Trouble,
+                format!("invalid --listen {s:?}: {e} (expected e.g. 127.0.0.1:9464)"),
+            )
+        })?),
+        None => None,
+    };
+    let lock_format = match args.lock_format {
+        Some(f) => f.into(),
+        None => match get("lock-format") {
+            Some((f, e)) => match as_string(&e.value).as_deref() {
+                Some("kazoo") => LockFormat::Kazoo,
+                Some("curator") => LockFormat::Curator,
+                _ => return Err(f.bad(e, "kazoo or curator")),
+            },
+            None => LockFormat::Kazoo,
+        },
+    };
+    let max_deletes = match args.max_deletes {
+        Some(n) => n,
+        None => match get("max-deletes") {
+            Some((f, e)) => as_string(&e.value)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| f.bad(e, "a number"))?,
+            None => 50,
+        },
+    };
+    let host_id = string("host-id", &args.host_id)?.unwrap_or_else(hostname);
+    if host_id.trim().is_empty() {
+        return Err(fail(Exit::Trouble, "--host-id must not be empty"));
+    }
+    let resync_interval = duration(
+        "resync-interval",
+        args.resync_interval,
+        Duration::from_secs(60),
+    )?;
+    if resync_interval < Duration::from_millis(100) {
+        return Err(fail(
+            Exit::Trouble,
+            "--resync-interval must be at least 100ms",
+        ));
+    }
+    let debounce = duration("debounce", args.debounce, Duration::from_millis(100))?;
+    let connect = connect_options(global)?;
+    let state = state_paths(global)?;
+    let mut pass = pass_options(global, state, String::new());
+    pass.identifier = host_id.clone();
+    pass.max_deletes = max_deletes;
+    pass.revision = Some("agent".into());
+    pass.exec.allow_split = false;
+    let prune_removed = flag_or_bool("prune-removed", args.prune_removed)?;
+    pass.planner.prune_removed = prune_removed;
+    Ok(Settings {
+        files,
+        connect,
+        pass,
+        observe: flag_or_bool("observe", args.observe)?,
+        resync_interval,
+        host_id,
+        lock_format,
+        prune_removed,
+        listen,
+        debounce,
+    })
+}
+
+/// `files:` in a config file are relative to the config file's directory.
+fn relative_to_config(file: &ConfigFile, p: String) -> PathBuf {
+    let p = PathBuf::from(p);
+    if p.is_absolute() {
+        return p;
+    }
+    file.path.parent().map(|d| d.join(&p)).unwrap_or(p)
+}
