@@ -180,6 +180,18 @@ fn mzxids(hosts: &str, root: &str) -> Vec<(String, i64)> {
     })
 }
 
+/// The lock node that holds the leader lock (lowest sequence), if any.
+fn lock_holder(hosts: &str) -> Option<String> {
+    raw::children(hosts, "/zkstate/lock")
+        .into_iter()
+        .min_by_key(|c| {
+            c.rsplit(['_', '-'])
+                .next()
+                .and_then(|s| s.parse::<i32>().ok())
+                .unwrap_or(i32::MAX)
+        })
+}
+
 fn text(hosts: &str, path: &str) -> Option<String> {
     raw::get(hosts, path).map(|(d, _)| String::from_utf8_lossy(&d).into_owned())
 }
@@ -203,6 +215,7 @@ fn a_deposed_leader_writes_nothing() {
     );
     let n = (trials() / 5).max(2);
     let mut deposed_writes = 0;
+    let mut moved = 0;
     for trial in 0..n {
         let leader = if agents[0].is_leader() { 0 } else { 1 };
         let other = 1 - leader;
@@ -225,6 +238,7 @@ fn a_deposed_leader_writes_nothing() {
         );
         assert!(wait_for(|| agents[other].is_leader(), WAIT));
         let before = mzxids(&hosts, "/fence");
+        let holder = lock_holder(&hosts);
         agents[leader].signal(libc::SIGCONT);
         // The deposed agent wakes with its old plan: it must notice and stand by.
         assert!(
@@ -240,6 +254,13 @@ fn a_deposed_leader_writes_nothing() {
         // Give it a few of its resync passes (2 s each) to misbehave in.
         std::thread::sleep(Duration::from_secs(5));
         let after = mzxids(&hosts, "/fence");
+        if lock_holder(&hosts) != holder {
+            // The new leader lost its own session meanwhile (a loaded machine can stall a 2 s
+            // session): a legitimate hand-over, not a deposed write. Not counted either way.
+            moved += 1;
+            println!("fencing: trial {trial}: the lock moved again; inconclusive, not counted");
+            continue;
+        }
         let changed = before.iter().zip(&after).filter(|(b, a)| b != a).count()
             + before.len().abs_diff(after.len());
         deposed_writes += changed;
@@ -251,7 +272,11 @@ fn a_deposed_leader_writes_nothing() {
         assert!(agents[leader].alive() && agents[other].alive());
         println!("fencing: trial {trial}: agent {leader} deposed, 0 writes after");
     }
-    println!("RESULT fencing: trials={n} writes-by-deposed-agent={deposed_writes}");
+    println!(
+        "RESULT fencing: trials={n} checked={} lock-moved-again={moved} writes-by-deposed-agent={deposed_writes}",
+        n - moved
+    );
+    assert!(moved < n, "every trial was inconclusive");
 }
 
 #[test]
