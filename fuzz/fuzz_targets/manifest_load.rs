@@ -1,8 +1,9 @@
 //! Fuzzes the manifest loader: arbitrary bytes as one `-f` file. The loader must return a
 //! `LoadedSet` or diagnostics, never panic, never hang, never allocate without bound.
 //!
-//! Run (from the repository root): `cargo +nightly fuzz run manifest_load -- -max_total_time=600
-//! -rss_limit_mb=2048 -timeout=10` (README, "Proof under faults").
+//! Run (from the repository root): `mkdir -p fuzz/corpus/manifest_load && cargo +nightly fuzz run
+//! manifest_load fuzz/corpus/manifest_load fuzz/seeds -- -max_total_time=600 -rss_limit_mb=2048
+//! -timeout=10` (README, "Proof under faults").
 #![no_main]
 
 use std::path::PathBuf;
