@@ -18,12 +18,21 @@ pub struct Source {
     pub path: PathBuf,
     /// The directory `file:` and `schema:` references are relative to.
     pub dir: PathBuf,
+    /// The `-f` directory this file was found in (for a file named directly: its directory),
+    /// canonical: relative `file:` / `schema:` references may not resolve outside it.
+    pub root: PathBuf,
     /// The file's bytes, validated as UTF-8.
     pub text: String,
 }
 
-/// Expands `-f` arguments into the ordered list of manifest files.
-pub fn collect(paths: &[PathBuf], diags: &mut Diagnostics) -> Vec<PathBuf> {
+/// Largest manifest file read (a 100k-node tree is ~10 MB of YAML).
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// Most documents in one manifest file.
+pub const MAX_DOCUMENTS: usize = 10_000;
+
+/// Expands `-f` arguments into the ordered list of manifest files, each with the `-f` root it
+/// was found under.
+pub fn collect(paths: &[PathBuf], diags: &mut Diagnostics) -> Vec<(PathBuf, PathBuf)> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     for p in paths {
@@ -37,7 +46,9 @@ pub fn collect(paths: &[PathBuf], diags: &mut Diagnostics) -> Vec<PathBuf> {
         if meta.is_dir() {
             let before = out.len();
             let mut visited = HashSet::new();
-            walk(p, &mut out, &mut seen, &mut visited, diags);
+            let mut found = Vec::new();
+            walk(p, &mut found, &mut seen, &mut visited, diags);
+            out.extend(found.into_iter().map(|f| (f, p.clone())));
             if out.len() == before {
                 diags.push(
                     Diagnostic::invalid(p, Pos::NONE, "no manifests found in directory")
@@ -45,7 +56,11 @@ pub fn collect(paths: &[PathBuf], diags: &mut Diagnostics) -> Vec<PathBuf> {
                 );
             }
         } else if seen.insert(canonical(p)) {
-            out.push(p.clone());
+            let root = p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            out.push((p.clone(), root));
         }
     }
     out
@@ -104,13 +119,31 @@ fn is_manifest_name(p: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
 }
 
-fn canonical(p: &Path) -> PathBuf {
+pub fn canonical(p: &Path) -> PathBuf {
     fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 /// Reads one manifest file. Not UTF-8 is an invalid manifest (at the first bad byte), any I/O
 /// error an unreadable one.
-pub fn read(path: &Path, diags: &mut Diagnostics) -> Option<Source> {
+/// Files over [`MAX_FILE_BYTES`] and with more than [`MAX_DOCUMENTS`] documents are refused
+/// before parsing, so that the time and memory of a load stay bounded.
+pub fn read(path: &Path, root: &Path, diags: &mut Diagnostics) -> Option<Source> {
+    if let Ok(meta) = fs::metadata(path)
+        && meta.len() > MAX_FILE_BYTES
+    {
+        diags.push(
+            Diagnostic::invalid(
+                path,
+                Pos::NONE,
+                format!(
+                    "file is {} bytes, over the {MAX_FILE_BYTES}-byte limit of a manifest file",
+                    meta.len()
+                ),
+            )
+            .hint("split the manifests over several files; a znode holds at most 1 MiB anyway"),
+        );
+        return None;
+    }
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) => {
@@ -133,6 +166,17 @@ pub fn read(path: &Path, diags: &mut Diagnostics) -> Option<Source> {
             return None;
         }
     };
+    if let Some(line) = too_many_documents(&text) {
+        diags.push(
+            Diagnostic::invalid(
+                path,
+                Pos::new(line, 1),
+                format!("more than {MAX_DOCUMENTS} documents in one file"),
+            )
+            .hint("split the manifests over several files"),
+        );
+        return None;
+    }
     let dir = path
         .parent()
         .map(Path::to_path_buf)
@@ -140,8 +184,27 @@ pub fn read(path: &Path, diags: &mut Diagnostics) -> Option<Source> {
     Some(Source {
         path: path.to_path_buf(),
         dir,
+        root: canonical(root),
         text,
     })
+}
+
+/// The line of the document marker that starts document number `MAX_DOCUMENTS + 1`, if any.
+/// A `---` at column 0 always starts a document (YAML forbids it inside scalars there).
+fn too_many_documents(text: &str) -> Option<usize> {
+    let mut markers = 0;
+    for (i, line) in text.lines().enumerate() {
+        let Some(rest) = line.strip_prefix("---") else {
+            continue;
+        };
+        if rest.is_empty() || rest.starts_with([' ', '\t', '\r']) {
+            markers += 1;
+            if markers > MAX_DOCUMENTS {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
 }
 
 /// "failed to read …: no such file or directory" style message without repeating the path.
@@ -190,7 +253,7 @@ mod tests {
         );
         let rel: Vec<_> = files
             .iter()
-            .map(|p| p.strip_prefix(d).unwrap().to_string_lossy().into_owned())
+            .map(|(p, _)| p.strip_prefix(d).unwrap().to_string_lossy().into_owned())
             .collect();
         assert_eq!(
             rel,
@@ -241,7 +304,7 @@ mod tests {
         let p = dir.path().join("x.yaml");
         fs::write(&p, b"a: 1\nbb: \xff\n").unwrap();
         let mut diags = Diagnostics::new();
-        assert!(read(&p, &mut diags).is_none());
+        assert!(read(&p, dir.path(), &mut diags).is_none());
         assert_eq!((diags.items()[0].line, diags.items()[0].column), (2, 5));
     }
 }

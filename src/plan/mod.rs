@@ -625,3 +625,6 @@ pub fn plan_with(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod proptests;

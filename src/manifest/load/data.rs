@@ -110,6 +110,10 @@ impl Expander<'_, '_, '_> {
         if let Some(f) = &spec.file {
             let at = format!("{}/file", n.ptr());
             let path = self.ctx.source(doc).dir.join(f);
+            if let Some(real) = escapes(f, &path, &self.ctx.source(doc).root) {
+                self.problem_on(doc, escape_problem(at, "file", f, &real), &n.znode());
+                return None;
+            }
             let bytes = match std::fs::metadata(&path).and_then(|m| {
                 if m.is_dir() {
                     Err(std::io::Error::new(
@@ -202,6 +206,29 @@ impl Expander<'_, '_, '_> {
             yaml_file: false,
         })
     }
+}
+
+/// Where a relative `file:` reference really resolves (symlinks followed), when
+/// that is outside the `-f` root `root`. Absolute references are the operator's explicit choice.
+pub(super) fn escapes(reference: &str, resolved: &Path, root: &Path) -> Option<PathBuf> {
+    if Path::new(reference).is_absolute() {
+        return None;
+    }
+    let real = std::fs::canonicalize(resolved).ok()?;
+    (!real.starts_with(root)).then_some(real)
+}
+
+pub(super) fn escape_problem(at: String, field: &str, reference: &str, real: &Path) -> Problem {
+    Problem::at(
+        at,
+        format!(
+            "`{field}: {reference}` resolves to {}, outside the manifest directory",
+            real.display()
+        ),
+    )
+    .hint(format!(
+        "relative `{field}:` paths must stay inside the directory given with -f (for a file: its directory), symlinks followed; move the file inside, or write an absolute path to use it on purpose"
+    ))
 }
 
 /// A referenced file that does not exist is a manifest mistake (exit 1); one that exists but

@@ -133,7 +133,7 @@ pub fn load(
     let file_list = files::collect(paths, &mut diags);
     let sources: Vec<Source> = file_list
         .iter()
-        .filter_map(|f| files::read(f, &mut diags))
+        .filter_map(|(f, root)| files::read(f, root, &mut diags))
         .collect();
 
     let mut hasher = Sha256::new();
