@@ -486,7 +486,8 @@ fn two_agents_one_leader_and_failover_after_kill_9() {
         "{}",
         b.logs()
     );
-    assert!(b.is_leader());
+    // `/status` reports the pass once it has finished, a moment after its write is visible.
+    assert!(wait_for(|| b.is_leader(), WAIT), "{}", b.logs());
     assert!(wait_for(
         || raw::get(&h, "/services/api/host-a-8080").is_none(),
         WAIT
