@@ -394,6 +394,8 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
                 ctx = Some(c);
                 let failed = report.error.is_some() && report.result == "error";
                 record(&metrics, &report);
+                // /status and /metrics describe the same pass.
+                update_view(&view, session.as_ref(), &report, &settings);
                 if report.roots != roots {
                     roots = report.roots.clone();
                     if let Some(s) = session.as_mut() {
@@ -410,7 +412,6 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
                 } else if ready {
                     systemd::status(if standby { "standby" } else { "leader" });
                 }
-                update_view(&view, session.as_ref(), &report, &settings);
                 if report.lock_lost {
                     tracing::warn!("lost the leader lock; starting a new session to contend again");
                     session = None;
