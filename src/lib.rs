@@ -7,6 +7,8 @@
 //!   that knows kazoo and Curator node formats.
 //! - [`model`]: value types shared by every stage: validated znode paths, ACLs, desired and live trees.
 //! - [`plan`]: `plan(&DesiredState, &LiveTree, &Options) -> Plan`, pure and deterministic.
+//! - [`records`]: the pure encoding of zkstate's own records (inventory, applied record) read
+//!   from a snapshot and written as multi ops.
 //! - [`zk`]: the only module that talks to ZooKeeper: sessions, snapshots, the leader lock, atomic apply.
 //! - [`engine`]: one reconcile pass (lock, snapshot, plan, guards, commit, release) with typed
 //!   plan, pass and status reports; what the CLI and the agent call.
@@ -23,5 +25,6 @@ pub mod manifest;
 pub mod model;
 pub mod plan;
 pub mod recipes;
+pub mod records;
 pub mod telemetry;
 pub mod zk;

@@ -9,9 +9,9 @@ use zkstate::engine::{
 };
 use zkstate::localzk::ZkServer;
 use zkstate::model::*;
+use zkstate::records::StatePaths;
 use zkstate::zk::apply::ExecOptions;
 use zkstate::zk::lock::LockFormat;
-use zkstate::zk::state::StatePaths;
 use zookeeper_client as zkc;
 
 fn p(s: &str) -> ZPath {

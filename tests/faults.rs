@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use common::{Manifests, ZkEnsemble, zk, zkstate};
 use zkstate::model::{LiveNode, LiveTree, Owner, ZPath};
-use zkstate::zk::state::{StatePaths, decode};
+use zkstate::records::{StatePaths, decode};
 use zookeeper_client as zkc;
 
 const ROOT: &str = "/big";

@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use zkstate::localzk::ZkServer;
 use zkstate::model::*;
-use zkstate::plan::Op;
+use zkstate::plan::{Change, Op};
+use zkstate::records::StatePaths;
 use zkstate::zk::apply::{ExecError, ExecOptions, execute};
 use zkstate::zk::reconcile::{self, ApplyOutcome, PassOptions, plan_ops};
-use zkstate::zk::state::StatePaths;
 use zkstate::zk::{lock, session};
 use zookeeper_client as zkc;
 
@@ -145,8 +145,11 @@ async fn a_concurrent_write_between_plan_and_apply_is_not_overwritten() {
     reconcile::apply(&c, &l, &d1, &opts()).await.unwrap();
     let d2 = desired(&[("/c/u", b"v2")]);
     let observed = reconcile::observe(&c, &d2, &opts()).await.unwrap();
-    assert_eq!(observed.plan.changes[0].op, Op::Update);
-    assert_eq!(observed.plan.changes[0].version, 0);
+    assert!(
+        matches!(observed.plan.changes[0], Change::Update { version: 0, .. }),
+        "{:?}",
+        observed.plan.changes[0]
+    );
     c.set_data("/c/u", b"theirs", None).await.unwrap();
     let err = execute(&c, &l, &plan_ops(&observed.plan), &ExecOptions::default())
         .await
@@ -224,8 +227,8 @@ async fn inventory_prunes_only_what_zkstate_applied() {
         .plan
         .changes
         .iter()
-        .filter(|c| c.op == Op::Delete)
-        .map(|c| c.path.clone())
+        .filter(|c| c.op() == Op::Delete)
+        .map(|c| c.path().to_owned())
         .collect();
     assert_eq!(deletes, vec!["/c/b".to_owned()]);
     assert_eq!(data(&c, "/c/b").await, None);

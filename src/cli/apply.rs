@@ -10,8 +10,8 @@ use super::{ApplyArgs, Exit, GlobalArgs, PlanOutput};
 use crate::engine::{
     CancellationToken, Engine, EngineError, LockRequest, Outcome, PassOptions, PassReport, Session,
 };
+use crate::records::StatePaths;
 use crate::zk::lock::LockFormat;
-use crate::zk::state::StatePaths;
 
 pub fn run(args: &ApplyArgs, global: &GlobalArgs) -> Exit {
     if args.dry_run {

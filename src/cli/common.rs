@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use super::{Exit, GlobalArgs};
 use crate::engine::{Engine, Session};
 use crate::model::{DesiredState, ZPath};
+use crate::records::StatePaths;
 use crate::zk::apply::ExecOptions;
 use crate::zk::reconcile::PassOptions;
 use crate::zk::session::ConnectOptions;
-use crate::zk::state::StatePaths;
 
 /// A loaded manifest set.
 pub struct Manifests {

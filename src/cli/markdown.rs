@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::render::show_bytes;
+use super::render::{Detail, detail, observe_label};
 use crate::plan::{Change, Op, Plan};
 
 /// The first line of every body: lets a CI job find the comment it posted before.
@@ -68,7 +68,7 @@ pub fn plan_markdown_within(
         for label in &order {
             let (mut cr, mut up, mut de) = (0, 0, 0);
             for c in &groups[label] {
-                match c.op {
+                match c.op() {
                     Op::Create => cr += 1,
                     Op::Update | Op::Acl => up += 1,
                     Op::Delete => de += 1,
@@ -167,7 +167,7 @@ pub fn plan_markdown_within(
 }
 
 fn owner_label(c: &Change) -> String {
-    match &c.owner {
+    match c.owner() {
         Some(o) => format!("{} {}", o.kind, o.name),
         None => "zkstate".into(),
     }
@@ -176,58 +176,34 @@ fn owner_label(c: &Change) -> String {
 /// One change as `diff` lines, newline-terminated.
 fn change_lines(c: &Change) -> String {
     let mut out = String::new();
-    let observe = if c.observe {
-        "  (observe: not applied)"
-    } else {
-        ""
+    let observe = observe_label(c);
+    let path = c.path();
+    let _ = match c {
+        Change::Create { .. } => writeln!(out, "+ {path}{observe}"),
+        Change::Update { .. } => writeln!(out, "! {path}{observe}"),
+        Change::Delete { size, .. } => writeln!(out, "- {path} ({size} bytes){observe}"),
+        Change::Acl { .. } => writeln!(out, "! acl {path}{observe}"),
     };
-    match c.op {
-        Op::Create => {
-            let _ = writeln!(out, "+ {}{observe}", c.path);
-            if c.secret {
-                let _ = writeln!(out, "+     {SENSITIVE}");
-            } else if let Some(a) = &c.after {
-                value_lines(&mut out, '+', &show_bytes(a));
-            }
+    let sign = if c.op() == Op::Create { '+' } else { '!' };
+    match detail(c) {
+        Detail::None => {}
+        Detail::Sensitive => {
+            let _ = writeln!(out, "{sign}     {SENSITIVE}");
         }
-        Op::Update => {
-            let _ = writeln!(out, "! {}{observe}", c.path);
-            if c.secret {
-                let _ = writeln!(out, "!     {SENSITIVE}");
+        Detail::Value(text) => value_lines(&mut out, sign, &text),
+        Detail::Lines(lines) => {
+            // ACL lines are few; an update's diff is cut like a value.
+            let limit = if c.op() == Op::Acl {
+                usize::MAX
             } else {
-                let before = c.before.as_deref().map(show_bytes).unwrap_or_default();
-                let after = c.after.as_deref().map(show_bytes).unwrap_or_default();
-                let diff = similar::TextDiff::from_lines(&before, &after);
-                let total = diff.iter_all_changes().count();
-                for (n, change) in diff.iter_all_changes().enumerate() {
-                    if n == 2 * VALUE_LINES {
-                        let _ = writeln!(out, "      ... {} more lines", total - n);
-                        break;
-                    }
-                    let sign = match change.tag() {
-                        similar::ChangeTag::Delete => '-',
-                        similar::ChangeTag::Insert => '+',
-                        similar::ChangeTag::Equal => ' ',
-                    };
-                    let _ = writeln!(
-                        out,
-                        "{sign}     {}",
-                        cut_line(change.value().trim_end_matches('\n'))
-                    );
+                2 * VALUE_LINES
+            };
+            for (n, (sign, line)) in lines.iter().enumerate() {
+                if n == limit {
+                    let _ = writeln!(out, "      ... {} more lines", lines.len() - n);
+                    break;
                 }
-            }
-        }
-        Op::Delete => {
-            let size = c.before.as_ref().map(Vec::len).unwrap_or(0);
-            let _ = writeln!(out, "- {} ({size} bytes){observe}", c.path);
-        }
-        Op::Acl => {
-            let _ = writeln!(out, "! acl {}{observe}", c.path);
-            for a in c.before_acl.as_deref().unwrap_or_default() {
-                let _ = writeln!(out, "-     {a}");
-            }
-            for a in &c.acl {
-                let _ = writeln!(out, "+     {a}");
+                let _ = writeln!(out, "{sign}     {}", cut_line(line));
             }
         }
     }
@@ -288,21 +264,33 @@ fn escape_inline(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::model::{AclEntry, Kind, Owner};
-    use crate::plan::{Note, Plan};
+    use crate::plan::{CreateKind, Note, Plan, Target};
 
-    fn change(op: Op, path: &str, owner: &Owner) -> Change {
-        Change {
-            op,
+    fn at(path: &str, owner: &Owner) -> Target {
+        Target {
             path: path.into(),
             owner: Some(owner.clone()),
-            secret: false,
-            before: None,
-            after: None,
-            version: 0,
-            create: crate::plan::CreateKind::Persistent,
-            acl: Vec::new(),
-            before_acl: None,
             observe: false,
+        }
+    }
+
+    fn create(path: &str, owner: &Owner, data: &[u8], secret: bool) -> Change {
+        Change::Create {
+            at: at(path, owner),
+            data: data.to_vec(),
+            secret,
+            mode: CreateKind::Persistent,
+            acl: Vec::new(),
+        }
+    }
+
+    fn update(path: &str, owner: &Owner, before: &[u8], after: &[u8], secret: bool) -> Change {
+        Change::Update {
+            at: at(path, owner),
+            before: before.to_vec(),
+            after: after.to_vec(),
+            secret,
+            version: 0,
         }
     }
 
@@ -310,31 +298,41 @@ mod tests {
         let pay = Owner::new(Kind::ConfigTree, "payments");
         let jobs = Owner::new(Kind::Queue, "jobs");
         let mut plan = Plan::default();
-        let mut c = change(Op::Create, "/config/payments/db/url", &pay);
-        c.after = Some(b"postgres://db:5432/payments".to_vec());
-        plan.changes.push(c);
-        let mut c = change(Op::Create, "/config/payments/tls/key", &pay);
-        c.after = Some(b"TOPSECRET-KEY".to_vec());
-        c.secret = true;
-        plan.changes.push(c);
-        let mut c = change(Op::Update, "/config/payments/db/pool", &pay);
-        c.before = Some(b"{\"max\":10}".to_vec());
-        c.after = Some(b"{\"max\":20}".to_vec());
-        plan.changes.push(c);
-        let mut c = change(Op::Update, "/config/payments/db/password", &pay);
-        c.before = Some(b"OLDSECRET".to_vec());
-        c.after = Some(b"NEWSECRET".to_vec());
-        c.secret = true;
-        plan.changes.push(c);
-        let mut c = change(Op::Delete, "/config/payments/old", &pay);
-        c.before = Some(b"gone-data".to_vec());
-        plan.changes.push(c);
-        let mut c = change(Op::Create, "/queues/jobs", &jobs);
-        c.after = Some(Vec::new());
-        plan.changes.push(c);
-        let mut c = change(Op::Acl, "/queues/jobs", &jobs);
-        c.acl = vec![AclEntry::open()];
-        plan.changes.push(c);
+        plan.changes.extend([
+            create(
+                "/config/payments/db/url",
+                &pay,
+                b"postgres://db:5432/payments",
+                false,
+            ),
+            create("/config/payments/tls/key", &pay, b"TOPSECRET-KEY", true),
+            update(
+                "/config/payments/db/pool",
+                &pay,
+                b"{\"max\":10}",
+                b"{\"max\":20}",
+                false,
+            ),
+            update(
+                "/config/payments/db/password",
+                &pay,
+                b"OLDSECRET",
+                b"NEWSECRET",
+                true,
+            ),
+            Change::Delete {
+                at: at("/config/payments/old", &pay),
+                version: 0,
+                size: b"gone-data".len(),
+            },
+            create("/queues/jobs", &jobs, b"", false),
+            Change::Acl {
+                at: at("/queues/jobs", &jobs),
+                before: Vec::new(),
+                after: vec![AclEntry::open()],
+                aversion: 0,
+            },
+        ]);
         plan.notes.push(Note {
             path: "/config/payments/x".into(),
             message: "skipped <delete>".into(),
@@ -391,9 +389,8 @@ mod tests {
     fn data_cannot_close_the_fence() {
         let owner = Owner::new(Kind::ConfigTree, "t");
         let mut plan = Plan::default();
-        let mut c = change(Op::Create, "/t/readme", &owner);
-        c.after = Some(b"```\n</details>\n````".to_vec());
-        plan.changes.push(c);
+        plan.changes
+            .push(create("/t/readme", &owner, b"```\n</details>\n````", false));
         let md = plan_markdown(&plan, "zkstate diff", None);
         assert!(md.contains("`````diff\n"), "{md}");
         assert!(md.trim_end().ends_with("`````\n\n</details>"), "{md}");
@@ -404,9 +401,13 @@ mod tests {
         let owner = Owner::new(Kind::ConfigTree, "big");
         let mut plan = Plan::default();
         for i in 0..20_000 {
-            let mut c = change(Op::Create, &format!("/big/node-{i:05}"), &owner);
-            c.after = Some(format!("value number {i} with some padding text").into_bytes());
-            plan.changes.push(c);
+            let data = format!("value number {i} with some padding text");
+            plan.changes.push(create(
+                &format!("/big/node-{i:05}"),
+                &owner,
+                data.as_bytes(),
+                false,
+            ));
         }
         let md = plan_markdown(&plan, "zkstate diff", None);
         let len = md.chars().count();
@@ -428,9 +429,9 @@ mod tests {
 
         // One huge value is cut by lines, not dropped.
         let mut plan = Plan::default();
-        let mut c = change(Op::Create, "/big/huge", &owner);
-        c.after = Some("line\n".repeat(100_000).into_bytes());
-        plan.changes.push(c);
+        let huge = "line\n".repeat(100_000);
+        plan.changes
+            .push(create("/big/huge", &owner, huge.as_bytes(), false));
         let md = plan_markdown(&plan, "zkstate diff", None);
         assert!(md.contains("+     ... 99960 more lines"), "{md}");
         assert!(md.chars().count() < 5_000);

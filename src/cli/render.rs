@@ -8,7 +8,7 @@ use base64::Engine as _;
 
 use crate::engine::SENSITIVE;
 use crate::engine::kept_hint;
-use crate::plan::{Op, Plan};
+use crate::plan::{Change, Plan};
 
 /// Text plans show at most this many changes in detail; the summary line counts them all.
 pub const TEXT_DETAIL_LIMIT: usize = 1000;
@@ -22,6 +22,60 @@ fn as_text(b: &[u8]) -> Option<&str> {
         return None;
     }
     Some(s)
+}
+
+/// What a change shows under its heading, shared by the text and the markdown plans (each
+/// formats it its own way).
+pub(crate) enum Detail {
+    /// Deletes: the heading says the size, data is never shown.
+    None,
+    /// Secret data.
+    Sensitive,
+    /// A created node's data.
+    Value(String),
+    /// Signed lines: an update's line diff (`-`, `+`, ` `) or an ACL change (`-` old, `+` new).
+    Lines(Vec<(char, String)>),
+}
+
+pub(crate) fn detail(c: &Change) -> Detail {
+    match c {
+        Change::Create { secret: true, .. } | Change::Update { secret: true, .. } => {
+            Detail::Sensitive
+        }
+        Change::Create { data, .. } => Detail::Value(show_bytes(data)),
+        Change::Update { before, after, .. } => {
+            let (before, after) = (show_bytes(before), show_bytes(after));
+            let diff = similar::TextDiff::from_lines(&before, &after);
+            let lines = diff
+                .iter_all_changes()
+                .map(|change| {
+                    let sign = match change.tag() {
+                        similar::ChangeTag::Delete => '-',
+                        similar::ChangeTag::Insert => '+',
+                        similar::ChangeTag::Equal => ' ',
+                    };
+                    (sign, change.value().trim_end_matches('\n').to_owned())
+                })
+                .collect();
+            Detail::Lines(lines)
+        }
+        Change::Delete { .. } => Detail::None,
+        Change::Acl { before, after, .. } => Detail::Lines(
+            before
+                .iter()
+                .map(|a| ('-', a.to_string()))
+                .chain(after.iter().map(|a| ('+', a.to_string())))
+                .collect(),
+        ),
+    }
+}
+
+pub(crate) fn observe_label(c: &Change) -> &'static str {
+    if c.observe() {
+        "  (observe: not applied)"
+    } else {
+        ""
+    }
 }
 
 pub(crate) fn show_bytes(b: &[u8]) -> String {
@@ -46,59 +100,32 @@ pub fn plan_text(plan: &Plan) -> String {
     }
     for c in plan.changes.iter().take(TEXT_DETAIL_LIMIT) {
         let owner = c
-            .owner
-            .as_ref()
+            .owner()
             .map(|o| format!("  # {} {}", o.kind, o.name))
             .unwrap_or_default();
-        let observe = if c.observe {
-            "  (observe: not applied)"
-        } else {
-            ""
+        let observe = observe_label(c);
+        let path = c.path();
+        let _ = match c {
+            Change::Create { .. } => writeln!(out, "  + {path}{owner}{observe}"),
+            Change::Update { .. } => writeln!(out, "  ~ {path}{owner}{observe}"),
+            Change::Delete { size, .. } => {
+                writeln!(out, "  - {path} ({size} bytes){owner}{observe}")
+            }
+            Change::Acl { .. } => writeln!(out, "  ~ acl {path}{owner}{observe}"),
         };
-        match c.op {
-            Op::Create => {
-                let _ = writeln!(out, "  + {}{owner}{observe}", c.path);
-                if c.secret {
-                    let _ = writeln!(out, "      {SENSITIVE}");
-                } else if let Some(a) = &c.after {
-                    for line in show_bytes(a).lines() {
-                        let _ = writeln!(out, "      {line}");
-                    }
+        match detail(c) {
+            Detail::None => {}
+            Detail::Sensitive => {
+                let _ = writeln!(out, "      {SENSITIVE}");
+            }
+            Detail::Value(text) => {
+                for line in text.lines() {
+                    let _ = writeln!(out, "      {line}");
                 }
             }
-            Op::Update => {
-                let _ = writeln!(out, "  ~ {}{owner}{observe}", c.path);
-                if c.secret {
-                    let _ = writeln!(out, "      {SENSITIVE}");
-                } else {
-                    let before = c.before.as_deref().map(show_bytes).unwrap_or_default();
-                    let after = c.after.as_deref().map(show_bytes).unwrap_or_default();
-                    let diff = similar::TextDiff::from_lines(&before, &after);
-                    for change in diff.iter_all_changes() {
-                        let sign = match change.tag() {
-                            similar::ChangeTag::Delete => '-',
-                            similar::ChangeTag::Insert => '+',
-                            similar::ChangeTag::Equal => ' ',
-                        };
-                        let _ = writeln!(
-                            out,
-                            "      {sign} {}",
-                            change.value().trim_end_matches('\n')
-                        );
-                    }
-                }
-            }
-            Op::Delete => {
-                let size = c.before.as_ref().map(Vec::len).unwrap_or(0);
-                let _ = writeln!(out, "  - {} ({size} bytes){owner}{observe}", c.path);
-            }
-            Op::Acl => {
-                let _ = writeln!(out, "  ~ acl {}{owner}{observe}", c.path);
-                for a in c.before_acl.as_deref().unwrap_or_default() {
-                    let _ = writeln!(out, "      - {a}");
-                }
-                for a in &c.acl {
-                    let _ = writeln!(out, "      + {a}");
+            Detail::Lines(lines) => {
+                for (sign, line) in lines {
+                    let _ = writeln!(out, "      {sign} {line}");
                 }
             }
         }

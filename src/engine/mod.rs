@@ -40,13 +40,13 @@ pub use tokio_util::sync::CancellationToken;
 
 use crate::model::{DesiredState, Owner};
 use crate::plan::{Plan, Summary};
+use crate::records::StatePaths;
 use crate::zk::ZkError;
 use crate::zk::apply::ExecError;
 use crate::zk::lock::{self, LeaderLock, LockFormat};
 pub use crate::zk::reconcile::PassOptions;
 use crate::zk::reconcile::{self, ApplyError, ApplyOutcome, Observed};
 pub use crate::zk::session::{ConnectOptions, Session};
-use crate::zk::state::StatePaths;
 
 mod report;
 mod status;

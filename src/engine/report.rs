@@ -140,27 +140,30 @@ fn shown_bytes(b: &[u8]) -> Shown {
 
 impl ChangeReport {
     pub fn new(c: &Change) -> Self {
-        let data = |b: &Option<Vec<u8>>| match b {
-            None => None,
-            Some(_) if c.secret => Some(Shown::Text(SENSITIVE.into())),
-            Some(b) => Some(shown_bytes(b)),
+        let data = |b: &[u8]| {
+            Some(if c.secret() {
+                Shown::Text(SENSITIVE.into())
+            } else {
+                shown_bytes(b)
+            })
         };
-        let (before, after) = match c.op {
-            Op::Acl => (
-                c.before_acl.as_deref().map(|a| Shown::Acl(acl_strings(a))),
-                Some(Shown::Acl(acl_strings(&c.acl))),
+        let (before, after) = match c {
+            Change::Create { data: d, .. } => (None, data(d)),
+            Change::Update { before, after, .. } => (data(before), data(after)),
+            Change::Delete { .. } => (None, None),
+            Change::Acl { before, after, .. } => (
+                Some(Shown::Acl(acl_strings(before))),
+                Some(Shown::Acl(acl_strings(after))),
             ),
-            Op::Delete => (None, None),
-            _ => (data(&c.before), data(&c.after)),
         };
         Self {
-            op: c.op,
-            path: c.path.clone(),
-            kind: c.owner.as_ref().map(|o| o.kind.to_string()),
-            name: c.owner.as_ref().map(|o| o.name.clone()),
+            op: c.op(),
+            path: c.path().to_owned(),
+            kind: c.owner().map(|o| o.kind.to_string()),
+            name: c.owner().map(|o| o.name.clone()),
             before,
             after,
-            observe: c.observe,
+            observe: c.observe(),
         }
     }
 }

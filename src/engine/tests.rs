@@ -1,39 +1,55 @@
 //! The JSON and text renderings of the typed reports, pinned byte for byte (SPEC §2 shapes).
 use super::*;
 use crate::model::{AclEntry, Kind, Owner, RecipeFormat};
-use crate::plan::{Change, CreateKind, Op, Plan};
+use crate::plan::{Change, CreateKind, Plan, Target};
 
-fn change(op: Op, path: &str) -> Change {
-    Change {
-        op,
+fn at(path: &str) -> Target {
+    Target {
         path: path.to_owned(),
         owner: Some(Owner::new(Kind::ConfigTree, "t")),
-        secret: false,
-        before: None,
-        after: None,
-        version: 3,
-        create: CreateKind::Persistent,
-        acl: Vec::new(),
-        before_acl: None,
         observe: false,
     }
 }
 
 fn sample_plan() -> Plan {
-    let mut create = change(Op::Create, "/c/a");
-    create.after = Some(b"x=1".to_vec());
-    let mut update = change(Op::Update, "/c/b");
-    update.before = Some(vec![0xff, 0x00]);
-    update.after = Some(b"y".to_vec());
-    update.observe = true;
-    let mut secret = change(Op::Create, "/c/s");
-    secret.secret = true;
-    secret.after = Some(b"hunter2".to_vec());
-    secret.owner = None;
-    let mut delete = change(Op::Delete, "/c/d");
-    delete.before = Some(b"gone".to_vec());
-    let mut acl = change(Op::Acl, "/c/a");
-    acl.acl = vec![AclEntry::open()];
+    let create = Change::Create {
+        at: at("/c/a"),
+        data: b"x=1".to_vec(),
+        secret: false,
+        mode: CreateKind::Persistent,
+        acl: Vec::new(),
+    };
+    let update = Change::Update {
+        at: Target {
+            observe: true,
+            ..at("/c/b")
+        },
+        before: vec![0xff, 0x00],
+        after: b"y".to_vec(),
+        secret: false,
+        version: 3,
+    };
+    let secret = Change::Create {
+        at: Target {
+            owner: None,
+            ..at("/c/s")
+        },
+        data: b"hunter2".to_vec(),
+        secret: true,
+        mode: CreateKind::Persistent,
+        acl: Vec::new(),
+    };
+    let delete = Change::Delete {
+        at: at("/c/d"),
+        version: 3,
+        size: 4,
+    };
+    let acl = Change::Acl {
+        at: at("/c/a"),
+        before: Vec::new(),
+        after: vec![AclEntry::open()],
+        aversion: 3,
+    };
     Plan {
         changes: vec![create, update, secret, delete, acl],
         ..Plan::default()
@@ -51,7 +67,7 @@ fn plan_report_json_is_specs_shape() {
             r#"{"op":"update","path":"/c/b","kind":"ConfigTree","name":"t","before":{"base64":"/wA="},"after":"y","observe":true},"#,
             r#"{"op":"create","path":"/c/s","kind":null,"name":null,"before":null,"after":"(sensitive)"},"#,
             r#"{"op":"delete","path":"/c/d","kind":"ConfigTree","name":"t","before":null,"after":null},"#,
-            r#"{"op":"acl","path":"/c/a","kind":"ConfigTree","name":"t","before":null,"after":["world:anyone:all"]}"#,
+            r#"{"op":"acl","path":"/c/a","kind":"ConfigTree","name":"t","before":[],"after":["world:anyone:all"]}"#,
             r#"],"summary":{"create":2,"update":2,"delete":1},"keptOwners":[],"adopted":[]}"#
         )
     );

@@ -143,7 +143,7 @@ pub struct ManagedRoot {
 }
 
 /// A recipe's node format, parsed once: from the manifest by the loader, from the inventory
-/// header by `zk::state`. A spelling this version does not know (an inventory written by a newer
+/// header by `records`. A spelling this version does not know (an inventory written by a newer
 /// zkstate) stays [`RecipeFormat::Unknown`]; readers refuse to interpret it, never guess.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum RecipeFormat {

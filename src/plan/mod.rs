@@ -29,46 +29,100 @@ pub enum CreateKind {
     Ephemeral,
 }
 
-/// One planned change.
+/// Where a change lands and who asked for it: what every kind of change has.
 #[derive(Clone, PartialEq, Eq, Debug)]
-pub struct Change {
-    pub op: Op,
+pub struct Target {
     /// The znode; for a sequential create the path prefix the server appends a sequence to.
     pub path: String,
     pub owner: Option<Owner>,
-    /// Data is secret: never printed.
-    pub secret: bool,
-    /// Data before (update, delete).
-    pub before: Option<Vec<u8>>,
-    /// Data after (create, update).
-    pub after: Option<Vec<u8>>,
-    /// Version read at snapshot time: data version for update/delete, ACL version for `acl`.
-    pub version: i32,
-    /// Create mode (creates only).
-    pub create: CreateKind,
-    /// ACL to create with (create) or to set (acl).
-    pub acl: Vec<AclEntry>,
-    /// ACL before (acl changes).
-    pub before_acl: Option<Vec<AclEntry>>,
     /// In an `observe` tree: reported, never written.
     pub observe: bool,
 }
 
+/// One planned change. Each kind carries exactly what it needs: a create has no version to
+/// check, a delete keeps only the size of the data it removes (its data is never shown).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Change {
+    Create {
+        at: Target,
+        data: Vec<u8>,
+        /// Data is secret: never printed.
+        secret: bool,
+        mode: CreateKind,
+        acl: Vec<AclEntry>,
+    },
+    Update {
+        at: Target,
+        before: Vec<u8>,
+        after: Vec<u8>,
+        secret: bool,
+        /// Data version read at snapshot time; the set is checked against it.
+        version: i32,
+    },
+    Delete {
+        at: Target,
+        /// Data version read at snapshot time; the delete is checked against it.
+        version: i32,
+        /// Bytes of data the node holds (shown instead of the data: a node that is no longer
+        /// declared has lost its `secret` flag).
+        size: usize,
+    },
+    Acl {
+        at: Target,
+        before: Vec<AclEntry>,
+        after: Vec<AclEntry>,
+        /// ACL version read at snapshot time.
+        aversion: i32,
+    },
+}
+
 impl Change {
-    fn new(op: Op, path: &str, owner: Option<Owner>) -> Self {
-        Change {
-            op,
-            path: path.to_owned(),
-            owner,
-            secret: false,
-            before: None,
-            after: None,
-            version: -1,
-            create: CreateKind::Persistent,
-            acl: Vec::new(),
-            before_acl: None,
-            observe: false,
+    pub fn at(&self) -> &Target {
+        match self {
+            Change::Create { at, .. }
+            | Change::Update { at, .. }
+            | Change::Delete { at, .. }
+            | Change::Acl { at, .. } => at,
         }
+    }
+
+    pub fn path(&self) -> &str {
+        &self.at().path
+    }
+
+    pub fn owner(&self) -> Option<&Owner> {
+        self.at().owner.as_ref()
+    }
+
+    /// In an `observe` tree: reported, never written.
+    pub fn observe(&self) -> bool {
+        self.at().observe
+    }
+
+    pub fn op(&self) -> Op {
+        match self {
+            Change::Create { .. } => Op::Create,
+            Change::Update { .. } => Op::Update,
+            Change::Delete { .. } => Op::Delete,
+            Change::Acl { .. } => Op::Acl,
+        }
+    }
+
+    /// True when the data must not be shown (deletes never show data).
+    pub fn secret(&self) -> bool {
+        match self {
+            Change::Create { secret, .. } | Change::Update { secret, .. } => *secret,
+            Change::Delete { .. } => true,
+            Change::Acl { .. } => false,
+        }
+    }
+}
+
+fn target(path: &str, owner: &Owner, observe: bool) -> Target {
+    Target {
+        path: path.to_owned(),
+        owner: Some(owner.clone()),
+        observe,
     }
 }
 
@@ -153,7 +207,7 @@ impl Plan {
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for c in &self.changes {
-            match c.op {
+            match c.op() {
                 Op::Create => s.create += 1,
                 Op::Update | Op::Acl => s.update += 1,
                 Op::Delete => s.delete += 1,
@@ -169,16 +223,16 @@ impl Plan {
 
     /// Changes that will be written (not in an observe tree).
     pub fn writable(&self) -> impl Iterator<Item = &Change> {
-        self.changes.iter().filter(|c| !c.observe)
+        self.changes.iter().filter(|c| !c.observe())
     }
 
     /// Changes per owner, for drift reports.
     pub fn drift_by_owner(&self) -> BTreeMap<Owner, Summary> {
         let mut m: BTreeMap<Owner, Summary> = BTreeMap::new();
         for c in &self.changes {
-            if let Some(o) = &c.owner {
+            if let Some(o) = c.owner() {
                 let s = m.entry(o.clone()).or_default();
-                match c.op {
+                match c.op() {
                     Op::Create => s.create += 1,
                     Op::Update | Op::Acl => s.update += 1,
                     Op::Delete => s.delete += 1,
@@ -298,24 +352,26 @@ pub fn plan_with(
                     .collect();
                 missing.reverse();
                 for a in missing {
-                    let mut c = Change::new(Op::Create, a.as_str(), Some(want.owner.clone()));
-                    c.after = Some(Vec::new());
-                    c.acl = vec![AclEntry::open()];
-                    c.observe = observe;
-                    creates.push(c);
+                    creates.push(Change::Create {
+                        at: target(a.as_str(), &want.owner, observe),
+                        data: Vec::new(),
+                        secret: false,
+                        mode: CreateKind::Persistent,
+                        acl: vec![AclEntry::open()],
+                    });
                     implicit.insert(a);
                 }
-                let mut c = Change::new(Op::Create, path.as_str(), Some(want.owner.clone()));
-                c.after = Some(want_data.clone());
-                c.secret = want.secret;
-                c.create = match want.mode {
-                    NodeMode::Persistent => CreateKind::Persistent,
-                    NodeMode::Container => CreateKind::Container,
-                    NodeMode::Ephemeral => CreateKind::Ephemeral,
-                };
-                c.acl = want.acl.clone().unwrap_or_else(|| vec![AclEntry::open()]);
-                c.observe = observe;
-                creates.push(c);
+                creates.push(Change::Create {
+                    at: target(path.as_str(), &want.owner, observe),
+                    data: want_data.clone(),
+                    secret: want.secret,
+                    mode: match want.mode {
+                        NodeMode::Persistent => CreateKind::Persistent,
+                        NodeMode::Container => CreateKind::Container,
+                        NodeMode::Ephemeral => CreateKind::Ephemeral,
+                    },
+                    acl: want.acl.clone().unwrap_or_else(|| vec![AclEntry::open()]),
+                });
                 created.insert(path);
             }
             Some(have) => {
@@ -327,24 +383,24 @@ pub fn plan_with(
                     continue;
                 }
                 if want.policy == DataPolicy::Enforce && have.data != *want_data {
-                    let mut c = Change::new(Op::Update, path.as_str(), Some(want.owner.clone()));
-                    c.before = Some(have.data.clone());
-                    c.after = Some(want_data.clone());
-                    c.secret = want.secret;
-                    c.version = have.version;
-                    c.observe = observe;
-                    updates.push(c);
+                    updates.push(Change::Update {
+                        at: target(path.as_str(), &want.owner, observe),
+                        before: have.data.clone(),
+                        after: want_data.clone(),
+                        secret: want.secret,
+                        version: have.version,
+                    });
                 }
                 if let (Some(want_acl), Some(have_acl)) = (&want.acl, &have.acl)
                     && want.policy != DataPolicy::CreateOnly
                     && acl_sorted(want_acl) != acl_sorted(have_acl)
                 {
-                    let mut c = Change::new(Op::Acl, path.as_str(), Some(want.owner.clone()));
-                    c.acl = want_acl.clone();
-                    c.before_acl = Some(have_acl.clone());
-                    c.version = have.aversion;
-                    c.observe = observe;
-                    acls.push(c);
+                    acls.push(Change::Acl {
+                        at: target(path.as_str(), &want.owner, observe),
+                        before: have_acl.clone(),
+                        after: want_acl.clone(),
+                        aversion: have.aversion,
+                    });
                 }
             }
         }
@@ -359,20 +415,22 @@ pub fn plan_with(
         let Some(info) = active(&seed.owner) else {
             continue;
         };
-        let mut c = Change::new(Op::Create, &seed.prefix, Some(seed.owner.clone()));
-        c.after = Some(seed.data.clone());
-        c.create = CreateKind::PersistentSequential;
-        c.acl = desired
-            .nodes
-            .get(&seed.parent)
-            .and_then(|n| n.acl.clone())
-            .unwrap_or_else(|| vec![AclEntry::open()]);
-        c.observe = info.observe;
+        let c = Change::Create {
+            at: target(&seed.prefix, &seed.owner, info.observe),
+            data: seed.data.clone(),
+            secret: false,
+            mode: CreateKind::PersistentSequential,
+            acl: desired
+                .nodes
+                .get(&seed.parent)
+                .and_then(|n| n.acl.clone())
+                .unwrap_or_else(|| vec![AclEntry::open()]),
+        };
         seeds_by_parent.entry(&seed.parent).or_default().push(c);
     }
     let mut ordered_creates = Vec::with_capacity(creates.len());
     for c in creates {
-        let seeds = ZPath::parse(&c.path)
+        let seeds = ZPath::parse(c.path())
             .ok()
             .and_then(|p| seeds_by_parent.remove(&p));
         ordered_creates.push(c);
@@ -489,13 +547,11 @@ pub fn plan_with(
             continue;
         }
         deleted.insert(p.clone());
-        let mut c = Change::new(Op::Delete, p.as_str(), Some(owner.clone()));
-        c.before = Some(node.data.clone());
-        // A node that is no longer declared has lost its `secret` flag: deletes never show data.
-        c.secret = true;
-        c.version = node.version;
-        c.observe = *observe;
-        deletes.push(c);
+        deletes.push(Change::Delete {
+            at: target(p.as_str(), owner, *observe),
+            version: node.version,
+            size: node.data.len(),
+        });
     }
 
     // The inventory after this plan.

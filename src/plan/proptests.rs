@@ -269,9 +269,9 @@ fn relink(live: &mut LiveTree) {
 /// Applies `plan` to `live` as ZooKeeper would, panicking on what ZooKeeper would refuse.
 fn execute(plan: &Plan, live: &mut LiveTree) {
     for c in plan.writable() {
-        let path = p(&c.path);
-        match c.op {
-            Op::Create => {
+        let path = p(c.path());
+        match c {
+            Change::Create { data, .. } => {
                 assert!(!live.nodes.contains_key(&path), "create of existing {path}");
                 if let Some(parent) = path.parent()
                     && parent.as_str() != "/"
@@ -281,26 +281,26 @@ fn execute(plan: &Plan, live: &mut LiveTree) {
                 live.nodes.insert(
                     path.clone(),
                     LiveNode {
-                        data: c.after.clone().unwrap_or_default(),
+                        data: data.clone(),
                         ..Default::default()
                     },
                 );
                 relink(live);
             }
-            Op::Update => {
+            Change::Update { after, version, .. } => {
                 let n = live.nodes.get_mut(&path).expect("update of missing node");
-                assert_eq!(n.version, c.version, "update {path}: bad version");
-                n.data = c.after.clone().unwrap_or_default();
+                assert_eq!(n.version, *version, "update {path}: bad version");
+                n.data = after.clone();
                 n.version += 1;
             }
-            Op::Delete => {
+            Change::Delete { version, .. } => {
                 let n = live.nodes.get(&path).expect("delete of missing node");
-                assert_eq!(n.version, c.version, "delete {path}: bad version");
+                assert_eq!(n.version, *version, "delete {path}: bad version");
                 assert!(n.children.is_empty(), "delete {path}: has children");
                 live.nodes.remove(&path);
                 relink(live);
             }
-            Op::Acl => {}
+            Change::Acl { .. } => {}
         }
     }
 }
@@ -323,10 +323,10 @@ proptest! {
         prop_assert!(plan1.changes.len() <= d.nodes.len() + live.nodes.len());
 
         for ch in &plan1.changes {
-            if ch.op != Op::Delete {
+            if ch.op() != Op::Delete {
                 continue;
             }
-            let path = p(&ch.path);
+            let path = p(ch.path());
             // Foreign, ignored and ephemeral nodes are never deleted.
             prop_assert!(path.is_within(&p("/c")) || path.is_within(&p("/k")), "foreign delete {}", path);
             prop_assert!(!ignored(&path), "ignored delete {}", path);
@@ -379,9 +379,9 @@ proptest! {
         relink(&mut after_versions);
         let plan2 = plan(&d, &after_versions, &plan1.inventory, &opts);
         prop_assert!(
-            plan2.changes.iter().all(|ch| ch.op == Op::Acl),
+            plan2.changes.iter().all(|ch| ch.op() == Op::Acl),
             "second plan not empty: {:?}",
-            plan2.changes.iter().map(|ch| (ch.op, ch.path.clone())).collect::<Vec<_>>()
+            plan2.changes.iter().map(|ch| (ch.op(), ch.path().to_owned())).collect::<Vec<_>>()
         );
     }
 

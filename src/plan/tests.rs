@@ -84,10 +84,7 @@ fn inventory(root: &str, paths: &[&str]) -> Inventory {
 }
 
 fn ops(plan: &Plan) -> Vec<(Op, &str)> {
-    plan.changes
-        .iter()
-        .map(|c| (c.op, c.path.as_str()))
-        .collect()
+    plan.changes.iter().map(|c| (c.op(), c.path())).collect()
 }
 
 #[test]
@@ -110,8 +107,11 @@ fn creates_parents_first_and_updates_carry_the_version() {
             (Op::Update, "/c/u")
         ]
     );
-    assert_eq!(plan.changes[2].version, 7);
-    assert_eq!(plan.changes[2].before.as_deref(), Some(&b"old"[..]));
+    assert!(
+        matches!(&plan.changes[2], Change::Update { version: 7, before, .. } if before == b"old"),
+        "{:?}",
+        plan.changes[2]
+    );
     assert_eq!(
         plan.summary(),
         Summary {
@@ -156,7 +156,18 @@ fn prune_deletes_only_inventory_nodes_children_first() {
         ops(&plan),
         vec![(Op::Delete, "/c/gone/leaf"), (Op::Delete, "/c/gone")]
     );
-    assert_eq!(plan.changes[0].version, 2);
+    assert!(
+        matches!(
+            plan.changes[0],
+            Change::Delete {
+                version: 2,
+                size: 1,
+                ..
+            }
+        ),
+        "{:?}",
+        plan.changes[0]
+    );
     let new = &plan.inventory.owners[&owner()];
     assert_eq!(
         new.paths.iter().map(ZPath::as_str).collect::<Vec<_>>(),
@@ -186,7 +197,7 @@ fn exclusive_prunes_undeclared_but_not_ignored_ephemeral_or_sequential() {
     assert!(
         plan.changes
             .iter()
-            .all(|c| !c.path.starts_with("/c/runtime"))
+            .all(|c| !c.path().starts_with("/c/runtime"))
     );
 }
 
@@ -232,7 +243,7 @@ fn observe_mode_marks_changes_and_ignored_nodes_are_skipped() {
     let l = live(&[("/c", "", 0)]);
     let plan = plan(&d, &l, &Inventory::default(), &Options::default());
     assert_eq!(ops(&plan), vec![(Op::Create, "/c/a")]);
-    assert!(plan.changes[0].observe);
+    assert!(plan.changes[0].observe());
     assert_eq!(plan.writable().count(), 0);
 }
 
@@ -255,7 +266,13 @@ fn seeds_ride_with_the_create_of_their_queue_only() {
         ops(&plan1),
         vec![(Op::Create, "/c/q"), (Op::Create, "/c/q/entry-100-")]
     );
-    assert_eq!(plan1.changes[1].create, CreateKind::PersistentSequential);
+    assert!(matches!(
+        plan1.changes[1],
+        Change::Create {
+            mode: CreateKind::PersistentSequential,
+            ..
+        }
+    ));
     let plan2 = plan(
         &d,
         &live(&[("/c", "", 0), ("/c/q", "", 0)]),
@@ -280,7 +297,7 @@ fn acl_drift_is_its_own_change() {
     a.aversion = 3;
     let plan = plan(&d, &l, &Inventory::default(), &Options::default());
     assert_eq!(ops(&plan), vec![(Op::Acl, "/c/a")]);
-    assert_eq!(plan.changes[0].version, 3);
+    assert!(matches!(plan.changes[0], Change::Acl { aversion: 3, .. }));
 }
 
 #[test]
@@ -345,7 +362,7 @@ fn prune_removed_deletes_a_removed_owner_that_pruned() {
     };
     let plan = plan(&d, &l, &inv, &opts);
     assert_eq!(ops(&plan), vec![(Op::Delete, "/q/a"), (Op::Delete, "/q")]);
-    assert_eq!(plan.changes[0].version, 3);
+    assert!(matches!(plan.changes[0], Change::Delete { version: 3, .. }));
     assert!(plan.kept_owners.is_empty());
     assert!(!plan.inventory.owners.contains_key(&other()));
 }
@@ -384,13 +401,13 @@ fn moved(old_root: &str, old: &[&str], new_root: &str, prune: Prune) -> Plan {
     let inv = inventory(old_root, old);
     let first = plan(&d, &l, &inv, &Options::default());
     assert!(
-        first.changes.iter().all(|c| c.op != Op::Delete),
+        first.changes.iter().all(|c| c.op() != Op::Delete),
         "{:?}",
         first.changes
     );
     let second = plan(&d, &l, &first.inventory, &Options::default());
     assert!(
-        second.changes.iter().all(|c| c.op != Op::Delete),
+        second.changes.iter().all(|c| c.op() != Op::Delete),
         "second apply: {:?}",
         second.changes
     );

@@ -5,9 +5,9 @@ use zookeeper_client as zk;
 
 use super::ZkError;
 use super::lock::LeaderLock;
-use super::state::WriteOp;
 use crate::model::{AclEntry, JUTE_MAXBUFFER};
 use crate::plan::CreateKind;
+use crate::records::WriteOp;
 
 /// Executor options.
 #[derive(Clone, Debug)]

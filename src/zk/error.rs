@@ -50,3 +50,12 @@ impl ZkError {
         }
     }
 }
+
+impl From<crate::records::Corrupt> for ZkError {
+    fn from(c: crate::records::Corrupt) -> Self {
+        ZkError::Corrupt {
+            path: c.path,
+            message: c.message,
+        }
+    }
+}

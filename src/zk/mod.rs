@@ -1,6 +1,6 @@
 //! The only module that talks to ZooKeeper: sessions ([`session`]), snapshots of the managed
-//! subtrees ([`snapshot`]), the leader lock ([`lock`]), the ownership inventory and applied-state
-//! record ([`state`]), and the atomic executor that turns a plan into fenced multi-op
+//! subtrees ([`snapshot`]), the leader lock ([`lock`]), reading and writing the ownership
+//! inventory and applied-state record (encoded by [`crate::records`]), and the atomic executor that turns a plan into fenced multi-op
 //! transactions ([`apply`]). [`reconcile`] wires them into one pass that the CLI and the agent
 //! share.
 pub mod agent_session;
@@ -11,7 +11,6 @@ pub mod lock;
 pub mod reconcile;
 pub mod session;
 pub mod snapshot;
-pub mod state;
 pub mod watch;
 
 pub use error::ZkError;

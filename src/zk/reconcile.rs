@@ -10,11 +10,11 @@ use super::ZkError;
 use super::apply::{ExecError, ExecOptions, ExecReport, execute, set_acls};
 use super::lock::LeaderLock;
 use super::snapshot::{Areas, read_acls, snapshot, snapshot_structure};
-use super::state::{
+use crate::model::{DesiredState, Kind, LiveTree, Prune};
+use crate::plan::{self, Change, Op, Plan};
+use crate::records::{
     AppliedRecord, StatePaths, StoredState, WriteOp, applied_op, decode, inventory_ops,
 };
-use crate::model::{DesiredState, Kind, LiveTree, Prune};
-use crate::plan::{self, Op, Plan};
 
 /// Options of a pass.
 #[derive(Clone, Debug)]
@@ -96,7 +96,7 @@ pub async fn read_stored(client: &zk::Client, state: &StatePaths) -> Result<Stor
     areas.nodes.insert(state.applied());
     areas.nodes.insert(state.suspend());
     let live = snapshot(client, &areas).await?;
-    decode(state, &live)
+    Ok(decode(state, &live)?)
 }
 
 /// Most state nodes `prepare_state` walks (lock contenders, owners, segments included).
@@ -283,23 +283,31 @@ pub async fn observe_prefetched(
 /// The node writes of a plan (ACL changes excluded), in plan order.
 pub fn plan_ops(plan: &Plan) -> Vec<WriteOp> {
     plan.writable()
-        .filter_map(|c| match c.op {
-            Op::Create => Some(WriteOp::Create {
-                path: c.path.clone(),
-                data: c.after.clone().unwrap_or_default(),
-                mode: c.create,
-                acl: c.acl.clone(),
+        .filter_map(|c| match c {
+            Change::Create {
+                at,
+                data,
+                mode,
+                acl,
+                ..
+            } => Some(WriteOp::Create {
+                path: at.path.clone(),
+                data: data.clone(),
+                mode: *mode,
+                acl: acl.clone(),
             }),
-            Op::Update => Some(WriteOp::Set {
-                path: c.path.clone(),
-                data: c.after.clone().unwrap_or_default(),
-                version: c.version,
+            Change::Update {
+                at, after, version, ..
+            } => Some(WriteOp::Set {
+                path: at.path.clone(),
+                data: after.clone(),
+                version: *version,
             }),
-            Op::Delete => Some(WriteOp::Delete {
-                path: c.path.clone(),
-                version: c.version,
+            Change::Delete { at, version, .. } => Some(WriteOp::Delete {
+                path: at.path.clone(),
+                version: *version,
             }),
-            Op::Acl => None,
+            Change::Acl { .. } => None,
         })
         .collect()
 }
@@ -322,7 +330,7 @@ pub async fn apply(
         let deletes = observed
             .plan
             .writable()
-            .filter(|c| c.op == Op::Delete)
+            .filter(|c| c.op() == Op::Delete)
             .count();
         if deletes > opts.max_deletes && !opts.force {
             let reason = format!(
@@ -335,8 +343,15 @@ pub async fn apply(
         let acl_changes: Vec<(String, Vec<crate::model::AclEntry>, i32)> = observed
             .plan
             .writable()
-            .filter(|c| c.op == Op::Acl)
-            .map(|c| (c.path.clone(), c.acl.clone(), c.version))
+            .filter_map(|c| match c {
+                Change::Acl {
+                    at,
+                    after,
+                    aversion,
+                    ..
+                } => Some((at.path.clone(), after.clone(), *aversion)),
+                _ => None,
+            })
             .collect();
         if ops.is_empty() && acl_changes.is_empty() && !observed.plan.inventory_changed {
             return Ok(ApplyOutcome::InSync(observed));

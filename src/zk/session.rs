@@ -277,7 +277,7 @@ impl Session {
     /// under `--auth`); `false` when it already exists.
     pub async fn create_state_node(
         &self,
-        state: &super::state::StatePaths,
+        state: &crate::records::StatePaths,
         path: &crate::model::ZPath,
         data: &[u8],
     ) -> Result<bool, ZkError> {

@@ -8,12 +8,13 @@
 //! - `applied`: the applied-state record (revision, time, digest, by, counts, transaction id);
 //! - `suspend`: while it exists, the leader plans and reports but does not write.
 //!
-//! Everything here is written in the same multi as the changes it records.
+//! Everything here is written in the same multi as the changes it records. This module is the
+//! pure encoding (no I/O): it decodes the records from a snapshot and turns a new inventory and
+//! applied record into [`WriteOp`]s; `zk` reads the snapshot and sends the ops.
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::ZkError;
 use crate::model::{
     AclEntry, Inventory, Kind, LiveTree, Owner, OwnerInventory, Perms, Prune, ZPath,
 };
@@ -123,7 +124,7 @@ impl StatePaths {
     pub fn lock(&self) -> ZPath {
         self.root.child("lock")
     }
-    /// Chains the batches of a split apply (see `zk::apply::execute`).
+    /// Chains the batches of a split apply (see `crate::zk::apply::execute`).
     pub fn progress(&self) -> ZPath {
         self.root.child("progress")
     }
@@ -179,8 +180,16 @@ pub struct StoredState {
     pub suspended: bool,
 }
 
-fn corrupt(path: &ZPath, message: impl Into<String>) -> ZkError {
-    ZkError::Corrupt {
+/// A record that cannot be decoded: never a reason to delete anything.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("corrupt zkstate record at {path}: {message}")]
+pub struct Corrupt {
+    pub path: String,
+    pub message: String,
+}
+
+fn corrupt(path: &ZPath, message: impl Into<String>) -> Corrupt {
+    Corrupt {
         path: path.to_string(),
         message: message.into(),
     }
@@ -196,7 +205,7 @@ fn prune_word(p: Prune) -> &'static str {
 
 /// Decodes the records from a snapshot that read `inventory` as a subtree and `applied` and
 /// `suspend` as nodes.
-pub fn decode(paths: &StatePaths, live: &LiveTree) -> Result<StoredState, ZkError> {
+pub fn decode(paths: &StatePaths, live: &LiveTree) -> Result<StoredState, Corrupt> {
     let mut out = StoredState::default();
     let inv = paths.inventory();
     if let Some(dir) = live.nodes.get(&inv) {
