@@ -29,18 +29,7 @@ spec:
 }
 
 fn run_env(hosts: &str, args: &[&str]) -> (i32, String, String) {
-    let out = common::zkstate()
-        .arg("--zk")
-        .arg(hosts)
-        .args(args)
-        .env("ZKSTATE_TEST_SECRET", SECRET)
-        .output()
-        .expect("run zkstate");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::run_with_env(hosts, args, &[("ZKSTATE_TEST_SECRET", SECRET)])
 }
 
 #[test]

@@ -1,57 +1,21 @@
 //! The engine API the agent stands on, against a real ZooKeeper: one session and one held
 //! leadership across several passes, forced observe passes, suspend, cancellation of a lock
 //! wait, typed reports.
+mod common;
+
 use std::time::Duration;
+
+use common::desired::{desired, owner, p};
 
 use zkstate::engine::{
     CancellationToken, ConnectOptions, Engine, EngineError, Leadership, LockRequest, Outcome,
     PassMode, PassOptions, Session,
 };
 use zkstate::localzk::ZkServer;
-use zkstate::model::*;
 use zkstate::records::StatePaths;
 use zkstate::zk::apply::ExecOptions;
 use zkstate::zk::lock::LockFormat;
 use zookeeper_client as zkc;
-
-fn p(s: &str) -> ZPath {
-    ZPath::parse(s).unwrap()
-}
-
-fn owner() -> Owner {
-    Owner::new(Kind::ConfigTree, "t")
-}
-
-fn desired(nodes: &[(&str, &[u8])]) -> DesiredState {
-    let mut d = DesiredState::default();
-    d.roots.push(ManagedRoot {
-        owner: owner(),
-        root: p("/c"),
-        prune: Prune::Owned,
-        mode: Mode::Enforce,
-        ignore: Default::default(),
-        host_scoped: false,
-    });
-    let mut add = |path: &str, data: &[u8], policy| {
-        d.nodes.insert(
-            p(path),
-            DesiredNode {
-                path: p(path),
-                data: data.to_vec(),
-                secret: false,
-                policy,
-                acl: None,
-                mode: NodeMode::Persistent,
-                owner: owner(),
-            },
-        );
-    };
-    add("/c", b"", DataPolicy::Parent);
-    for (path, data) in nodes {
-        add(path, data, DataPolicy::Enforce);
-    }
-    d
-}
 
 fn opts(identifier: &str) -> PassOptions {
     PassOptions {

@@ -138,13 +138,7 @@ fn manifest(side: Side, shape: Shape) -> String {
     s
 }
 
-fn block<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(f)
-}
+use common::raw::block;
 
 /// Reads the subtrees under `roots` (data, version, children) into a [`LiveTree`], retrying
 /// on connection trouble (an ensemble may be electing).

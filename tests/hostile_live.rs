@@ -12,20 +12,10 @@ use std::time::{Duration, Instant};
 use common::{Manifests, run, zk};
 use zookeeper_client as zkc;
 
-fn block<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(f)
-}
+use common::raw::block;
 
 async fn client(hosts: &str) -> zkc::Client {
-    zkc::Client::connector()
-        .with_session_timeout(Duration::from_secs(20))
-        .connect(hosts)
-        .await
-        .expect("connect")
+    common::raw::client_with_session(hosts, Duration::from_secs(20)).await
 }
 
 /// Creates `parent` and then `names` under it with `data`, 500 requests in flight at a time.

@@ -1,6 +1,10 @@
 //! The executor against a real ZooKeeper, through the library: atomicity, optimistic
 //! concurrency, fencing, size limits, inventory bookkeeping.
+mod common;
+
 use std::time::Duration;
+
+use common::desired::{desired, owner, p};
 
 use zkstate::localzk::ZkServer;
 use zkstate::model::*;
@@ -10,45 +14,6 @@ use zkstate::zk::apply::{ExecError, ExecOptions, execute};
 use zkstate::zk::reconcile::{self, ApplyOutcome, PassOptions, plan_ops};
 use zkstate::zk::{lock, session};
 use zookeeper_client as zkc;
-
-fn p(s: &str) -> ZPath {
-    ZPath::parse(s).unwrap()
-}
-
-fn owner() -> Owner {
-    Owner::new(Kind::ConfigTree, "t")
-}
-
-fn desired(nodes: &[(&str, &[u8])]) -> DesiredState {
-    let mut d = DesiredState::default();
-    d.roots.push(ManagedRoot {
-        owner: owner(),
-        root: p("/c"),
-        prune: Prune::Owned,
-        mode: Mode::Enforce,
-        ignore: Default::default(),
-        host_scoped: false,
-    });
-    let mut add = |path: &str, data: &[u8], policy| {
-        d.nodes.insert(
-            p(path),
-            DesiredNode {
-                path: p(path),
-                data: data.to_vec(),
-                secret: false,
-                policy,
-                acl: None,
-                mode: NodeMode::Persistent,
-                owner: owner(),
-            },
-        );
-    };
-    add("/c", b"", DataPolicy::Parent);
-    for (path, data) in nodes {
-        add(path, data, DataPolicy::Enforce);
-    }
-    d
-}
 
 fn opts() -> PassOptions {
     PassOptions {

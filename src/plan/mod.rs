@@ -598,35 +598,21 @@ pub fn plan_with(
             }
             // Declared again: owned again; else stays orphaned.
             orphans.extend(old.orphaned.iter().filter(|p| !paths.contains(*p)).cloned());
-            for p in &paths {
-                if !created.contains(p)
-                    && !old.paths.contains(p)
-                    && live.nodes.contains_key(p)
-                    && desired
-                        .nodes
-                        .get(p)
-                        .is_some_and(|n| n.policy != DataPolicy::Parent)
-                {
-                    adopted.push(Adopted {
-                        path: p.clone(),
-                        owner: r.owner.clone(),
-                    });
-                }
-            }
-        } else {
-            for p in &paths {
-                if !created.contains(p)
-                    && live.nodes.contains_key(p)
-                    && desired
-                        .nodes
-                        .get(p)
-                        .is_some_and(|n| n.policy != DataPolicy::Parent)
-                {
-                    adopted.push(Adopted {
-                        path: p.clone(),
-                        owner: r.owner.clone(),
-                    });
-                }
+        }
+        // Declared data nodes that exist but no inventory recorded: taken over (adopted).
+        for p in &paths {
+            if !created.contains(p)
+                && !old.is_some_and(|o| o.paths.contains(p))
+                && live.nodes.contains_key(p)
+                && desired
+                    .nodes
+                    .get(p)
+                    .is_some_and(|n| n.policy != DataPolicy::Parent)
+            {
+                adopted.push(Adopted {
+                    path: p.clone(),
+                    owner: r.owner.clone(),
+                });
             }
         }
         if !orphans.is_empty() {

@@ -10,6 +10,7 @@
 //! - [`curator_build`]: compiles CuratorTool once per change into
 //!   `CARGO_TARGET_TMPDIR/curator-tool`, with a CDS archive for faster JVM start-up.
 //! - [`raw`]: raw `zookeeper-client` reads and writes for assertions.
+//! - [`desired`]: hand-built desired states for engine and executor tests.
 //! - Here: [`zkstate`] (a `Command` for the built binary), [`run`], [`Manifests`], [`wait_for`].
 //!
 //! Environment: `ZKSTATE_PYTHON` (default `python3`), `ZKSTATE_JAVA` / `JAVA_HOME` (default
@@ -27,6 +28,7 @@ use std::time::{Duration, Instant};
 pub use zkstate::localzk::{ServerOptions, ZkServer};
 
 pub mod curator_build;
+pub mod desired;
 pub mod processes;
 pub mod raw;
 pub mod tools;
@@ -91,11 +93,17 @@ impl Manifests {
 
 /// Runs `zkstate --zk HOSTS ARGS...` and returns (exit code, stdout, stderr).
 pub fn run(hosts: &str, args: &[&str]) -> (i32, String, String) {
+    run_with_env(hosts, args, &[])
+}
+
+/// [`run`] with extra environment variables (secrets for `env:` data sources).
+pub fn run_with_env(hosts: &str, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let out = zkstate()
         .arg("--zk")
         .arg(hosts)
         .args(args)
         .env_remove("ZKSTATE_ZK")
+        .envs(env.iter().copied())
         .output()
         .expect("run zkstate");
     (

@@ -3,7 +3,8 @@ use std::time::Duration;
 
 use zookeeper_client as zkc;
 
-fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+/// Runs `f` to completion on a private current-thread runtime.
+pub fn block<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -11,9 +12,15 @@ fn block<T>(f: impl std::future::Future<Output = T>) -> T {
         .block_on(f)
 }
 
-async fn client(hosts: &str) -> zkc::Client {
+/// A raw client with a 5 s session.
+pub async fn client(hosts: &str) -> zkc::Client {
+    client_with_session(hosts, Duration::from_secs(5)).await
+}
+
+/// A raw client with the given session timeout (long reads of big trees want more).
+pub async fn client_with_session(hosts: &str, session: Duration) -> zkc::Client {
     zkc::Client::connector()
-        .with_session_timeout(Duration::from_secs(5))
+        .with_session_timeout(session)
         .connect(hosts)
         .await
         .expect("connect")
