@@ -18,39 +18,40 @@
 //!   on disconnect wait; after a reconnect add the watches again and resync; on expiry build a
 //!   new client, contend again, re-create host nodes, resync. Failures back off; ZooKeeper
 //!   being down never ends the agent.
+//! - What a pass reports, and how it becomes metrics and `/status`, is in [`report`].
 //! - Shutdown is a value ([`signals::Controls`]): the in-flight pass may finish (bounded by the
 //!   session timeout), then the lock is released and the session closed, so ephemeral nodes
 //!   vanish at once.
 pub mod engine;
 pub mod host;
 pub mod manifests;
+mod report;
 pub mod signals;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use self::engine::{LockRequest, PassOptions};
-use self::host::{HostDesired, HostKeeper, HostReport, host_desired};
+use self::host::{HostDesired, HostKeeper, host_desired};
 use self::manifests::Manifests;
-use self::signals::Controls;
-use crate::engine::{
-    CancellationToken, EngineError, Leadership, Outcome, PassReport as EngineReport,
+use self::report::{
+    PassReport, StatusView, fail_pass, fill_drift, finish, record, status_source, update_view,
 };
-use crate::manifest::{LoadOptions, LoadedSet};
-use crate::model::Kind;
-use crate::telemetry::http::{Endpoints, Health, StatusSource};
-use crate::telemetry::metrics::{Metrics, QueueLabel, ResultLabel, ServiceLabel, TreeLabel};
+use self::signals::Controls;
+use crate::engine::{CancellationToken, EngineError, Leadership, Outcome};
+use crate::manifest::LoadOptions;
+use crate::telemetry::http::{Endpoints, Health};
+use crate::telemetry::metrics::Metrics;
 use crate::telemetry::systemd;
 use crate::zk::ZkError;
 use crate::zk::agent_session::{self, SessionEvent};
@@ -194,43 +195,6 @@ struct PassCtx {
     manifests: Manifests,
     keeper: HostKeeper,
     host: HostDesired,
-}
-
-/// What one pass did.
-#[derive(Debug, Default)]
-struct PassReport {
-    /// applied, in_sync, suspended, refused, observe, standby, error, no_manifests
-    result: &'static str,
-    leader: bool,
-    drift: BTreeMap<String, i64>,
-    changes: usize,
-    written: usize,
-    multi_ops: usize,
-    multi_bytes: Vec<usize>,
-    error: Option<String>,
-    lock_lost: bool,
-    roots: Vec<String>,
-    host: Option<HostReport>,
-    set: Option<Arc<LoadedSet>>,
-    manifest_errors: Vec<String>,
-    /// Depth of every declared queue, read after the pass.
-    queues: Vec<(String, u64)>,
-}
-
-/// What `/status` needs between passes.
-#[derive(Default)]
-struct StatusView {
-    session: Option<Session>,
-    set: Option<Arc<LoadedSet>>,
-    opts: Option<PassOptions>,
-    agent: serde_json::Value,
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or_default()
 }
 
 /// Runs the agent until `controls.shutdown` fires; returns after the lock is released and the
@@ -765,181 +729,5 @@ async fn read_queue_depths(
     match engine::queue_depths(session, desired, opts).await {
         Ok(qs) => report.queues = qs.into_iter().map(|q| (q.name, q.depth)).collect(),
         Err(e) => tracing::debug!(error = %e, "failed to read queue depths"),
-    }
-}
-
-fn fail_pass(report: &mut PassReport, error: String, lock_lost: bool) {
-    tracing::warn!(%error, "reconcile pass failed; retrying with backoff");
-    report.result = "error";
-    report.error = Some(error);
-    report.lock_lost = lock_lost;
-}
-
-fn finish(report: &PassReport, started: std::time::Instant) {
-    let span = tracing::Span::current();
-    let elapsed = started.elapsed();
-    span.record("result", report.result);
-    span.record("written", report.written);
-    span.record("duration_ms", elapsed.as_secs_f64() * 1000.0);
-    tracing::info!(
-        result = report.result,
-        changes = report.changes,
-        written = report.written,
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
-        "agent pass finished"
-    );
-}
-
-/// Per-owner drift of a pass (zero for owners in sync), and its counts on the span.
-fn fill_drift(report: &mut PassReport, set: &LoadedSet, pass: &EngineReport) {
-    let by_owner = pass.drift_by_owner();
-    let mut drift: BTreeMap<String, i64> = BTreeMap::new();
-    for r in set.state.roots.iter().filter(|r| !r.host_scoped) {
-        let n = by_owner
-            .get(&r.owner)
-            .map(|s| s.create + s.update + s.delete)
-            .unwrap_or(0);
-        drift.insert(owner_label(&r.owner), n as i64);
-    }
-    report.drift = drift;
-    report.changes = pass.plan.changes.len();
-    let s = pass.counts();
-    let span = tracing::Span::current();
-    span.record("creates", s.create);
-    span.record("updates", s.update);
-    span.record("deletes", s.delete);
-}
-
-/// `tree` label: a ConfigTree's name, `Kind/name` for recipe owners.
-fn owner_label(owner: &crate::model::Owner) -> String {
-    if owner.kind == Kind::ConfigTree {
-        owner.name.clone()
-    } else {
-        owner.to_string()
-    }
-}
-
-/// Pass report → metrics.
-fn record(metrics: &Metrics, report: &PassReport) {
-    metrics
-        .reconcile_total
-        .get_or_create(&ResultLabel {
-            result: report.result.to_owned(),
-        })
-        .inc();
-    metrics
-        .manifest_errors
-        .set(report.manifest_errors.len() as i64);
-    for (tree, n) in &report.drift {
-        metrics
-            .drift_nodes
-            .get_or_create(&TreeLabel { tree: tree.clone() })
-            .set(*n);
-    }
-    if report.written > 0 {
-        metrics.drift_reverted.inc_by(report.written as u64);
-        metrics.last_apply_timestamp.set(unix_now());
-        metrics.multi_ops.inc_by(report.multi_ops as u64);
-        for b in &report.multi_bytes {
-            metrics.multi_bytes.observe(*b as f64);
-        }
-    }
-    for (queue, depth) in &report.queues {
-        metrics
-            .queue_depth
-            .get_or_create(&QueueLabel {
-                queue: queue.clone(),
-            })
-            .set(*depth as i64);
-    }
-    if let Some(h) = &report.host {
-        for (service, n) in &h.registered {
-            metrics
-                .services_registered
-                .get_or_create(&ServiceLabel {
-                    service: service.clone(),
-                })
-                .set(*n as i64);
-        }
-    }
-}
-
-fn update_view(
-    view: &Mutex<StatusView>,
-    session: Option<&Live>,
-    report: &PassReport,
-    settings: &Settings,
-) {
-    let Ok(mut v) = view.lock() else { return };
-    v.session = session.map(|s| s.session.clone());
-    if report.set.is_some() {
-        v.set = report.set.clone();
-    }
-    v.opts = Some(settings.pass.clone());
-    let host = report.host.clone().unwrap_or_default();
-    v.agent = json!({
-        "hostId": settings.host_id,
-        "leader": report.leader,
-        "observe": settings.observe,
-        "session": session.map(|s| format!("{:#x}", s.session.id())),
-        "lastPass": {
-            "result": report.result,
-            "time": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-            "changes": report.changes,
-            "written": report.written,
-            "error": report.error,
-        },
-        "manifestErrors": report.manifest_errors,
-        "registered": host.registered,
-        "elected": host.elected,
-    });
-}
-
-/// `/status`: the SPEC §2 status object for the enforced set, plus an `agent` member; refreshes
-/// the queue-depth metric on the way.
-fn status_source(view: Arc<Mutex<StatusView>>, metrics: Arc<Metrics>) -> StatusSource {
-    Arc::new(move || {
-        let snapshot = view
-            .lock()
-            .map(|v| {
-                (
-                    v.session.clone(),
-                    v.set.clone(),
-                    v.opts.clone(),
-                    v.agent.clone(),
-                )
-            })
-            .map_err(|_| ());
-        let metrics = metrics.clone();
-        async move {
-            let Ok((session, set, opts, agent)) = snapshot else {
-                return Err("status unavailable".to_owned());
-            };
-            let (Some(session), Some(opts)) = (session, opts) else {
-                return Err("not connected to ZooKeeper yet".to_owned());
-            };
-            let report = engine::status(&session, set.as_ref().map(|s| &s.state), &opts)
-                .await
-                .map_err(|e| e.to_string())?;
-            record_queues(&metrics, &report);
-            let mut v = serde_json::to_value(&report).map_err(|e| e.to_string())?;
-            if let Some(obj) = v.as_object_mut() {
-                obj.insert("agent".into(), agent);
-            }
-            Ok(v)
-        }
-        .boxed()
-    })
-}
-
-/// `zkstate_queue_depth{queue}` from a status report.
-fn record_queues(metrics: &Metrics, report: &crate::engine::StatusReport) {
-    for q in &report.queues {
-        metrics
-            .queue_depth
-            .get_or_create(&QueueLabel {
-                queue: q.name.clone(),
-            })
-            .set(q.depth as i64);
     }
 }
