@@ -4,132 +4,23 @@
 mod common;
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::agent::{Agent, AgentOptions, free_port};
 use common::{raw, wait_for};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// A running agent; killed on drop. Its stderr goes to a file shown when a test fails.
-struct Agent {
-    child: Option<Child>,
-    log: PathBuf,
-    port: u16,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Agent {
-    fn start(hosts: &str, dir: &Path, name: &str, extra: &[&str]) -> Agent {
-        let port = free_port();
-        let log = dir.join(format!("{name}.log"));
-        let listen = format!("127.0.0.1:{port}");
-        let child = common::zkstate()
-            .args(["--zk", hosts, "--session-timeout", "2s", "agent", "-f"])
-            .arg(dir.join("manifests"))
-            .args([
-                "--listen",
-                &listen,
-                "--host-id",
-                name,
-                "--resync-interval",
-                "30s",
-            ])
-            .args(extra)
-            .env("RUST_LOG", "zkstate=debug")
-            .env("ZKSTATE_TEST_HOST", name)
-            .env("ZKSTATE_TEST_HOOKS", dir.join(format!("{name}.hooks")))
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("spawn zkstate agent");
-        Agent {
-            child: Some(child),
-            log,
-            port,
-        }
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.as_ref().unwrap().id() as i32
-    }
-
-    fn logs(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn get(&self, path: &str) -> Option<(u16, String)> {
-        http_get(self.port, path)
-    }
-
-    fn status(&self) -> Option<Value> {
-        let (code, body) = self.get("/status")?;
-        (code == 200).then(|| serde_json::from_str(&body).ok())?
-    }
-
-    fn is_leader(&self) -> bool {
-        self.status()
-            .is_some_and(|s| s["agent"]["leader"] == Value::Bool(true))
-    }
-
-    fn ready(&self) -> bool {
-        self.get("/readyz").is_some_and(|(c, _)| c == 200)
-    }
-
-    fn signal(&self, sig: i32) {
-        unsafe {
-            libc::kill(self.pid(), sig);
-        }
-    }
-
-    /// Waits for the exit status (at most `timeout`).
-    fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
-        let child = self.child.as_mut().unwrap();
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                return s.code();
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("--- agent log {} ---\n{}", self.log.display(), self.logs());
-        }
-    }
-}
-
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let (head, body) = buf.split_once("\r\n\r\n")?;
-    let code = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((code, body.to_owned()))
+/// An agent for `fx`: manifests in `fx/manifests`, log and hooks file in `fx`.
+fn start_agent(hosts: &str, dir: &Path, name: &str, extra: &[&str]) -> Agent {
+    let options = AgentOptions {
+        extra,
+        ..AgentOptions::default()
+    };
+    Agent::start(hosts, &dir.join("manifests"), dir, name, options)
 }
 
 /// Parses Prometheus / OpenMetrics text: every line a `# ...` comment or `name{labels} value`.
@@ -215,7 +106,7 @@ fn drift_is_reverted_and_endpoints_answer() {
     let zk = common::zk();
     let h = zk.connect_string();
     let fx = Fixture::new(&config_tree("postgres://db"));
-    let agent = Agent::start(&h, fx.path(), "host-a", &[]);
+    let agent = start_agent(&h, fx.path(), "host-a", &[]);
     assert!(
         wait_for(
             || data(&h, "/app/db/url").as_deref() == Some("postgres://db"),
@@ -305,7 +196,7 @@ fn observe_only_reports() {
     let h = zk.connect_string();
     raw::create(&h, "/app/db/url", b"live");
     let fx = Fixture::new(&config_tree("postgres://db"));
-    let agent = Agent::start(&h, fx.path(), "host-a", &["--observe"]);
+    let agent = start_agent(&h, fx.path(), "host-a", &["--observe"]);
     assert!(wait_for(|| agent.ready(), WAIT), "/readyz");
     assert!(wait_for(
         || metric(&agent, "zkstate_drift_nodes{tree=\"app\"}").is_some_and(|v| v >= 2.0),
@@ -325,7 +216,7 @@ fn a_bad_manifest_edit_keeps_the_last_good_set() {
     let zk = common::zk();
     let h = zk.connect_string();
     let fx = Fixture::new(&config_tree("v1"));
-    let agent = Agent::start(&h, fx.path(), "host-a", &[]);
+    let agent = start_agent(&h, fx.path(), "host-a", &[]);
     assert!(wait_for(
         || data(&h, "/app/db/url").as_deref() == Some("v1"),
         WAIT
@@ -401,7 +292,7 @@ spec:
 }
 
 fn start_host(h: &str, fx: &Fixture, name: &str) -> Agent {
-    Agent::start(h, fx.path(), name, &[])
+    start_agent(h, fx.path(), name, &[])
 }
 
 fn ephemeral_owner(h: &str, path: &str) -> Option<bool> {
@@ -547,7 +438,7 @@ fn zookeeper_restart_under_a_running_agent_converges_again() {
     let mut zk = common::zk();
     let h = zk.connect_string();
     let fx = Fixture::new(&config_tree("v1"));
-    let agent = Agent::start(&h, fx.path(), "host-a", &[]);
+    let agent = start_agent(&h, fx.path(), "host-a", &[]);
     assert!(wait_for(
         || data(&h, "/app/db/url").as_deref() == Some("v1"),
         WAIT
@@ -677,7 +568,7 @@ fn suspend_plans_without_writing_and_keeps_host_nodes() {
     let zk = common::zk();
     let h = zk.connect_string();
     let fx = Fixture::new(&host_resources("kazoo"));
-    let agent = Agent::start(&h, fx.path(), "host-a", &[]);
+    let agent = start_agent(&h, fx.path(), "host-a", &[]);
     let reg = "/services/api/host-a-8080";
     assert!(wait_for(
         || data(&h, "/app/db/url").as_deref() == Some("v1"),
@@ -727,7 +618,7 @@ fn a_failing_tcp_check_deregisters_and_a_passing_one_registers() {
         "apiVersion: zkstate/v1\nkind: Service\nmetadata: {{name: web}}\nspec:\n  format: curator\n  basePath: /services\n  scope: host\n  instances:\n    - id: web-1\n      address: 127.0.0.1\n      port: {port}\n      check: {{tcp: \"127.0.0.1:{port}\", interval: 200ms}}\n"
     );
     let fx = Fixture::new(&manifest);
-    let agent = Agent::start(&h, fx.path(), "host-a", &[]);
+    let agent = start_agent(&h, fx.path(), "host-a", &[]);
     let reg = "/services/web/web-1";
     assert!(wait_for(|| agent.ready(), WAIT));
     std::thread::sleep(Duration::from_millis(600));
@@ -782,11 +673,7 @@ fn config_file_settings_and_flags_winning_over_them() {
         .stderr(fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let agent = Agent {
-        child: Some(child),
-        log,
-        port,
-    };
+    let agent = Agent::adopt(child, log, port);
     assert!(
         wait_for(
             || data(&h, "/app/db/url").as_deref() == Some("from-config"),
@@ -810,7 +697,7 @@ fn json_logs_one_span_per_pass_with_its_trigger() {
     let zk = common::zk();
     let h = zk.connect_string();
     let fx = Fixture::new(&config_tree("v1"));
-    let agent = Agent::start(&h, fx.path(), "host-a", &["--log-format", "json"]);
+    let agent = start_agent(&h, fx.path(), "host-a", &["--log-format", "json"]);
     assert!(wait_for(
         || data(&h, "/app/db/url").as_deref() == Some("v1"),
         WAIT
@@ -861,11 +748,7 @@ fn systemd_notify_ready_watchdog_reloading_stopping() {
         .stderr(fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let mut agent = Agent {
-        child: Some(child),
-        log,
-        port,
-    };
+    let mut agent = Agent::adopt(child, log, port);
     let mut seen = String::new();
     let recv_until = |want: &str, seen: &mut String| {
         let deadline = Instant::now() + WAIT;
@@ -905,7 +788,7 @@ fn a_removed_owner_is_kept_unless_prune_removed() {
     for (flag, kept) in [(None, true), (Some("--prune-removed"), false)] {
         let fx = Fixture::new(&two);
         let extra: Vec<&str> = flag.into_iter().collect();
-        let agent = Agent::start(&h, fx.path(), "host-a", &extra);
+        let agent = start_agent(&h, fx.path(), "host-a", &extra);
         assert!(wait_for(
             || data(&h, "/other/x").as_deref() == Some("1"),
             WAIT
@@ -943,7 +826,7 @@ fn queue_depth_metric_follows_each_pass() {
         "{}---\napiVersion: zkstate/v1\nkind: Queue\nmetadata: {{name: jobs}}\nspec:\n  path: /queues/jobs\n  format: kazoo\n  seed: [job-a, job-b]\n",
         config_tree("postgres://db")
     ));
-    let agent = Agent::start(&h, fx.path(), "host-a", &[]);
+    let agent = start_agent(&h, fx.path(), "host-a", &[]);
     // Never read /status here: the gauge must come from the passes themselves.
     assert!(
         wait_for(

@@ -11,6 +11,10 @@
 //!   `CARGO_TARGET_TMPDIR/curator-tool`, with a CDS archive for faster JVM start-up.
 //! - [`raw`]: raw `zookeeper-client` reads and writes for assertions.
 //! - [`desired`]: hand-built desired states for engine and executor tests.
+//! - [`agent`]: `zkstate agent` as a real process ([`agent::Agent`]), [`agent::free_port`],
+//!   [`agent::http_get`].
+//! - [`faults`]: what the fault suites share: trial counts and a replayable seed from the
+//!   environment, the old/new states of a large tree, reading it and the inventory back.
 //! - Here: [`zkstate`] (a `Command` for the built binary), [`run`], [`Manifests`], [`wait_for`].
 //!
 //! Environment: `ZKSTATE_PYTHON` (default `python3`), `ZKSTATE_JAVA` / `JAVA_HOME` (default
@@ -27,8 +31,10 @@ use std::time::{Duration, Instant};
 #[allow(unused_imports)] // re-exported for the test files that need them
 pub use zkstate::localzk::{ServerOptions, ZkServer};
 
+pub mod agent;
 pub mod curator_build;
 pub mod desired;
+pub mod faults;
 pub mod processes;
 pub mod raw;
 pub mod tools;
@@ -88,6 +94,14 @@ impl Manifests {
     /// Replaces one file.
     pub fn write(&self, name: &str, content: &str) {
         fs::write(self.dir.path().join(name), content).expect("write manifest");
+    }
+
+    /// Replaces one file atomically (write a temp file beside it, then rename), as editors and
+    /// git do: a watching agent never reads half a file.
+    pub fn replace(&self, name: &str, content: &str) {
+        let tmp = self.dir.path().join(format!(".{name}.tmp"));
+        fs::write(&tmp, content).expect("write manifest");
+        fs::rename(&tmp, self.dir.path().join(name)).expect("rename manifest");
     }
 }
 
