@@ -16,8 +16,8 @@
 //! - The reconcile itself is the engine's ([`engine`]); the agent adds triggers, the leader
 //!   lock's lifetime ([`crate::zk::lock`]), the host keeper ([`host`]) and the session policy:
 //!   on disconnect wait; after a reconnect add the watches again and resync; on expiry build a
-//!   new client, contend again, re-create host nodes, resync. Failures back off; ZooKeeper
-//!   being down never ends the agent.
+//!   new client, contend again, re-create host nodes, resync. Failures back off (connects at
+//!   most half the session timeout apart); ZooKeeper being down never ends the agent.
 //! - What a pass reports, and how it becomes metrics and `/status`, is in [`report`].
 //! - Shutdown is a value ([`signals::Controls`]): the in-flight pass may finish (bounded by the
 //!   session timeout), then the lock is released and the session closed, so ephemeral nodes
@@ -148,6 +148,7 @@ const MAX_TREE_REASONS: usize = 64;
 /// Exponential backoff between failed connects and passes (no busy loop).
 struct Backoff {
     next: Duration,
+    max: Duration,
 }
 
 impl Backoff {
@@ -155,12 +156,28 @@ impl Backoff {
     const MAX: Duration = Duration::from_secs(10);
 
     fn new() -> Self {
-        Backoff { next: Self::MIN }
+        Self::up_to(Self::MAX)
+    }
+
+    /// Waits growing from [`Self::MIN`] to `max` (clamped to `[MIN, MAX]`).
+    fn up_to(max: Duration) -> Self {
+        Backoff {
+            next: Self::MIN,
+            max: max.clamp(Self::MIN, Self::MAX),
+        }
+    }
+
+    /// The wait between connects after a session ended: at most half the session timeout.
+    /// The server removes the old session's ephemeral nodes one session timeout after it is
+    /// back; a new session by then lets the host's registrations return right after them,
+    /// however long ZooKeeper was down.
+    fn for_connects(session_timeout: Duration) -> Self {
+        Self::up_to(session_timeout / 2)
     }
 
     fn next(&mut self) -> Duration {
         let d = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
+        self.next = (self.next * 2).min(self.max);
         d
     }
 
@@ -251,7 +268,7 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
     }));
     let mut session: Option<Live> = None;
     let mut generation = 0u64;
-    let mut connect_backoff = Backoff::new();
+    let mut connect_backoff = Backoff::for_connects(settings.connect.session_timeout);
     let mut pass_backoff = Backoff::new();
     let mut connect_at = Instant::now();
     let mut retry_at: Option<Instant> = None;
@@ -729,5 +746,25 @@ async fn read_queue_depths(
     match engine::queue_depths(session, desired, opts).await {
         Ok(qs) => report.queues = qs.into_iter().map(|q| (q.name, q.depth)).collect(),
         Err(e) => tracing::debug!(error = %e, "failed to read queue depths"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_backoff_stays_under_half_the_session_timeout() {
+        let mut b = Backoff::for_connects(Duration::from_secs(2));
+        let waits: Vec<Duration> = (0..8).map(|_| b.next()).collect();
+        assert_eq!(waits[..3], [250, 500, 1000].map(Duration::from_millis));
+        assert!(waits[3..].iter().all(|w| *w == Duration::from_secs(1)));
+        // Long sessions keep the 10 s ceiling; tiny ones the 250 ms floor.
+        let mut long = Backoff::for_connects(Duration::from_secs(60));
+        assert_eq!((0..10).map(|_| long.next()).max(), Some(Backoff::MAX));
+        let mut tiny = Backoff::for_connects(Duration::from_millis(100));
+        assert_eq!((0..3).map(|_| tiny.next()).max(), Some(Backoff::MIN));
+        b.reset();
+        assert_eq!(b.next(), Backoff::MIN);
     }
 }
