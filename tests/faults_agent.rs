@@ -450,6 +450,15 @@ fn applied_version(hosts: &str) -> Option<i32> {
     })
 }
 
+/// `zkstate_reconcile_total{result="error"}` of the agent (0 when absent).
+fn failed_passes(agent: &Agent) -> f64 {
+    let (_, text) = agent.get("/metrics").unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("zkstate_reconcile_total{result=\"error\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 #[test]
 fn kill_9_of_the_ensemble_leader_during_agent_passes() {
     let mut ensemble = ZkEnsemble::start(3).expect("ensemble");
@@ -495,7 +504,9 @@ fn kill_9_of_the_ensemble_leader_during_agent_passes() {
     let mut side = Side::Old;
     let mut last_applied = observe_between_commits(&hosts).applied_version;
     let n = trials();
-    let (mut before_kill, mut after_kill) = (0, 0);
+    // When the commit landed: before the kill, after it but before the first read that a quorum
+    // answered, or after that read.
+    let (mut before_kill, mut during_election, mut after_kill) = (0, 0, 0);
     for trial in 0..n {
         let target = side.flip();
         let before = observe_between_commits(&hosts);
@@ -507,6 +518,8 @@ fn kill_9_of_the_ensemble_leader_during_agent_passes() {
         let delay = rng.below(window + window / 4);
         dir.replace("big.yaml", &manifest(target, shape));
         thread::sleep(delay);
+        let committed_before_kill =
+            applied_version(&hosts).is_some_and(|v| v > before.applied_version);
         ensemble.kill(leader).expect("kill the leader");
         // As soon as a quorum answers: one state, old or new, never a mix.
         let first = observe_between_commits(&hosts);
@@ -544,8 +557,10 @@ fn kill_9_of_the_ensemble_leader_during_agent_passes() {
         );
         assert!(agent.alive(), "trial {trial}: the agent exited");
         last_applied = done.applied_version;
-        if first_new {
+        if committed_before_kill {
             before_kill += 1;
+        } else if first_new {
+            during_election += 1;
         } else {
             after_kill += 1;
         }
@@ -558,15 +573,19 @@ fn kill_9_of_the_ensemble_leader_during_agent_passes() {
         side = target;
         println!(
             "agent-leader: trial {trial}: leader {leader} killed {delay:?} after the edit: {}",
-            if first_new {
+            if committed_before_kill {
                 "the commit had landed"
+            } else if first_new {
+                "committed before the first read after the kill"
             } else {
-                "old tree; committed after the election"
+                "old tree after the kill; committed later"
             }
         );
     }
-    let expiries = agent.logs().matches("ZooKeeper session ended").count();
+    let logs = agent.logs();
+    let expiries = logs.matches("ZooKeeper session ended").count();
+    let failed = failed_passes(&agent);
     println!(
-        "RESULT kill-leader-agent: trials={n} committed-before-the-kill={before_kill} committed-after-the-election={after_kill} partial=0 applied-twice=0 agent-session-expiries={expiries} agent-alive=yes"
+        "RESULT kill-leader-agent: trials={n} committed-before-the-kill={before_kill} committed-before-the-first-read={during_election} old-at-first-read-then-committed={after_kill} partial=0 applied-twice=0 failed-passes-retried={failed} agent-session-expiries={expiries} agent-alive=yes"
     );
 }
