@@ -25,7 +25,9 @@ use std::process::{Child, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::faults::{Observed, Rng, Shape, Side, manifest, nodes, observe, trials};
+use common::faults::{
+    ENSEMBLE_SHAPE, Observed, Rng, Shape, Side, manifest, nodes, observe, trials,
+};
 use common::{Manifests, ZkEnsemble, zk, zkstate};
 
 /// One planned change, as `diff --output json` lists them (in execution order).
@@ -277,11 +279,7 @@ fn kill_9_of_the_ensemble_leader_during_applies() {
     let mut ensemble = ZkEnsemble::start(3).expect("ensemble");
     let hosts = ensemble.connect_string();
     let mut rng = Rng::from_env("leader");
-    let shape = Shape {
-        shared: 200,
-        extra: 40,
-        size: 1000,
-    };
+    let shape = ENSEMBLE_SHAPE;
     let dir = Manifests::new(&[("big.yaml", &manifest(Side::Old, shape))]);
     let args = ["--session-timeout", "15s", "--lock-timeout", "90s"];
     let mut window = converge(&hosts, &dir, Side::Old, shape, &args);

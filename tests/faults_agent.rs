@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::agent::{Agent, AgentOptions};
 use common::faults::{
-    Observed, Rng, Shape, Side, manifest, nodes, observe_between_commits, trials,
+    ENSEMBLE_SHAPE, Observed, Rng, Side, manifest, nodes, observe_between_commits, trials,
 };
 use common::raw::block;
 use common::{Manifests, ZkEnsemble, raw, wait_for, zk};
@@ -465,12 +465,7 @@ fn kill_9_of_the_ensemble_leader_during_agent_passes() {
     let hosts = ensemble.connect_string();
     let logs = tempfile::tempdir().expect("tmp");
     let mut rng = Rng::from_env("agent-leader");
-    // 280 changes a pass (200 updates, 40 creates, 40 deletes), ~240 KB: one multi.
-    let shape = Shape {
-        shared: 200,
-        extra: 40,
-        size: 1000,
-    };
+    let shape = ENSEMBLE_SHAPE;
     let dir = Manifests::new(&[("big.yaml", &manifest(Side::Old, shape))]);
     // A session that outlives an election (the agent waits on disconnect); one pass a manifest
     // edit, the resync only as a safety net.

@@ -81,6 +81,14 @@ pub struct Shape {
     pub size: usize,
 }
 
+/// The tree of the ensemble-leader kills: 200 updates, 40 creates and 40 deletes of 1 KB
+/// nodes, ~240 KB in one multi.
+pub const ENSEMBLE_SHAPE: Shape = Shape {
+    shared: 200,
+    extra: 40,
+    size: 1000,
+};
+
 pub fn value(side: Side, name: &str, size: usize) -> String {
     let tag = match side {
         Side::Old => "old",
