@@ -158,8 +158,12 @@ fn kill_apply_trials(
     // The session of a killed apply holds the lock until it expires: keep it short.
     let mut args: Vec<&str> = vec!["--session-timeout", "1s", "--lock-timeout", "60s"];
     args.extend_from_slice(extra);
-    let mut window = converge(&hosts, &dir, Side::Old, shape, &args);
-    window = window.max(converge(&hosts, &dir, Side::New, shape, &args));
+    // The applies that are never killed release their lock themselves: a longer session gives
+    // them a connect timeout a loaded machine can meet (it is min(session timeout, 5 s)).
+    let mut settle: Vec<&str> = vec!["--session-timeout", "10s", "--lock-timeout", "60s"];
+    settle.extend_from_slice(extra);
+    let mut window = converge(&hosts, &dir, Side::Old, shape, &settle);
+    window = window.max(converge(&hosts, &dir, Side::New, shape, &settle));
     let mut side = Side::New;
     let (mut untouched, mut complete, mut partial) = (0, 0, 0);
     for trial in 0..trials() {
@@ -216,7 +220,7 @@ fn kill_apply_trials(
             check_lagging_inventory(trial, &plan, &seen);
             partial += 1;
         }
-        converge(&hosts, &dir, target, shape, &args);
+        converge(&hosts, &dir, target, shape, &settle);
         side = target;
         println!(
             "{name}: trial {trial}: kill after {delay:?}: {n}/{} changes had landed",
