@@ -476,7 +476,7 @@ fn all_lines(n: &OwnerInventory) -> Vec<String> {
 fn header_bytes(owner: &Owner, inv: &OwnerInventory) -> Vec<u8> {
     let h = OwnerHeader {
         kind: owner.kind.to_string(),
-        name: owner.name.clone(),
+        name: owner.name.to_string(),
         root: inv.root.to_string(),
         prune: prune_word(inv.prune).to_owned(),
         format: inv.recipe.as_ref().map(|r| r.format.to_string()),

@@ -144,13 +144,13 @@ pub fn host_desired(set: &LoadedSet) -> HostDesired {
         for n in owned.iter().filter(|n| n.mode == NodeMode::Ephemeral) {
             let id = n.path.as_str().rsplit('/').next().unwrap_or_default();
             out.registrations.push(Registration {
-                service: root.owner.name.clone(),
+                service: root.owner.name.to_string(),
                 path: n.path.to_string(),
                 data: n.data.clone(),
                 parents: parents.clone(),
                 acl: n.acl.clone(),
                 check: checks
-                    .get(&(root.owner.name.clone(), id.to_owned()))
+                    .get(&(root.owner.name.to_string(), id.to_owned()))
                     .cloned(),
             });
         }

@@ -100,7 +100,7 @@ pub(super) fn fill_drift(report: &mut PassReport, set: &LoadedSet, pass: &Engine
 /// `tree` label: a ConfigTree's name, `Kind/name` for recipe owners.
 pub(super) fn owner_label(owner: &crate::model::Owner) -> String {
     if owner.kind == Kind::ConfigTree {
-        owner.name.clone()
+        owner.name.to_string()
     } else {
         owner.to_string()
     }

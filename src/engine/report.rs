@@ -101,7 +101,7 @@ impl PlanReport {
                 .iter()
                 .map(|k| KeptOwnerReport {
                     kind: k.owner.kind.to_string(),
-                    name: k.owner.name.clone(),
+                    name: k.owner.name.to_string(),
                     root: k.root.to_string(),
                     nodes: k.nodes,
                     prune: k.prune,
@@ -114,7 +114,7 @@ impl PlanReport {
                 .map(|a| AdoptedReport {
                     path: a.path.to_string(),
                     kind: a.owner.kind.to_string(),
-                    name: a.owner.name.clone(),
+                    name: a.owner.name.to_string(),
                 })
                 .collect(),
             applied: None,
@@ -160,7 +160,7 @@ impl ChangeReport {
             op: c.op(),
             path: c.path().to_owned(),
             kind: c.owner().map(|o| o.kind.to_string()),
-            name: c.owner().map(|o| o.name.clone()),
+            name: c.owner().map(|o| o.name.to_string()),
             before,
             after,
             observe: c.observe(),

@@ -119,7 +119,7 @@ pub async fn collect(
                     .map(|v| v.iter().map(|p| p.to_string()).collect())
                     .unwrap_or_default();
                 trees.push(TreeStatus {
-                    name: r.owner.name.clone(),
+                    name: r.owner.name.to_string(),
                     root: r.root.to_string(),
                     mode: if r.mode == Mode::Observe {
                         "observe"
@@ -157,7 +157,7 @@ pub async fn collect(
                     .map(|p| p.to_string())
                     .collect();
                 trees.push(TreeStatus {
-                    name: owner.name.clone(),
+                    name: owner.name.to_string(),
                     root: inv.root.to_string(),
                     mode: "enforce",
                     in_sync: missing == 0,
@@ -270,7 +270,7 @@ async fn queue_status(
     };
     let depth = recipes::queue_depth(format, &top, entries.as_deref());
     Ok(QueueStatus {
-        name: owner.name.clone(),
+        name: owner.name.to_string(),
         path: path.to_string(),
         format: info.format.clone(),
         depth,
@@ -299,7 +299,7 @@ async fn election_status(
         .map(|(_, data, _)| String::from_utf8_lossy(&data).into_owned())
         .collect();
     Ok(ElectionStatus {
-        name: owner.name.clone(),
+        name: owner.name.to_string(),
         path: path.to_string(),
         format: info.format.clone(),
         leader: ids.first().cloned(),
@@ -327,7 +327,7 @@ async fn service_status(
         });
     }
     Ok(ServiceStatus {
-        name: owner.name.clone(),
+        name: owner.name.to_string(),
         base_path: root.parent().map(|p| p.to_string()),
         format: info.format.clone(),
         instances,

@@ -67,6 +67,8 @@ pub struct ConfigTreeSpec {
     #[serde(default)]
     pub acl: Option<Vec<AclSpec>>,
     /// The znodes, keyed by path relative to `root` (`db/url`).
+    // The loader takes `nodes` out of the document before serde and keeps them in file order
+    // (`load::prepare`), so this stays empty there; the field gives the schema its shape.
     #[serde(default)]
     pub nodes: BTreeMap<String, NodeValue>,
     /// `enforce` (default) reverts drift; `observe` reports drift and never writes.

@@ -228,7 +228,7 @@ fn root_key_dot_declares_the_root_and_trees_share_parents() {
     // `/config/b` is b's implicit parent, but c declares it: the declaration wins.
     let b = &st.nodes[&p("/config/b")];
     assert_eq!(
-        (b.policy, b.data.as_slice(), b.owner.name.as_str()),
+        (b.policy, b.data.as_slice(), &*b.owner.name),
         (DataPolicy::Enforce, &b"declared"[..], "c")
     );
     assert_eq!(st.nodes[&p("/config/b/deep")].policy, DataPolicy::Parent);
@@ -344,6 +344,31 @@ fn duplicates_name_both_places() {
         [
             "b.yaml:7:5: error: znode `/config/x/y` is declared twice (znode /config/x/y)\n  hint: ConfigTree/a already declares it at a.yaml:7:5; a znode belongs to one document",
             "c.yaml:3:18: error: duplicate ConfigTree name `a`\n  hint: first declared at a.yaml:3:18; metadata.name must be unique per kind",
+        ]
+    );
+}
+
+#[test]
+fn duplicates_of_recipe_nodes_point_at_the_recipe_path() {
+    // The first declaration is a recipe's: it is reported at the recipe's path field; the
+    // second tree's root declared with `.` is reported at that key.
+    let queue = "apiVersion: zkstate/v1\nkind: Queue\nmetadata:\n  name: jobs\nspec:\n  path: /queues/jobs\n  format: kazoo\n";
+    let set = Set::new(&[
+        ("a.yaml", queue),
+        (
+            "b.yaml",
+            &tree("b", "  root: /queues\n  nodes:\n    jobs: x\n"),
+        ),
+        (
+            "c.yaml",
+            &tree("c", "  root: /queues/jobs\n  nodes:\n    .: y\n"),
+        ),
+    ]);
+    assert_eq!(
+        set.load().unwrap_err(),
+        [
+            "b.yaml:7:5: error: znode `/queues/jobs` is declared twice (znode /queues/jobs)\n  hint: Queue/jobs already declares it at a.yaml:6:9; a znode belongs to one document",
+            "c.yaml:7:5: error: znode `/queues/jobs` is declared twice (znode /queues/jobs)\n  hint: Queue/jobs already declares it at a.yaml:6:9; a znode belongs to one document",
         ]
     );
 }

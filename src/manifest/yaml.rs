@@ -346,7 +346,7 @@ impl Builder<'_, '_> {
                 *key = Key::Rejected;
                 self.error_here(pos(&span.start), message, Some("remove one of them".into()));
             } else {
-                *key = Key::Ready(text.into_owned());
+                *key = Key::Ready(exact(text));
             }
             return;
         }
@@ -399,7 +399,7 @@ impl Builder<'_, '_> {
                     Value::Null
                 }
             },
-            Some(Scalar::String(s)) => Value::String(s.into_owned()),
+            Some(Scalar::String(s)) => Value::String(exact(s)),
             None => {
                 let t = tag.map(|t| tag_text(&t)).unwrap_or_default();
                 self.error_here(
@@ -463,6 +463,15 @@ impl Builder<'_, '_> {
         self.stack.clear();
         self.anchors.clear();
         self.index += 1;
+    }
+}
+
+/// An owned copy of a scalar's text without the parser's spare capacity (it builds keys in a
+/// 129-byte buffer and grows quoted scalars by doubling): the document keeps 100k of them.
+fn exact(text: Cow<'_, str>) -> String {
+    match text {
+        Cow::Owned(s) if s.capacity() > s.len() => s.as_str().to_owned(),
+        t => t.into_owned(),
     }
 }
 

@@ -175,6 +175,14 @@ fn check_segments(rel: &str) -> Result<(), PathError> {
     Ok(())
 }
 
+/// Lets path maps be searched with a `&str` (no allocation); consistent with the derived `Ord`,
+/// `Eq` and `Hash`, which are the inner string's.
+impl std::borrow::Borrow<str> for ZPath {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for ZPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

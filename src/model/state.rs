@@ -1,5 +1,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 use super::{AclEntry, ZPath};
 
@@ -43,11 +44,12 @@ impl fmt::Display for Kind {
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct Owner {
     pub kind: Kind,
-    pub name: String,
+    /// Shared: every node of a document carries its owner, and a clone is a reference count.
+    pub name: Arc<str>,
 }
 
 impl Owner {
-    pub fn new(kind: Kind, name: impl Into<String>) -> Self {
+    pub fn new(kind: Kind, name: impl Into<Arc<str>>) -> Self {
         Owner {
             kind,
             name: name.into(),

@@ -62,7 +62,7 @@ impl Expander<'_, '_, '_> {
     pub(super) fn document(&mut self, t: TypedDoc) {
         let doc = t.doc;
         let (kind, name) = match &t.typed {
-            Typed::ConfigTree(n, _) => (Kind::ConfigTree, n.clone()),
+            Typed::ConfigTree(n, ..) => (Kind::ConfigTree, n.clone()),
             Typed::Service(n, _) => (Kind::Service, n.clone()),
             Typed::Queue(n, _) => (Kind::Queue, n.clone()),
             Typed::ElectionGroup(n, _) => (Kind::ElectionGroup, n.clone()),
@@ -90,15 +90,17 @@ impl Expander<'_, '_, '_> {
             spec,
         };
         let result = match t.typed {
-            Typed::ConfigTree(_, spec) => self.config_tree(doc, &owner, spec).map(|r| {
-                info(
-                    r.root.clone(),
-                    DocumentSpec::ConfigTree {
-                        prune: r.prune,
-                        mode: r.mode,
-                    },
-                )
-            }),
+            Typed::ConfigTree(_, spec, nodes) => {
+                self.config_tree(doc, &owner, spec, nodes).map(|r| {
+                    info(
+                        r.root.clone(),
+                        DocumentSpec::ConfigTree {
+                            prune: r.prune,
+                            mode: r.mode,
+                        },
+                    )
+                })
+            }
             Typed::Service(_, spec) => self
                 .service(doc, &owner, &spec)
                 .map(|root| info(root, DocumentSpec::Service(spec))),

@@ -23,33 +23,32 @@ impl Expander<'_, '_, '_> {
     /// persistent one), two declarations are an error naming both places.
     pub(super) fn merge(&mut self, node: DesiredNode, origin: Origin) {
         use std::collections::btree_map::Entry;
-        let first = match self.nodes.entry(node.path.clone()) {
+        let first_owner = match self.nodes.entry(node.path.clone()) {
             Entry::Vacant(v) => {
-                v.insert(Merged { node, origin });
+                v.insert(node);
                 return;
             }
             Entry::Occupied(mut o) => {
                 let old = o.get_mut();
-                let old_parent = old.node.policy == DataPolicy::Parent;
+                let old_parent = old.policy == DataPolicy::Parent;
                 let new_parent = node.policy == DataPolicy::Parent;
                 match (old_parent, new_parent) {
                     (true, false) => {
-                        *old = Merged { node, origin };
+                        *old = node;
                         return;
                     }
                     (false, true) => return,
                     (true, true) => {
-                        if node.mode == NodeMode::Container && old.node.mode == NodeMode::Persistent
-                        {
-                            old.node.mode = NodeMode::Container;
+                        if node.mode == NodeMode::Container && old.mode == NodeMode::Persistent {
+                            old.mode = NodeMode::Container;
                         }
                         return;
                     }
-                    (false, false) => (old.origin, old.node.owner.clone()),
+                    (false, false) => old.owner.clone(),
                 }
             }
         };
-        let (first_origin, first_owner) = first;
+        let first_origin = self.declared_at(&first_owner);
         let (first_ptr, first_target) = self.origin_pointer(&first_origin, &node.path);
         let there = self.ctx.place(first_origin.doc, &first_ptr, first_target);
         let path = node.path.to_string();
@@ -65,19 +64,46 @@ impl Expander<'_, '_, '_> {
         self.problem_on(origin.doc, p, &path);
     }
 
+    /// Where a declared (not implicit) node of `owner` was declared: the owner's document (a
+    /// document whose name repeats another's is never expanded, so there is one), at the node's
+    /// key (ConfigTree) or at the recipe's path field. Kept per document rather than per node:
+    /// only a duplicate declaration needs it.
+    fn declared_at(&self, owner: &Owner) -> Origin {
+        let doc = self
+            .names
+            .get(&(owner.kind, owner.name.to_string()))
+            .copied()
+            .unwrap_or_default();
+        let at = match owner.kind {
+            Kind::ConfigTree => OriginAt::NodeKey,
+            _ => OriginAt::Field(self.recipe_fields.get(&doc).copied().unwrap_or("/spec")),
+        };
+        Origin { doc, at }
+    }
+
     /// Makes sure every node's ancestors are in the state (as implicit parents owned by the
     /// first node, in path order, that needs them), whatever a recipe returned.
     pub(super) fn complete_ancestors(&mut self) {
-        let mut missing: BTreeMap<ZPath, (Owner, usize)> = BTreeMap::new();
-        for (path, m) in &self.nodes {
-            for a in path.ancestors() {
-                if self.nodes.contains_key(&a) || missing.contains_key(&a) {
+        // Walked on `&str` slices: only missing ancestors allocate.
+        let mut missing: BTreeMap<&str, &Owner> = BTreeMap::new();
+        for (path, node) in &self.nodes {
+            let mut cur = path.as_str();
+            while let Some(i) = cur.rfind('/') {
+                cur = &cur[..i];
+                if cur.is_empty() || self.nodes.contains_key(cur) || missing.contains_key(cur) {
                     break;
                 }
-                missing.insert(a, (m.node.owner.clone(), m.origin.doc));
+                missing.insert(cur, &node.owner);
             }
         }
-        for (path, (owner, doc)) in missing {
+        let missing: Vec<(ZPath, Owner, usize)> = missing
+            .into_iter()
+            .filter_map(|(p, owner)| {
+                let doc = self.declared_at(owner).doc;
+                Some((ZPath::parse(p).ok()?, owner.clone(), doc))
+            })
+            .collect();
+        for (path, owner, doc) in missing {
             let node = DesiredNode {
                 path,
                 data: Vec::new(),
@@ -148,6 +174,7 @@ impl Expander<'_, '_, '_> {
             return None;
         }
         let root = exp.root.root.clone();
+        self.recipe_fields.insert(doc, path_field);
         for n in exp.nodes {
             self.merge(
                 n,

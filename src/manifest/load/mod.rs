@@ -18,7 +18,7 @@
 //! `schema_check` (`schema:` files), `recipe_docs` (Service / Queue / ElectionGroup checks,
 //! durations) and `merge` (the merge rule, implicit parents, recipe expansions).
 use std::cell::{OnceCell, RefCell};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -165,42 +165,24 @@ pub fn load(
         names: HashMap::new(),
         schemas: HashMap::new(),
         tree_roots: HashMap::new(),
+        recipe_fields: HashMap::new(),
     };
 
-    // Stages 2 and 3 (YAML → JSON → schema → typed spec) run on worker threads, one file at a
-    // time; stages 4 and 5 run here, strictly in file order, as each file becomes ready. So the
-    // result does not depend on the threads, and a file's JSON is dropped once it is expanded.
+    // Stages 2 and 3 (YAML → JSON → schema → typed spec) run on worker threads when there are
+    // several files and cores ([`prepare_in_parallel`]); stages 4 and 5 always run here.
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(sources.len())
         .max(1);
-    let next = AtomicUsize::new(0);
-    let (tx, rx) = mpsc::channel::<(usize, Prepared)>();
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            let tx = tx.clone();
-            let (next, sources) = (&next, &sources);
-            scope.spawn(move || {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(source) = sources.get(i) else { break };
-                    if tx.send((i, prepare(source, env))).is_err() {
-                        break;
-                    }
-                }
-            });
+    if workers == 1 {
+        // One file (or one core): no thread. Its JSON and typed spec are then allocated and
+        // freed by this thread, whose allocator reuses that memory for the desired state.
+        for (i, source) in sources.iter().enumerate() {
+            expander.file(i, prepare(source, env));
         }
-        drop(tx);
-        let mut ready: BTreeMap<usize, Prepared> = BTreeMap::new();
-        let mut turn = 0;
-        for (i, prepared) in rx {
-            ready.insert(i, prepared);
-            while let Some(prepared) = ready.remove(&turn) {
-                expander.file(turn, prepared);
-                turn += 1;
-            }
-        }
-    });
+    } else {
+        prepare_in_parallel(&sources, env, workers, &mut expander);
+    }
     expander.complete_ancestors();
     let Expander {
         nodes,
@@ -236,7 +218,7 @@ pub fn load(
     }
     Ok(LoadedSet {
         state: DesiredState {
-            nodes: nodes.into_iter().map(|(k, m)| (k, m.node)).collect(),
+            nodes: packed(nodes),
             seeds,
             roots,
             recipes,
@@ -245,6 +227,57 @@ pub fn load(
         files: sources.iter().map(|s| s.path.clone()).collect(),
         digest,
     })
+}
+
+/// Stages 2 and 3 on `workers` threads, one file at a time; stages 4 and 5 here, strictly in
+/// file order, as each file becomes ready. So the result does not depend on the threads, and a
+/// file's JSON is dropped once it is expanded.
+fn prepare_in_parallel(
+    sources: &[Source],
+    env: &EnvLookup<'_>,
+    workers: usize,
+    expander: &mut Expander<'_, '_, '_>,
+) {
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel::<(usize, Prepared)>();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let next = &next;
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(source) = sources.get(i) else { break };
+                    if tx.send((i, prepare(source, env))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let mut ready: BTreeMap<usize, Prepared> = BTreeMap::new();
+        let mut turn = 0;
+        for (i, prepared) in rx {
+            ready.insert(i, prepared);
+            while let Some(prepared) = ready.remove(&turn) {
+                expander.file(turn, prepared);
+                turn += 1;
+            }
+        }
+    });
+}
+
+/// The same map with full nodes. The merged state is filled in file order, which leaves its
+/// nodes about two thirds full; it is kept for the whole command (or, in the agent, until the
+/// next reload). `append` into a non-empty map bulk-builds from both maps' sorted iterators,
+/// freeing the old nodes as it goes, so this needs no copy of the whole map on the side.
+fn packed<K: Ord, V>(mut map: BTreeMap<K, V>) -> BTreeMap<K, V> {
+    let Some((k, v)) = map.pop_first() else {
+        return map;
+    };
+    let mut out = BTreeMap::from([(k, v)]);
+    out.append(&mut map);
+    out
 }
 
 /// One file after stages 2 and 3, or its YAML syntax error.
@@ -290,7 +323,8 @@ struct Ctx<'c, 'i> {
 }
 
 enum Typed {
-    ConfigTree(String, ConfigTreeSpec),
+    /// The name, the spec without its `nodes`, and the nodes in file order.
+    ConfigTree(String, ConfigTreeSpec, Vec<(String, NodeValue)>),
     Service(String, ServiceSpec),
     Queue(String, QueueSpec),
     ElectionGroup(String, ElectionGroupSpec),
@@ -316,11 +350,6 @@ enum OriginAt {
     Field(&'static str),
 }
 
-struct Merged {
-    node: DesiredNode,
-    origin: Origin,
-}
-
 /// A ConfigTree node being checked. Its JSON pointer and znode text are only needed for
 /// diagnostics, so they are built on first use.
 struct NodeRef<'a> {
@@ -335,7 +364,8 @@ type SchemaEntry = Rc<Result<jsonschema::Validator, (Class, String)>>;
 struct Expander<'c, 'a, 'i> {
     ctx: &'c Ctx<'a, 'i>,
     diags: &'c mut Diagnostics,
-    nodes: BTreeMap<ZPath, Merged>,
+    /// The merged state. Where each node was declared is not kept (see `declared_at`).
+    nodes: BTreeMap<ZPath, DesiredNode>,
     seeds: Vec<SeedItem>,
     roots: Vec<ManagedRoot>,
     recipes: BTreeMap<Owner, crate::model::RecipeInfo>,
@@ -345,6 +375,8 @@ struct Expander<'c, 'a, 'i> {
     schemas: HashMap<PathBuf, SchemaEntry>,
     /// Each ConfigTree document's root, for [`OriginAt::NodeKey`].
     tree_roots: HashMap<usize, ZPath>,
+    /// Each recipe document's path field (`/spec/path`, ...), where its nodes are reported.
+    recipe_fields: HashMap<usize, &'static str>,
 }
 
 /// The data a node renders to, and what the `schema:` check reads.

@@ -67,17 +67,22 @@ pub(super) fn into_typed(json: Value) -> Option<Typed> {
     let name = doc.get("metadata")?.get("name")?.as_str()?.to_owned();
     Some(match kind {
         KindName::ConfigTree => {
-            // `nodes` by hand (see `NodeValue::from_json`), the rest through serde.
+            // `nodes` by hand (see `NodeValue::from_json`), in file order, the rest through
+            // serde.
             let mut spec = spec;
             let nodes = spec.as_object_mut()?.remove("nodes");
-            let mut tree: ConfigTreeSpec = serde_json::from_value(spec).ok()?;
-            if let Some(Value::Object(nodes)) = nodes {
-                tree.nodes = nodes
-                    .into_iter()
-                    .map(|(k, v)| Some((k, NodeValue::from_json(v)?)))
-                    .collect::<Option<_>>()?;
-            }
-            Typed::ConfigTree(name, tree)
+            let tree: ConfigTreeSpec = serde_json::from_value(spec).ok()?;
+            let nodes = match nodes {
+                Some(Value::Object(map)) => {
+                    let mut out = Vec::with_capacity(map.len());
+                    for (k, v) in map {
+                        out.push((k, NodeValue::from_json(v)?));
+                    }
+                    out
+                }
+                _ => Vec::new(),
+            };
+            Typed::ConfigTree(name, tree, nodes)
         }
         KindName::Service => Typed::Service(name, serde_json::from_value(spec).ok()?),
         KindName::Queue => Typed::Queue(name, serde_json::from_value(spec).ok()?),

@@ -7,6 +7,7 @@ impl Expander<'_, '_, '_> {
         doc: usize,
         owner: &Owner,
         spec: ConfigTreeSpec,
+        nodes: Vec<(String, NodeValue)>,
     ) -> Option<ManagedRoot> {
         let errors_before = self.diags.len();
         let root = self.managed_path(doc, "/spec/root", &spec.root, "root");
@@ -43,9 +44,13 @@ impl Expander<'_, '_, '_> {
             .unwrap_or(None);
         let ignore = self.ignore_globs(doc, &spec.ignore);
 
-        // Declared nodes. The spec is consumed: plain strings move into the node's data.
-        let mut declared: Vec<DesiredNode> = Vec::with_capacity(spec.nodes.len());
-        for (key, value) in spec.nodes {
+        // Declared nodes, in file order (diagnostics are sorted at the end). They are consumed:
+        // plain strings move into the node's data. Collected as a map, which becomes the merged
+        // state as it is when this is the first document (no copy); two keys naming one znode
+        // (which validated keys cannot do) go through the merge rule after the rest.
+        let mut declared: BTreeMap<ZPath, DesiredNode> = BTreeMap::new();
+        let mut repeated: Vec<DesiredNode> = Vec::new();
+        for (key, value) in nodes {
             let path = match &root {
                 Some(r) => self.node_path(doc, r, &key),
                 None => None,
@@ -93,15 +98,21 @@ impl Expander<'_, '_, '_> {
             };
             drop(n);
             if let Some(path) = path {
-                declared.push(DesiredNode {
-                    path,
+                let node = DesiredNode {
+                    path: path.clone(),
                     data,
                     secret,
                     policy,
                     acl: acl.or_else(|| tree_acl.clone()),
                     mode: NodeMode::Persistent,
                     owner: owner.clone(),
-                });
+                };
+                match declared.entry(path) {
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(node);
+                    }
+                    std::collections::btree_map::Entry::Occupied(_) => repeated.push(node),
+                }
             }
         }
         let root = root?;
@@ -123,20 +134,18 @@ impl Expander<'_, '_, '_> {
         };
         // Walked on `&str` slices: only new parents allocate.
         let mut parents: BTreeSet<String> = BTreeSet::new();
-        let declared_paths: HashSet<&str> = declared.iter().map(|n| n.path.as_str()).collect();
         let root_len = root.as_str().len();
-        for n in &declared {
-            let mut cur = n.path.as_str();
+        for path in declared.keys() {
+            let mut cur = path.as_str();
             while let Some(i) = cur.rfind('/') {
                 cur = &cur[..i];
-                if cur.len() <= root_len || declared_paths.contains(cur) || parents.contains(cur) {
+                if cur.len() <= root_len || declared.contains_key(cur) || parents.contains(cur) {
                     break;
                 }
                 parents.insert(cur.to_owned());
             }
         }
-        let declared_root = declared_paths.contains(root.as_str());
-        drop(declared_paths);
+        let declared_root = declared.contains_key(root.as_str());
         let parents: Vec<ZPath> = parents
             .iter()
             .filter_map(|p| ZPath::parse(p).ok())
@@ -149,7 +158,14 @@ impl Expander<'_, '_, '_> {
             doc,
             at: OriginAt::Field("/spec/root"),
         };
-        for n in declared {
+        if self.nodes.is_empty() {
+            self.nodes = declared;
+        } else {
+            for (_, n) in declared {
+                self.merge(n, key(doc));
+            }
+        }
+        for n in repeated {
             self.merge(n, key(doc));
         }
         if !declared_root {
