@@ -22,7 +22,9 @@
 //!    baseline E, the raw walk followed by `delete` multis, deepest first.
 //!
 //! Before all that, `zkstate validate` of the nested manifest at 1k, 10k, 100k and 1M nodes
-//! (`--validate-sizes`, `ZKSTATE_BENCH_VALIDATE_SIZES`) shows whether loading is linear.
+//! (`--validate-sizes`, `ZKSTATE_BENCH_VALIDATE_SIZES`) shows whether loading is linear; sets over
+//! 100k nodes are split into ConfigTrees of 100k nodes, one file each (the loader refuses files
+//! over 64 MiB).
 //! `--shapes flat,nested` / `ZKSTATE_BENCH_SHAPES` pick the shapes.
 //!
 //! Every tree written is verified afterwards with the raw client (every node, its bytes):
@@ -295,9 +297,50 @@ fn tree_nodes(
 /// Writes a ConfigTree manifest (`prune: true`) of the tree under `/bench/zkstate` into
 /// `dir/bench.yaml`, with each node's data from `data`; `n = 0` declares no node (prunes all).
 fn write_manifest(dir: &Path, shape: Shape, n: usize, data: fn(usize) -> String) -> PathBuf {
+    write_manifest_as(dir, "bench", "/bench/zkstate", shape, n, data)
+}
+
+/// Nodes per file in the `validate` rows: the loader refuses files over 64 MiB, so larger sets
+/// are written as several ConfigTrees of this many nodes, one file each (as an operator would).
+const VALIDATE_NODES_PER_FILE: usize = 100_000;
+
+/// The manifest set `zkstate validate` is timed on: `n` nested nodes in files of at most
+/// [`VALIDATE_NODES_PER_FILE`]; returns their total size in bytes.
+fn write_validate_set(dir: &Path, n: usize, data: fn(usize) -> String) -> u64 {
+    let files = n.div_ceil(VALIDATE_NODES_PER_FILE).max(1);
+    let mut bytes = 0;
+    for f in 0..files {
+        let count = (n / files) + usize::from(f < n % files);
+        let file = if files == 1 {
+            write_manifest(dir, Shape::Nested, count, data)
+        } else {
+            let name = format!("bench-{f:02}");
+            write_manifest_as(
+                dir,
+                &name,
+                &format!("/bench/{name}"),
+                Shape::Nested,
+                count,
+                data,
+            )
+        };
+        bytes += fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    }
+    bytes
+}
+
+fn write_manifest_as(
+    dir: &Path,
+    name: &str,
+    root: &str,
+    shape: Shape,
+    n: usize,
+    data: fn(usize) -> String,
+) -> PathBuf {
     let mut text = String::with_capacity(n * 130 + 200);
-    text.push_str(
-        "apiVersion: zkstate/v1\nkind: ConfigTree\nmetadata:\n  name: bench\nspec:\n  root: /bench/zkstate\n  prune: true\n",
+    let _ = writeln!(
+        text,
+        "apiVersion: zkstate/v1\nkind: ConfigTree\nmetadata:\n  name: {name}\nspec:\n  root: {root}\n  prune: true"
     );
     if n == 0 {
         text.push_str("  nodes: {}\n");
@@ -310,7 +353,7 @@ fn write_manifest(dir: &Path, shape: Shape, n: usize, data: fn(usize) -> String)
         }
     }
     fs::create_dir_all(dir).expect("manifest dir");
-    let path = dir.join("bench.yaml");
+    let path = dir.join(format!("{name}.yaml"));
     fs::write(&path, text).expect("write the manifest");
     path
 }
@@ -1033,8 +1076,7 @@ fn bench_main(cli: &Cli) {
     // `zkstate validate` alone: linear from 1k to 1M?
     for &n in &cfg.validate_sizes {
         let dir = scratch.path().join(format!("validate-{n}"));
-        let file = write_manifest(&dir, Shape::Nested, n, value);
-        let bytes = fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        let bytes = write_validate_set(&dir, n, value);
         results.manifest_bytes.insert((Shape::Nested, n), bytes);
         for rep in 0..cfg.repeats {
             let mut a = os(&["validate", "-f"]);
