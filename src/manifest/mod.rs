@@ -23,6 +23,7 @@ pub mod diag;
 pub mod env;
 mod files;
 mod load;
+mod locate;
 pub mod render;
 pub mod schema;
 pub mod spec;

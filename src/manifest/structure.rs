@@ -8,8 +8,8 @@
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::Value;
 
+use super::locate::{Target, ptr_escape};
 use super::schema::{known_fields, schema_value, validator};
-use super::yaml::{Target, ptr_escape};
 
 /// A problem inside one document, located by a JSON pointer into it.
 #[derive(Clone, Debug, PartialEq, Eq)]

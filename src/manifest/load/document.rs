@@ -22,7 +22,7 @@ impl Expander<'_, '_, '_> {
                 self.diags.push(
                     Diagnostic::invalid(
                         &s.path,
-                        yaml::pos(e.marker()),
+                        locate::pos(e.marker()),
                         format!("invalid YAML: {}", e.info()),
                     )
                     .hint("fix the YAML syntax; nothing in this file was checked further"),

@@ -32,13 +32,14 @@ use sha2::{Digest, Sha256};
 use super::acl;
 use super::diag::{Class, Diagnostic, Diagnostics, Pos};
 use super::files::{self, Source};
+use super::locate::{self, Locator, Target, ptr, ptr_escape};
 use super::render;
 use super::spec::{
     ConfigTreeSpec, ElectionGroupSpec, KindName, ModeSpec, NodeSpec, NodeValue, PolicySpec,
     PruneSpec, PruneWord, QueueSpec, ServiceSpec,
 };
 use super::structure::{self, Problem};
-use super::yaml::{self, ConvertError, EnvLookup, JsonDoc, Locator, Target, ptr, ptr_escape};
+use super::yaml::{self, ConvertError, EnvLookup, JsonDoc};
 use crate::model::{
     AclEntry, DataPolicy, DesiredNode, DesiredState, IgnoreError, IgnoreMatcher, Kind,
     MAX_NODE_DATA, ManagedRoot, Mode, NodeMode, Owner, PathError, Prune, SeedItem, ZPath,

@@ -25,7 +25,7 @@ impl<'c, 'i> Ctx<'c, 'i> {
         let mut locators = self.locators.borrow_mut();
         let locator = locators.entry(doc).or_insert_with(|| {
             let trees =
-                file_trees[src].get_or_init(|| yaml::parse_documents(&sources[src].text).ok());
+                file_trees[src].get_or_init(|| locate::parse_documents(&sources[src].text).ok());
             trees.as_ref()?.get(index).map(Locator::new)
         });
         match locator {
