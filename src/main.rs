@@ -18,20 +18,24 @@ static TUNE_ALLOCATOR: extern "C" fn() = tune_allocator;
 
 // The bundled mimalloc (v3) API: `mi_option_set(mi_option_t, long)`; the option numbers are
 // those of its `mi_option_e` enum.
+#[cfg(target_os = "linux")]
 unsafe extern "C" {
     fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
 }
+#[cfg(target_os = "linux")]
 const MI_OPTION_ARENA_EAGER_COMMIT: std::ffi::c_int = 4;
+#[cfg(target_os = "linux")]
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
-/// Lets freed memory leave the resident set. With mimalloc's defaults, pages freed while a
-/// 100k-node manifest loads (the YAML text, the JSON document, the loader thread's pages)
-/// are only reset (`MADV_FREE`, still counted as resident until the kernel needs them) after
-/// 10 ms (100 ms for whole arena ranges), so a `diff` peaked at 170–190 MB resident for a
-/// 96 MB heap. Arenas that are not eagerly committed are decommitted instead, and a 1 ms delay
-/// returns them before the next phase allocates: 120–130 MB for the same run, for ≈ 0.1 s of
-/// extra system time (docs/benchmarks.md, issue 11). `MIMALLOC_*` variables still win.
-/// Allocates nothing (it runs before the runtime is set up).
+/// Keeps freed heap memory out of the resident set. By default mimalloc commits its arenas
+/// eagerly and advises them for transparent huge pages, and then purges freed memory only in
+/// 2 MiB units: the kernel backs half-used ranges with whole huge pages, so a no-op `diff` of
+/// 100k nodes peaked at 166-190 MB resident for a 96 MB heap, `validate` at 101 MB and the idle
+/// 100k-node agent held 71-77 MiB for 33 MB of live data. Arenas committed on demand use
+/// 4 KiB pages, and a 1 ms purge delay returns freed ranges before the next phase allocates:
+/// 108-125 MB, 74 MB and 54 MiB, for a few hundredths of a second more page faulting
+/// (docs/benchmarks.md, issue 11). `MIMALLOC_ARENA_EAGER_COMMIT` / `MIMALLOC_PURGE_DELAY`
+/// in the environment still win. Allocates nothing (it runs before the runtime is set up).
 #[cfg(target_os = "linux")]
 extern "C" fn tune_allocator() {
     let options = [
