@@ -30,10 +30,10 @@ const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 /// Keeps freed heap memory out of the resident set. By default mimalloc commits its arenas
 /// eagerly and advises them for transparent huge pages, and then purges freed memory only in
 /// 2 MiB units: the kernel backs half-used ranges with whole huge pages, so a no-op `diff` of
-/// 100k nodes peaked at 166-190 MB resident for a 96 MB heap, `validate` at 101 MB and the idle
-/// 100k-node agent held 71-77 MiB for 33 MB of live data. Arenas committed on demand use
+/// 100k nodes peaked at 150-186 MiB resident for a 96 MB heap, `validate` at 99 MiB and the
+/// idle 100k-node agent held 71-77 MiB for 29 MB of live data. Arenas committed on demand use
 /// 4 KiB pages, and a 1 ms purge delay returns freed ranges before the next phase allocates:
-/// 108-125 MB, 74 MB and 54 MiB, for a few hundredths of a second more page faulting
+/// 106-130 MiB, 72 MiB and 54 MiB, for ≈ 0.05-0.15 s more page faulting per 100k-node command
 /// (docs/benchmarks.md, issue 11). `MIMALLOC_ARENA_EAGER_COMMIT` / `MIMALLOC_PURGE_DELAY`
 /// in the environment still win. Allocates nothing (it runs before the runtime is set up).
 #[cfg(target_os = "linux")]
