@@ -9,7 +9,7 @@ use zookeeper_client as zk;
 use super::ZkError;
 use super::apply::{ExecError, ExecOptions, ExecReport, execute, set_acls};
 use super::lock::LeaderLock;
-use super::snapshot::{Areas, read_acls, snapshot, snapshot_structure};
+use super::snapshot::{Areas, read_acls, snapshot, snapshot_batched, snapshot_structure};
 use crate::model::{DesiredState, Kind, LiveTree, Prune};
 use crate::plan::{self, Change, Op, Plan};
 use crate::records::{
@@ -95,7 +95,8 @@ pub async fn read_stored(client: &zk::Client, state: &StatePaths) -> Result<Stor
     areas.subtrees.insert(state.inventory());
     areas.nodes.insert(state.applied());
     areas.nodes.insert(state.suspend());
-    let live = snapshot(client, &areas).await?;
+    // Segments are up to 256 KiB: four per multi-read keep each response near 1 MiB.
+    let live = snapshot_batched(client, &areas, 4).await?;
     Ok(decode(state, &live)?)
 }
 

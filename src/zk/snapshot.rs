@@ -42,13 +42,33 @@ impl Areas {
 
 /// Reads the areas into a [`LiveTree`].
 pub async fn snapshot(client: &zk::Client, areas: &Areas) -> Result<LiveTree, ZkError> {
-    let mut tree = snapshot_structure(client, areas).await?;
+    snapshot_batched(client, areas, BATCH).await
+}
+
+/// [`snapshot`] with at most `batch` nodes per multi-read. The client's receive buffer grows to
+/// the largest response it has held and keeps that size for the session's life, so areas of
+/// large nodes (zkstate's inventory segments, up to 256 KiB each) are read a few at a time:
+/// 500 segments in one response made a 32 MiB buffer.
+pub async fn snapshot_batched(
+    client: &zk::Client,
+    areas: &Areas,
+    batch: usize,
+) -> Result<LiveTree, ZkError> {
+    let mut tree = read_structure(client, areas, batch.max(1)).await?;
     read_acls(client, areas, &mut tree).await?;
     Ok(tree)
 }
 
 /// [`snapshot`] without the ACLs: data, stat and children of every node in the areas.
 pub async fn snapshot_structure(client: &zk::Client, areas: &Areas) -> Result<LiveTree, ZkError> {
+    read_structure(client, areas, BATCH).await
+}
+
+async fn read_structure(
+    client: &zk::Client,
+    areas: &Areas,
+    batch: usize,
+) -> Result<LiveTree, ZkError> {
     // Nodes are collected in read order and the map is built once at the end: inserting 100k
     // paths one by one, level after level, was mostly `memcmp` of their common prefixes.
     let mut read: Vec<(ZPath, LiveNode)> = Vec::new();
@@ -65,10 +85,10 @@ pub async fn snapshot_structure(client: &zk::Client, areas: &Areas) -> Result<Li
         .filter(|p| !areas.subtrees.iter().any(|s| p.is_within(s)))
         .cloned()
         .collect();
-    read_level(client, &singles, &mut read).await?;
+    read_level(client, &singles, batch, &mut read).await?;
     while !level.is_empty() {
         let start = read.len();
-        read_level(client, &level, &mut read).await?;
+        read_level(client, &level, batch, &mut read).await?;
         level = read[start..]
             .iter()
             .flat_map(|(p, n)| n.children.iter().map(move |c| p.child(c)))
@@ -84,12 +104,13 @@ pub async fn snapshot_structure(client: &zk::Client, areas: &Areas) -> Result<Li
 async fn read_level(
     client: &zk::Client,
     paths: &[ZPath],
+    per_multi: usize,
     read: &mut Vec<(ZPath, LiveNode)>,
 ) -> Result<(), ZkError> {
     read.reserve(paths.len());
-    for group in paths.chunks(BATCH * IN_FLIGHT) {
+    for group in paths.chunks(per_multi * IN_FLIGHT) {
         let mut futs = Vec::new();
-        for batch in group.chunks(BATCH) {
+        for batch in group.chunks(per_multi) {
             let mut reader = client.new_multi_reader();
             for p in batch {
                 reader
@@ -102,7 +123,7 @@ async fn read_level(
             futs.push(reader.commit());
         }
         let results = join_all(futs).await;
-        for (batch, result) in group.chunks(BATCH).zip(results) {
+        for (batch, result) in group.chunks(per_multi).zip(results) {
             let result = result.map_err(|e| ZkError::op("read", batch[0].as_str(), e))?;
             let mut it = result.into_iter();
             for p in batch {

@@ -74,9 +74,21 @@ pub(super) fn into_typed(json: Value) -> Option<Typed> {
             let tree: ConfigTreeSpec = serde_json::from_value(spec).ok()?;
             let nodes = match nodes {
                 Some(Value::Object(map)) => {
-                    let mut out = Vec::with_capacity(map.len());
+                    let mut left = map.len();
+                    let mut out = Vec::with_capacity(left.div_ceil(NODE_CHUNK));
+                    let mut chunk = Vec::new();
                     for (k, v) in map {
-                        out.push((k, NodeValue::from_json(v)?));
+                        if chunk.capacity() == 0 {
+                            chunk.reserve_exact(left.min(NODE_CHUNK));
+                        }
+                        chunk.push((k, NodeValue::from_json(v)?));
+                        left -= 1;
+                        if chunk.len() == NODE_CHUNK {
+                            out.push(std::mem::take(&mut chunk));
+                        }
+                    }
+                    if !chunk.is_empty() {
+                        out.push(chunk);
                     }
                     out
                 }

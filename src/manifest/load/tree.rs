@@ -7,7 +7,7 @@ impl Expander<'_, '_, '_> {
         doc: usize,
         owner: &Owner,
         spec: ConfigTreeSpec,
-        nodes: Vec<(String, NodeValue)>,
+        nodes: Vec<Vec<(String, NodeValue)>>,
     ) -> Option<ManagedRoot> {
         let errors_before = self.diags.len();
         let root = self.managed_path(doc, "/spec/root", &spec.root, "root");
@@ -50,7 +50,8 @@ impl Expander<'_, '_, '_> {
         // (which validated keys cannot do) go through the merge rule after the rest.
         let mut declared: BTreeMap<ZPath, DesiredNode> = BTreeMap::new();
         let mut repeated: Vec<DesiredNode> = Vec::new();
-        for (key, value) in nodes {
+        // `flatten` drops each chunk when it moves on to the next.
+        for (key, value) in nodes.into_iter().flatten() {
             let path = match &root {
                 Some(r) => self.node_path(doc, r, &key),
                 None => None,
