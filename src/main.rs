@@ -10,34 +10,51 @@ fn main() -> std::process::ExitCode {
 }
 
 // Runs before `main` and before the Rust runtime's first allocation, so before mimalloc
-// reserves its first arena (whose commit mode is fixed when it is reserved).
-#[cfg(target_os = "linux")]
+// reserves its first arena (whose commit mode is fixed when it is reserved). glibc calls
+// `.init_array` functions with `(argc, argv, envp)`, as Rust's own runtime relies on.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[used]
 #[unsafe(link_section = ".init_array")]
-static TUNE_ALLOCATOR: extern "C" fn() = tune_allocator;
+static TUNE_ALLOCATOR: extern "C" fn(
+    std::ffi::c_int,
+    *const *const std::ffi::c_char,
+    *const *const std::ffi::c_char,
+) = tune_allocator;
 
-// The bundled mimalloc (v3) API: `mi_option_set(mi_option_t, long)`; the option numbers are
-// those of its `mi_option_e` enum.
-#[cfg(target_os = "linux")]
+// The bundled mimalloc API: `mi_option_set(mi_option_t, long)`; the option numbers are those of
+// its `mi_option_e` enum (the same in its v2 and v3 headers).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 unsafe extern "C" {
     fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
 }
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MI_OPTION_ARENA_EAGER_COMMIT: std::ffi::c_int = 4;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
-/// Keeps freed heap memory out of the resident set. By default mimalloc commits its arenas
-/// eagerly and advises them for transparent huge pages, and then purges freed memory only in
-/// 2 MiB units: the kernel backs half-used ranges with whole huge pages, so a no-op `diff` of
-/// 100k nodes peaked at 150-186 MiB resident for a 96 MB heap, `validate` at 99 MiB and the
-/// idle 100k-node agent held 71-77 MiB for 29 MB of live data. Arenas committed on demand use
-/// 4 KiB pages, and a 1 ms purge delay returns freed ranges before the next phase allocates:
-/// 106-130 MiB, 72 MiB and 54 MiB, for ≈ 0.05-0.15 s more page faulting per 100k-node command
-/// (docs/benchmarks.md, issue 11). `MIMALLOC_ARENA_EAGER_COMMIT` / `MIMALLOC_PURGE_DELAY`
-/// in the environment still win. Allocates nothing (it runs before the runtime is set up).
-#[cfg(target_os = "linux")]
-extern "C" fn tune_allocator() {
+/// Lets freed memory leave the resident set. With mimalloc's defaults, pages freed while a
+/// 100k-node manifest loads (the YAML text, the JSON document, the loader thread's pages)
+/// are only reset (`MADV_FREE`, still counted as resident until the kernel needs them) after
+/// 10 ms (100 ms for whole arena ranges), so a `diff` peaked at 170–190 MB resident for a
+/// 96 MB heap. Arenas that are not eagerly committed are decommitted instead, and a 1 ms delay
+/// returns them before the next phase allocates: 120–130 MB for the same run, for ≈ 0.1 s of
+/// extra system time (docs/benchmarks.md, issue 11). `validate` keeps mimalloc's defaults: it
+/// holds nothing beside the manifests, and eager commit makes it ≈ 0.1 s faster at 100k nodes.
+/// `MIMALLOC_*` variables still win. Allocates nothing (it runs before the runtime is set up).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+extern "C" fn tune_allocator(
+    argc: std::ffi::c_int,
+    argv: *const *const std::ffi::c_char,
+    _envp: *const *const std::ffi::c_char,
+) {
+    // SAFETY: glibc passes the program's argc/argv, valid NUL-terminated strings.
+    let validating = (1..usize::try_from(argc).unwrap_or(0)).any(|i| unsafe {
+        let arg = *argv.add(i);
+        !arg.is_null() && std::ffi::CStr::from_ptr(arg).to_bytes() == b"validate"
+    });
+    if validating {
+        return;
+    }
     let options = [
         (
             c"MIMALLOC_ARENA_EAGER_COMMIT",
