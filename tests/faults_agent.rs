@@ -559,12 +559,7 @@ fn kill_9_of_the_ensemble_leader_during_agent_passes() {
         } else {
             after_kill += 1;
         }
-        ensemble
-            .start_member(leader)
-            .expect("restart the old leader");
-        ensemble
-            .wait_for_quorum(Duration::from_secs(60))
-            .expect("quorum");
+        ensemble.rejoin(leader).expect("the old leader rejoins");
         side = target;
         println!(
             "agent-leader: trial {trial}: leader {leader} killed {delay:?} after the edit: {}",

@@ -179,6 +179,16 @@ impl ZkEnsemble {
         member.wait_serving(deadline)
     }
 
+    /// Brings a killed member back and waits until the whole ensemble has a quorum again (the
+    /// step between fault trials).
+    ///
+    /// # Errors
+    /// As [`Self::start_member`] and [`Self::wait_for_quorum`] (60 s).
+    pub fn rejoin(&mut self, i: usize) -> Result<(), ServerError> {
+        self.start_member(i)?;
+        self.wait_for_quorum(Duration::from_secs(60))
+    }
+
     /// Waits until a majority of the members serve and one of them is the leader.
     ///
     /// Right after the leader died its followers still report `Mode: follower` for a moment,
