@@ -108,6 +108,26 @@ impl StatePaths {
         StatePaths { root, acl }
     }
 
+    /// The same state, also writable by `identities` (what the server says the session is:
+    /// SASL principals, certificate DNs); an open state becomes read-for-all and
+    /// write-for-them (SPEC §3 "State", docs/security.md). Unchanged when `identities` is empty.
+    pub fn with_identities(mut self, identities: &[AclEntry]) -> Self {
+        if identities.is_empty() {
+            return self;
+        }
+        if !self.is_guarded() {
+            self.acl = vec![AclEntry {
+                scheme: "world".into(),
+                id: "anyone".into(),
+                perms: Perms::READ,
+            }];
+        }
+        self.acl.extend(identities.iter().cloned());
+        self.acl.sort();
+        self.acl.dedup();
+        self
+    }
+
     /// True when only the `--auth` identities may write the state.
     pub fn is_guarded(&self) -> bool {
         !self.acl.contains(&AclEntry::open())
@@ -506,6 +526,39 @@ pub fn applied_op(paths: &StatePaths, stored: &StoredState, rec: &AppliedRecord)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_identities_guard_the_state() {
+        let root = ZPath::parse("/zkstate").unwrap();
+        let x509 = AclEntry {
+            scheme: "x509".into(),
+            id: "CN=agent,O=org".into(),
+            perms: Perms::ALL,
+        };
+        let open = StatePaths::new(root.clone());
+        assert_eq!(open.clone().with_identities(&[]).acl, open.acl);
+        let s = open.with_identities(std::slice::from_ref(&x509));
+        assert!(s.is_guarded());
+        assert_eq!(
+            s.acl,
+            vec![
+                x509.clone(),
+                AclEntry {
+                    scheme: "world".into(),
+                    id: "anyone".into(),
+                    perms: Perms::READ
+                }
+            ]
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+        );
+        let both = StatePaths::guarded(root, &["u:p".into()]).with_identities(&[x509.clone()]);
+        assert_eq!(both.acl.len(), 3);
+        assert!(both.acl.contains(&x509));
+        assert!(both.acl.iter().any(|a| a.scheme == "digest"));
+    }
     use crate::model::{LiveNode, OwnerInventory};
 
     fn p(s: &str) -> ZPath {

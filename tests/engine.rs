@@ -36,6 +36,7 @@ fn connect_options(server: &ZkServer) -> ConnectOptions {
         hosts: server.connect_string(),
         digest_auth: vec![],
         session_timeout: Duration::from_secs(10),
+        security: Default::default(),
     }
 }
 

@@ -370,6 +370,7 @@ async fn zkstates_lock_is_a_contender_for_kazoo_and_curator() {
         hosts: h.clone(),
         digest_auth: vec![],
         session_timeout: Duration::from_secs(5),
+        security: Default::default(),
     })
     .await
     .unwrap();

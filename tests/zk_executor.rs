@@ -34,6 +34,7 @@ async fn setup(server: &ZkServer) -> (zkc::Client, lock::LeaderLock) {
         hosts: server.connect_string(),
         digest_auth: vec![],
         session_timeout: Duration::from_secs(5),
+        security: Default::default(),
     })
     .await
     .unwrap();

@@ -150,7 +150,7 @@ pub fn render(
     };
     if report.tightened > 0 {
         eprintln!(
-            "Tightened the ACL of {} zkstate state nodes under {}: only the --auth identities may write them now.",
+            "Tightened the ACL of {} zkstate state nodes under {}: only this session's identities (--auth, SASL principal, certificate DN) may write them now.",
             report.tightened, state.root
         );
     }
@@ -159,7 +159,7 @@ pub fn render(
     }
     if !state.is_guarded() {
         eprintln!(
-            "warning: zkstate's state under {} (lock, inventory, applied record, suspend) is open to any client; pass --auth digest:USER:PASSWORD to guard it",
+            "warning: zkstate's state under {} (lock, inventory, applied record, suspend) is open to any client; authenticate (--auth digest:USER:PASSWORD, --sasl, or --tls-cert with the server's x509 provider) to guard it",
             state.root
         );
     }

@@ -8,6 +8,7 @@ use crate::model::{DesiredState, ZPath};
 use crate::records::StatePaths;
 use crate::zk::apply::ExecOptions;
 use crate::zk::reconcile::PassOptions;
+use crate::zk::security::{Sasl, Security, TlsSettings};
 use crate::zk::session::ConnectOptions;
 
 /// A loaded manifest set.
@@ -54,7 +55,37 @@ pub fn connect_options(global: &GlobalArgs) -> Result<ConnectOptions, Exit> {
         hosts,
         digest_auth,
         session_timeout: global.session_timeout(),
+        security: security(global).map_err(|e| fail(Exit::Trouble, e))?,
     })
+}
+
+/// TLS and SASL from `--tls*`, `--sasl*` and `--keytab` (docs/security.md).
+///
+/// # Errors
+/// A malformed `--sasl`, or Kerberos flags without `--sasl gssapi` (the message never repeats
+/// a password).
+pub fn security(global: &GlobalArgs) -> Result<Security, String> {
+    let tls =
+        (global.tls || global.tls_ca.is_some() || global.tls_cert.is_some()).then(|| TlsSettings {
+            all_hosts: global.tls,
+            ca: global.tls_ca.clone(),
+            identity: global.tls_cert.clone().zip(global.tls_key.clone()),
+        });
+    let sasl = match global.sasl.as_deref().filter(|s| !s.is_empty()) {
+        Some(v) => Some(Sasl::parse(
+            v,
+            global.sasl_principal.clone(),
+            global.keytab.clone(),
+            global.sasl_service.clone(),
+        )?),
+        None => None,
+    };
+    let kerberos_flags =
+        global.sasl_principal.is_some() || global.keytab.is_some() || global.sasl_service.is_some();
+    if kerberos_flags && !matches!(sasl, Some(Sasl::Gssapi { .. })) {
+        return Err("--sasl-principal, --keytab and --sasl-service need --sasl gssapi".into());
+    }
+    Ok(Security { tls, sasl })
 }
 
 /// [`connect_options`] and [`state_paths`] without printing anything: `None` when either is
@@ -69,6 +100,7 @@ pub fn quiet_session_args(global: &GlobalArgs) -> Option<(ConnectOptions, StateP
             hosts,
             digest_auth,
             session_timeout: global.session_timeout(),
+            security: security(global).ok()?,
         },
         state,
     ))

@@ -1,5 +1,7 @@
 //! `--config FILE`: a YAML file whose keys are the long flag names (`zk`, `auth`,
-//! `session-timeout`, `state-path`, `log-format`, and the agent's own keys: `files`, `listen`,
+//! `session-timeout`, `state-path`, `log-format`, the secured-ensemble keys `tls`, `tls-ca`,
+//! `tls-cert`, `tls-key`, `sasl`, `sasl-principal`, `keytab`, `sasl-service` (files relative
+//! to the config file), and the agent's own keys: `files`, `listen`,
 //! `observe`, `resync-interval`, `host-id`, `lock-format`, `prune-removed`, `max-deletes`,
 //! `debounce`). Flags and their environment variables win over it. A key that is none of these
 //! is an error naming the file and line (a typo must never be silently ignored); keys another
@@ -12,7 +14,21 @@ use super::common::fail;
 use super::{Exit, GlobalArgs, LogFormat};
 
 /// Keys every command reads.
-const GLOBAL_KEYS: [&str; 5] = ["zk", "auth", "session-timeout", "state-path", "log-format"];
+const GLOBAL_KEYS: [&str; 13] = [
+    "zk",
+    "auth",
+    "session-timeout",
+    "state-path",
+    "log-format",
+    "tls",
+    "tls-ca",
+    "tls-cert",
+    "tls-key",
+    "sasl",
+    "sasl-principal",
+    "keytab",
+    "sasl-service",
+];
 /// Keys only the agent reads.
 pub const AGENT_KEYS: [&str; 9] = [
     "files",
@@ -85,6 +101,17 @@ impl ConfigFile {
                 e.key
             ),
         )
+    }
+
+    /// A file path value, relative to the config file's directory (SPEC §4).
+    pub fn path_value(&self, e: &Entry) -> Result<std::path::PathBuf, Exit> {
+        let p = std::path::PathBuf::from(
+            as_string(&e.value).ok_or_else(|| self.bad(e, "a file path"))?,
+        );
+        if p.is_absolute() {
+            return Ok(p);
+        }
+        Ok(self.path.parent().map(|d| d.join(&p)).unwrap_or(p))
     }
 
     pub fn get(&self, key: &str) -> Option<&Entry> {
@@ -222,6 +249,22 @@ pub fn apply(global: &mut GlobalArgs) -> Result<(), Exit> {
             }
             "state-path" if global.state_path.is_none() => {
                 global.state_path = Some(as_string(v).ok_or_else(|| file.bad(e, "a path"))?);
+            }
+            "tls" if !global.tls => {
+                global.tls = as_bool(v).ok_or_else(|| file.bad(e, "true or false"))?;
+            }
+            "tls-ca" if global.tls_ca.is_none() => global.tls_ca = Some(file.path_value(e)?),
+            "tls-cert" if global.tls_cert.is_none() => global.tls_cert = Some(file.path_value(e)?),
+            "tls-key" if global.tls_key.is_none() => global.tls_key = Some(file.path_value(e)?),
+            "keytab" if global.keytab.is_none() => global.keytab = Some(file.path_value(e)?),
+            "sasl" if global.sasl.is_none() => {
+                global.sasl = Some(as_string(v).ok_or_else(|| file.bad(e, "a string"))?);
+            }
+            "sasl-principal" if global.sasl_principal.is_none() => {
+                global.sasl_principal = Some(as_string(v).ok_or_else(|| file.bad(e, "a string"))?);
+            }
+            "sasl-service" if global.sasl_service.is_none() => {
+                global.sasl_service = Some(as_string(v).ok_or_else(|| file.bad(e, "a string"))?);
             }
             "log-format" => match as_string(v).as_deref() {
                 Some("json") => global.log_format = LogFormat::Json,

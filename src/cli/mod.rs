@@ -68,6 +68,71 @@ pub struct GlobalArgs {
         hide_env_values = true
     )]
     pub auth: Vec<String>,
+    /// Use TLS to every host (as if each were written `tcp+tls://HOST:PORT`).
+    #[arg(long, global = true, help_heading = "Secured ensembles")]
+    pub tls: bool,
+    /// PEM bundle of the CAs that sign the servers' certificates [default: the system's roots].
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Secured ensembles"
+    )]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS: the server's `x509` scheme names the session
+    /// by its subject DN.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        requires = "tls_key",
+        help_heading = "Secured ensembles"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        requires = "tls_cert",
+        help_heading = "Secured ensembles"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// SASL: `digest-md5:USER:PASSWORD` or `gssapi` (Kerberos) (env ZKSTATE_SASL, never logged).
+    #[arg(
+        long,
+        global = true,
+        env = "ZKSTATE_SASL",
+        hide_env_values = true,
+        value_name = "MECH",
+        help_heading = "Secured ensembles"
+    )]
+    pub sasl: Option<String>,
+    /// Kerberos principal to authenticate as with `--sasl gssapi` [default: the keytab's first
+    /// principal, or the credential cache's].
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        help_heading = "Secured ensembles"
+    )]
+    pub sasl_principal: Option<String>,
+    /// Kerberos keytab for `--sasl gssapi` [default: the credential cache, as after kinit].
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help_heading = "Secured ensembles"
+    )]
+    pub keytab: Option<PathBuf>,
+    /// Service name of the server's Kerberos principal (SERVICE/HOST@REALM) [default: zookeeper].
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        help_heading = "Secured ensembles"
+    )]
+    pub sasl_service: Option<String>,
     /// ZooKeeper session timeout, e.g. `10s` [default: 10s].
     #[arg(long, global = true)]
     pub session_timeout: Option<humantime::Duration>,
@@ -261,6 +326,13 @@ impl GlobalArgs {
 pub fn run(mut cli: Cli) -> Exit {
     if let Err(e) = config::apply(&mut cli.global) {
         return e;
+    }
+    // Kerberos reads its keytab and cache from the environment: set it while this process
+    // still has one thread (docs/security.md).
+    if let Ok(security) = common::security(&cli.global)
+        && let Err(e) = crate::zk::security::prepare_process(&security)
+    {
+        return common::fail(Exit::Trouble, e);
     }
     // The agent is a service: it logs what each pass did unless told to be quiet.
     let service = matches!(cli.command, Command::Agent(_) | Command::Dev(_));

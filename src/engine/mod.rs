@@ -293,7 +293,10 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(session: Session, opts: PassOptions) -> Self {
+    /// The state is guarded for the identities the session authenticated as
+    /// ([`PassOptions::guard_for`]).
+    pub fn new(session: Session, mut opts: PassOptions) -> Self {
+        opts.guard_for(&session);
         Self { session, opts }
     }
 
@@ -303,6 +306,7 @@ impl Engine {
 
     /// Replaces the session (after an expiry); a [`Leadership`] from the old one is void.
     pub fn set_session(&mut self, session: Session) {
+        self.opts.guard_for(&session);
         self.session = session;
     }
 

@@ -14,6 +14,19 @@ pub enum ZkError {
         "failed to connect to ZooKeeper at {hosts}: {cause}; check --zk (or ZKSTATE_ZK) and that ZooKeeper is running there"
     )]
     Unreachable { hosts: String, cause: String },
+    #[error(
+        "no ZooKeeper server at {hosts} answered within {waited:?}; check --zk (or ZKSTATE_ZK), and that the ports are the secureClientPort when using TLS (tcp+tls:// or --tls) or the plaintext clientPort otherwise"
+    )]
+    NoAnswer {
+        hosts: String,
+        waited: std::time::Duration,
+    },
+    #[error(
+        "failed to authenticate to ZooKeeper at {hosts} with {who}: the server refused the credentials (AUTH_FAILED); check --sasl (or ZKSTATE_SASL) and the server's JAAS configuration"
+    )]
+    AuthFailed { hosts: String, who: String },
+    #[error("failed to set up a secured connection: {0}")]
+    Credentials(String),
     #[error("failed to {op} {path}: {source}")]
     Op {
         op: &'static str,
@@ -22,7 +35,7 @@ pub enum ZkError {
         source: zk::Error,
     },
     #[error(
-        "not authorized to {what} {path}: the ACL does not allow it for these credentials (pass --auth digest:USER:PASSWORD); nothing was written"
+        "not authorized to {what} {path}: the ACL does not allow it for this session's identity (--auth digest:USER:PASSWORD, --sasl, or a --tls-cert the ACL names); nothing was written"
     )]
     NotAuthorized { what: &'static str, path: String },
     #[error("invalid option: {0}")]

@@ -35,6 +35,20 @@ pub struct PassOptions {
     pub max_attempts: usize,
 }
 
+impl PassOptions {
+    /// Guards the state for the identities `session` authenticated as (SASL principal,
+    /// certificate DN), beside the `--auth` digests (SPEC §3 "State", docs/security.md).
+    pub fn guard_for(&mut self, session: &super::session::Session) {
+        if session.identities().is_empty() {
+            return;
+        }
+        self.state = self.state.clone().with_identities(session.identities());
+        if self.exec.progress_path.is_some() {
+            self.exec.progress_acl = self.state.acl.clone();
+        }
+    }
+}
+
 /// A plan together with what it was computed from.
 #[derive(Clone, Debug)]
 pub struct Observed {

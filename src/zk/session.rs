@@ -1,12 +1,14 @@
-//! Opening a ZooKeeper session: connection string (with chroot), digest auth, timeouts, and a
-//! fast, honest failure when no host can answer.
+//! Opening a ZooKeeper session: connection string (with chroot), digest auth, TLS and SASL
+//! ([`super::security`]), timeouts, and a fast, honest failure when no host can answer.
 //!
 //! `zookeeper-client` retries every endpoint until the session timeout and then reports only
 //! "timeout", hiding why. So [`connect`] probes every host of the connection string with a plain
 //! TCP connect, concurrently with the real connect: once every host has definitely failed
 //! (connection refused, no route, DNS failure) it stops with those causes. A host that accepts
 //! the TCP connection or does not answer yet might still become the session: then only the real
-//! connect and its timeout decide.
+//! connect and its timeout decide. Over TLS the probe goes on to a TLS handshake with the
+//! session's own roots and certificate, so an untrusted server certificate, a hostname mismatch
+//! or a refused client certificate is named within a few seconds (docs/security.md).
 use std::time::Duration;
 
 use tokio::net::{TcpStream, lookup_host};
@@ -14,6 +16,8 @@ use tokio::net::{TcpStream, lookup_host};
 use zookeeper_client as zk;
 
 use super::ZkError;
+use super::security::{self, Security};
+use crate::model::AclEntry;
 
 /// How to connect.
 #[derive(Clone)]
@@ -23,6 +27,8 @@ pub struct ConnectOptions {
     /// `digest` credentials `user:password` (never logged).
     pub digest_auth: Vec<String>,
     pub session_timeout: Duration,
+    /// TLS and SASL (never logged: its `Debug` hides the password).
+    pub security: Security,
 }
 
 impl std::fmt::Debug for ConnectOptions {
@@ -34,6 +40,7 @@ impl std::fmt::Debug for ConnectOptions {
                 &format!("({} credentials)", self.digest_auth.len()),
             )
             .field("session_timeout", &self.session_timeout)
+            .field("security", &self.security)
             .finish()
     }
 }
@@ -56,28 +63,45 @@ impl ConnectOptions {
 
 /// Connects and waits for the session, failing after about the session timeout.
 pub async fn connect(opts: &ConnectOptions) -> Result<zk::Client, ZkError> {
-    let mut connector = zk::Client::connector()
+    security::preflight(&opts.security, &opts.hosts).await?;
+    let connector = zk::Client::connector()
         .with_session_timeout(opts.session_timeout)
         .with_connection_timeout(opts.session_timeout.min(Duration::from_secs(5)));
+    let (mut connector, secure) = security::configure(connector, &opts.security, &opts.hosts)?;
     for cred in &opts.digest_auth {
         connector = connector.with_auth("digest", cred.as_bytes());
     }
-    let fut = connector.connect(&opts.hosts);
+    let fut = async {
+        if secure {
+            connector.secure_connect(&opts.hosts).await
+        } else {
+            connector.connect(&opts.hosts).await
+        }
+    };
     let limit = opts.session_timeout + Duration::from_secs(1);
     tokio::select! {
         biased;
         r = tokio::time::timeout(limit, fut) => match r {
             Ok(Ok(c)) => Ok(c),
+            Ok(Err(zk::Error::AuthFailed)) => Err(ZkError::AuthFailed {
+                hosts: opts.hosts.clone(),
+                who: opts
+                    .security
+                    .sasl
+                    .as_ref()
+                    .map(|s| s.describe())
+                    .unwrap_or_else(|| "these credentials".into()),
+            }),
             Ok(Err(source)) => Err(ZkError::Connect {
                 hosts: opts.hosts.clone(),
                 source,
             }),
-            Err(_) => Err(ZkError::Connect {
+            Err(_) => Err(ZkError::NoAnswer {
                 hosts: opts.hosts.clone(),
-                source: zk::Error::Timeout,
+                waited: limit,
             }),
         },
-        Some(cause) = all_hosts_fail(&opts.hosts, opts.session_timeout) => {
+        Some(cause) = all_hosts_fail(opts, opts.session_timeout) => {
             Err(ZkError::Unreachable { hosts: opts.hosts.clone(), cause })
         }
     }
@@ -121,16 +145,24 @@ pub fn endpoints(hosts: &str) -> Option<Vec<(String, u16)>> {
 
 /// Resolves to the causes once every host has definitely failed; never resolves while one of
 /// them might answer (it accepted a TCP connection, or has not answered within `wait`).
-async fn all_hosts_fail(hosts: &str, wait: Duration) -> Option<String> {
+async fn all_hosts_fail(opts: &ConnectOptions, wait: Duration) -> Option<String> {
+    let hosts = opts.hosts.as_str();
     let Some(endpoints) = endpoints(hosts) else {
         return std::future::pending().await;
     };
     // A healthy ensemble usually answers the real connect first: probing it too would only
     // leave an "unable to read additional data" warning in its log.
     tokio::time::sleep(PROBE_DELAY.min(wait / 4)).await;
-    let probes = endpoints
-        .iter()
-        .map(|(host, port)| probe(host, *port, wait));
+    let probes = endpoints.iter().map(|(host, port)| async move {
+        match probe(host, *port, wait).await {
+            Some(cause) => Some(cause),
+            // The port answers: over TLS, see whether the handshake can work.
+            None if tls_endpoint(hosts, host, *port, &opts.security) => {
+                security::diagnose_tls(&opts.security, hosts, host, *port).await
+            }
+            None => None,
+        }
+    });
     let results = futures::future::join_all(probes).await;
     let mut causes = Vec::new();
     for r in results {
@@ -141,6 +173,22 @@ async fn all_hosts_fail(hosts: &str, wait: Duration) -> Option<String> {
     }
     tracing::debug!(?causes, "no ZooKeeper host can answer");
     Some(causes.join("; "))
+}
+
+/// True when the session talks TLS to this endpoint: written `tcp+tls://`, or `--tls` and not
+/// written `tcp://`.
+fn tls_endpoint(hosts: &str, host: &str, port: u16, security: &Security) -> bool {
+    let all = security.tls.as_ref().is_some_and(|t| t.all_hosts);
+    hosts.split(',').map(str::trim).any(|part| {
+        let (tls, rest) = if let Some(r) = part.strip_prefix("tcp+tls://") {
+            (true, r)
+        } else if let Some(r) = part.strip_prefix("tcp://") {
+            (false, r)
+        } else {
+            (all, part)
+        };
+        tls && endpoints(rest).is_some_and(|e| e.first() == Some(&(host.to_owned(), port)))
+    })
 }
 
 /// `Some(cause)` when `host:port` definitely cannot answer; `None` when it might.
@@ -188,6 +236,32 @@ fn describe(e: &std::io::Error) -> String {
 mod tests {
     use super::*;
 
+    fn plain(hosts: &str) -> ConnectOptions {
+        ConnectOptions {
+            hosts: hosts.into(),
+            digest_auth: vec![],
+            session_timeout: Duration::from_secs(5),
+            security: Security::default(),
+        }
+    }
+
+    #[test]
+    fn tls_endpoints_follow_the_prefix_and_the_flag() {
+        let none = Security::default();
+        let all = Security {
+            tls: Some(security::TlsSettings {
+                all_hosts: true,
+                ..Default::default()
+            }),
+            sasl: None,
+        };
+        let h = "a:1,tcp+tls://b:2,tcp://c:3";
+        assert!(!tls_endpoint(h, "a", 1, &none));
+        assert!(tls_endpoint(h, "b", 2, &none));
+        assert!(tls_endpoint(h, "a", 1, &all));
+        assert!(!tls_endpoint(h, "c", 3, &all));
+    }
+
     #[test]
     fn endpoints_of_connection_strings() {
         let e = |s: &str| endpoints(s);
@@ -213,7 +287,7 @@ mod tests {
             l.local_addr().unwrap().port()
         };
         let hosts = format!("127.0.0.1:{port},127.0.0.1:{port}");
-        let cause = all_hosts_fail(&hosts, Duration::from_secs(5))
+        let cause = all_hosts_fail(&plain(&hosts), Duration::from_secs(5))
             .await
             .unwrap();
         assert!(cause.contains("connection refused"), "{cause}");
@@ -225,7 +299,7 @@ mod tests {
         let hosts = format!("127.0.0.1:1,{}", listener.local_addr().unwrap());
         let r = tokio::time::timeout(
             Duration::from_millis(500),
-            all_hosts_fail(&hosts, Duration::from_secs(5)),
+            all_hosts_fail(&plain(&hosts), Duration::from_secs(5)),
         )
         .await;
         assert!(
@@ -241,6 +315,10 @@ mod tests {
 #[derive(Clone, Debug)]
 pub struct Session {
     client: zk::Client,
+    /// The identities the server gave this session beyond `--auth` digest (SASL principal,
+    /// certificate DN), as ACL entries with all permissions; empty without TLS client
+    /// certificate or SASL.
+    identities: Vec<AclEntry>,
 }
 
 impl Session {
@@ -249,12 +327,32 @@ impl Session {
     /// # Errors
     /// [`ZkError::Connect`] when no server answers within about the session timeout.
     pub async fn connect(opts: &ConnectOptions) -> Result<Self, ZkError> {
-        connect(opts).await.map(Self::from_client)
+        let client = connect(opts).await?;
+        let identities = if opts.security.authenticates() {
+            security::identities(&client).await.map_err(|e| {
+                ZkError::op("ask the server who this session is (whoAmI) at", "/", e)
+            })?
+        } else {
+            Vec::new()
+        };
+        if !identities.is_empty() {
+            tracing::debug!(?identities, "authenticated");
+        }
+        Ok(Self { client, identities })
     }
 
     /// Wraps a client opened elsewhere (tests, the local-server harness).
     pub fn from_client(client: zk::Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            identities: Vec::new(),
+        }
+    }
+
+    /// The identities the server gave this session beyond `--auth` digest (see
+    /// [`crate::records::StatePaths::with_identities`]).
+    pub fn identities(&self) -> &[AclEntry] {
+        &self.identities
     }
 
     /// The client, for the other `zk/` modules (`reconcile`, `snapshot`, `lock`).
