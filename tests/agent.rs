@@ -692,6 +692,84 @@ fn config_file_settings_and_flags_winning_over_them() {
     );
 }
 
+/// Passes so far, by `zkstate_reconcile_total` (every result).
+fn passes(agent: &Agent) -> f64 {
+    let Some((_, text)) = agent.get("/metrics") else {
+        return 0.0;
+    };
+    parse_metrics(&text)
+        .iter()
+        .filter(|(s, _)| s.starts_with("zkstate_reconcile_total"))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+/// `systemctl reload` of an agent whose `files:` are relative to `/etc/zkstate/agent.yaml`,
+/// running in `/`: SIGHUP resolves them against the config file as the start did, takes the new
+/// `files:`, keeps following manifest edits, and says which changed key needs a restart.
+#[test]
+fn sighup_resolves_config_files_relative_to_the_config_file() {
+    let zk = common::zk();
+    let h = zk.connect_string();
+    let fx = Fixture::new(&config_tree("v1"));
+    fs::create_dir(fx.path().join("more")).unwrap();
+    fs::write(
+        fx.path().join("more/other.yaml"),
+        "apiVersion: zkstate/v1\nkind: ConfigTree\nmetadata: {name: other}\nspec:\n  root: /other\n  nodes:\n    x: \"1\"\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let cfg = fx.path().join("agent.yaml");
+    let config = |files: &str, host: &str| {
+        format!(
+            "zk: {h}\nfiles: {files}\nlisten: 127.0.0.1:{port}\nhost-id: {host}\nsession-timeout: 2s\nresync-interval: 60s\n"
+        )
+    };
+    fs::write(&cfg, config("[manifests]", "host-a")).unwrap();
+    let log = fx.path().join("reload.log");
+    let child = common::zkstate()
+        .args(["--config"])
+        .arg(&cfg)
+        .arg("agent")
+        .current_dir("/")
+        .env("RUST_LOG", "zkstate=debug")
+        .env_remove("ZKSTATE_ZK")
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let agent = Agent::adopt(child, log, port);
+    assert!(
+        wait_for(|| data(&h, "/app/db/url").as_deref() == Some("v1"), WAIT),
+        "{}",
+        agent.logs()
+    );
+    assert!(wait_for(|| agent.ready(), WAIT));
+    fs::write(&cfg, config("[manifests, more]", "host-b")).unwrap();
+    let before = passes(&agent);
+    agent.signal(libc::SIGHUP);
+    assert!(
+        wait_for(|| data(&h, "/other/x").as_deref() == Some("1"), WAIT),
+        "the reload takes the new files:, relative to the config file\n{}",
+        agent.logs()
+    );
+    assert!(wait_for(|| passes(&agent) > before, WAIT));
+    // Manifest edits are still followed after the reload.
+    fx.write(&config_tree("v2"));
+    assert!(
+        wait_for(|| data(&h, "/app/db/url").as_deref() == Some("v2"), WAIT),
+        "{}",
+        agent.logs()
+    );
+    let logs = agent.logs();
+    assert!(!logs.contains("failed to read"), "{logs}");
+    assert!(
+        logs.contains("takes effect only after a restart") && logs.contains("host-id"),
+        "{logs}"
+    );
+    assert_eq!(agent.status().unwrap()["agent"]["hostId"], "host-a");
+}
+
 #[test]
 fn json_logs_one_span_per_pass_with_its_trigger() {
     let zk = common::zk();
@@ -772,6 +850,9 @@ fn systemd_notify_ready_watchdog_reloading_stopping() {
     assert!(recv_until("WATCHDOG=1", &mut seen), "{seen}");
     agent.signal(libc::SIGHUP);
     assert!(recv_until("RELOADING=1", &mut seen), "{seen}");
+    // The reload ends with READY=1, or systemd would keep the unit "reloading".
+    seen.clear();
+    assert!(recv_until("READY=1", &mut seen), "{seen}");
     agent.signal(libc::SIGTERM);
     assert!(recv_until("STOPPING=1", &mut seen), "{seen}");
     assert_eq!(agent.wait_exit(WAIT), Some(0));

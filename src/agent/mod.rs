@@ -25,6 +25,7 @@
 pub mod engine;
 pub mod host;
 pub mod manifests;
+pub mod reload;
 mod report;
 pub mod signals;
 
@@ -277,6 +278,8 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
     let mut stop_at: Option<Instant> = None;
     let mut roots: Vec<String> = Vec::new();
     let mut notified_ready = false;
+    // SIGHUP: the settings are resolved again before the next pass (see [`reload`]).
+    let mut reload_settings = false;
     let mut resync = tokio::time::interval(settings.resync_interval);
     resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     resync.tick().await;
@@ -418,7 +421,8 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
             }
             Some(()) = controls.reload.recv() => {
                 systemd::reloading();
-                tracing::info!("SIGHUP: reloading the manifests");
+                tracing::info!("SIGHUP: reloading the settings and the manifests");
+                reload_settings = true;
                 pending.push(Reason::Reload);
             }
             Some((generation_of, event)) = sess_rx.recv() => {
@@ -470,17 +474,41 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
         if let Some(s) = session.as_ref() {
             metrics.leader.set(i64::from(s.leader.borrow().is_some()));
         }
-        // SIGHUP / config: a reload may change the manifest paths.
-        if pending.contains(&Reason::Reload)
-            && let Some(c) = ctx.as_mut()
-            && let Some(new_files) = RELOAD_FILES.get().and_then(|f| f())
-            && new_files != settings.files
-        {
-            settings.files = new_files;
-            c.manifests.set_files(settings.files.clone());
-            match manifests::watch_files(&settings.files, settings.debounce, trig_tx.clone()) {
-                Ok(w) => _files_watch = w,
-                Err(e) => tracing::error!(error = %e, "failed to watch the new manifest paths"),
+        // SIGHUP: settings resolved as at start; the next pass re-reads the manifests.
+        if reload_settings && let Some(c) = ctx.as_mut() {
+            reload_settings = false;
+            match reload::reread() {
+                Some(new) => {
+                    let taken = reload::take(&mut settings, new);
+                    if taken.files {
+                        tracing::info!(files = ?settings.files, "reload: new manifest paths");
+                        c.manifests.set_files(settings.files.clone());
+                    }
+                    if taken.files || taken.debounce {
+                        match manifests::watch_files(
+                            &settings.files,
+                            settings.debounce,
+                            trig_tx.clone(),
+                        ) {
+                            Ok(w) => _files_watch = w,
+                            Err(e) => {
+                                tracing::error!(error = %e, "failed to watch the new manifest paths")
+                            }
+                        }
+                    }
+                    if taken.resync {
+                        let period = settings.resync_interval;
+                        resync = tokio::time::interval_at(Instant::now() + period, period);
+                        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    }
+                }
+                None => tracing::error!(
+                    "reload: the settings are invalid; the running ones stay in force"
+                ),
+            }
+            // systemd waits for READY=1 after RELOADING=1; the pass reports the manifests.
+            if notified_ready {
+                systemd::ready("reloaded");
             }
         }
     }
@@ -514,15 +542,6 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// A hook for SIGHUP re-reading the config file: the CLI installs it (see [`set_reload_files`]).
-static RELOAD_FILES: std::sync::OnceLock<Box<dyn Fn() -> Option<Vec<PathBuf>> + Send + Sync>> =
-    std::sync::OnceLock::new();
-
-/// Installs how a reload finds the manifest paths again (the CLI re-reads `--config`).
-pub fn set_reload_files(f: Box<dyn Fn() -> Option<Vec<PathBuf>> + Send + Sync>) {
-    let _ = RELOAD_FILES.set(f);
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {

@@ -57,16 +57,7 @@ pub fn run(args: &AgentArgs, global: &GlobalArgs) -> Exit {
         Ok(rt) => rt,
         Err(e) => return e,
     };
-    let (config_path, flag_files) = (global.config.clone(), args.files.clone());
-    agent::set_reload_files(Box::new(move || {
-        if !flag_files.is_empty() {
-            return Some(flag_files.clone());
-        }
-        let file = config::read(config_path.as_deref()?).ok()?;
-        file.get("files")
-            .and_then(|e| as_strings(&e.value))
-            .map(|v| v.into_iter().map(PathBuf::from).collect())
-    }));
+    agent::reload::set_source(reload_source(args.clone(), global.clone()));
     rt.block_on(async move {
         let controls = match agent::signals::install() {
             Ok(c) => c,
@@ -84,7 +75,51 @@ pub fn run(args: &AgentArgs, global: &GlobalArgs) -> Exit {
     })
 }
 
-/// Flags over the config file over defaults.
+/// How SIGHUP resolves the settings: [`resolve`] again, as at start, so `files:` stay relative to
+/// the config file whatever the working directory (`/` under systemd). Keys a reload does not
+/// take ([`agent::reload::RELOADABLE_KEYS`]) are logged when they changed since start.
+fn reload_source(args: AgentArgs, global: GlobalArgs) -> agent::reload::Source {
+    let read_entries = |global: &GlobalArgs| -> Vec<(String, config::Value)> {
+        global
+            .config
+            .as_deref()
+            .and_then(|p| config::read(p).ok())
+            .map(|f| f.entries.into_iter().map(|e| (e.key, e.value)).collect())
+            .unwrap_or_default()
+    };
+    let at_start = read_entries(&global);
+    Box::new(move || {
+        let settings = resolve(&args, &global).ok()?;
+        let now = read_entries(&global);
+        let value = |entries: &[(String, config::Value)], key: &str| {
+            entries
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+        };
+        let mut keys: Vec<&str> = at_start
+            .iter()
+            .chain(&now)
+            .map(|(k, _)| k.as_str())
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            if !agent::reload::RELOADABLE_KEYS.contains(&key)
+                && value(&at_start, key) != value(&now, key)
+            {
+                tracing::warn!(
+                    key,
+                    "reload: this config key changed but takes effect only after a restart"
+                );
+            }
+        }
+        Some(settings)
+    })
+}
+
+/// Flags over the config file over defaults. The one place `--config` becomes settings, at
+/// start and on SIGHUP.
 pub fn resolve(args: &AgentArgs, global: &GlobalArgs) -> Result<Settings, Exit> {
     let file = match &global.config {
         Some(p) => Some(config::read(p)?),
