@@ -46,6 +46,20 @@ pub(super) struct StatusView {
     pub(super) set: Option<Arc<LoadedSet>>,
     pub(super) opts: Option<PassOptions>,
     pub(super) agent: serde_json::Value,
+    /// Why the last connect failed (bad credentials, untrusted certificate, no server), until
+    /// a connect succeeds.
+    pub(super) connect_error: Option<String>,
+}
+
+/// Records why connecting failed (`None` once connected), for `/status` and `/readyz`.
+pub(super) fn set_connect_error(view: &Mutex<StatusView>, error: Option<String>) {
+    if let Ok(mut v) = view.lock() {
+        if error.is_some() {
+            // The last session ended: `/status` must not read through it.
+            v.session = None;
+        }
+        v.connect_error = error;
+    }
 }
 
 pub(super) fn unix_now() -> f64 {
@@ -194,16 +208,20 @@ pub(super) fn status_source(view: Arc<Mutex<StatusView>>, metrics: Arc<Metrics>)
                     v.set.clone(),
                     v.opts.clone(),
                     v.agent.clone(),
+                    v.connect_error.clone(),
                 )
             })
             .map_err(|_| ());
         let metrics = metrics.clone();
         async move {
-            let Ok((session, set, opts, agent)) = snapshot else {
+            let Ok((session, set, opts, agent, connect_error)) = snapshot else {
                 return Err("status unavailable".to_owned());
             };
             let (Some(session), Some(opts)) = (session, opts) else {
-                return Err("not connected to ZooKeeper yet".to_owned());
+                return Err(match connect_error {
+                    Some(e) => format!("not connected to ZooKeeper: {e}"),
+                    None => "not connected to ZooKeeper yet".to_owned(),
+                });
             };
             let report = engine::status(&session, set.as_ref().map(|s| &s.state), &opts)
                 .await

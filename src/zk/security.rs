@@ -143,7 +143,7 @@ impl Security {
 
     /// TLS settings for `hosts`: the configured ones, or system roots when a host is written
     /// `tcp+tls://` without any TLS flag.
-    fn tls_for(&self, hosts: &str) -> Option<TlsSettings> {
+    pub(super) fn tls_for(&self, hosts: &str) -> Option<TlsSettings> {
         self.tls
             .clone()
             .or_else(|| hosts.contains("tcp+tls://").then(TlsSettings::default))
@@ -392,6 +392,73 @@ pub(super) async fn diagnose_tls(
         .flatten()
 }
 
+/// The message for TLS settings the client refused before connecting (a certificate it cannot
+/// use, e.g. an X.509 v1 certificate or a key that does not parse).
+pub(super) fn identity_error(security: &Security, source: &zk::Error) -> String {
+    let files = match security.tls.as_ref().and_then(|t| t.identity.as_ref()) {
+        Some((cert, key)) => format!(
+            "the client certificate --tls-cert {} / --tls-key {}",
+            cert.display(),
+            key.display()
+        ),
+        None => "the TLS settings".into(),
+    };
+    let hint = if source.to_string().contains("UnsupportedCertVersion") {
+        " (an X.509 v1 certificate: issue a v3 certificate, e.g. with extensions)"
+    } else {
+        ""
+    };
+    format!("cannot use {files}: {source}{hint}")
+}
+
+/// True when `host:port` answers a TLS handshake (used when a plaintext session does not
+/// start: the port may be a secureClientPort).
+pub(super) async fn speaks_tls(host: &str, port: u16) -> bool {
+    let host = host.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let Ok(builder) = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+        else {
+            return false;
+        };
+        // No roots: any server certificate fails verification, which proves TLS is spoken.
+        let config = Arc::new(
+            builder
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+        );
+        let name = rustls::pki_types::ServerName::try_from(host.clone()).unwrap_or_else(|_| {
+            rustls::pki_types::ServerName::try_from("localhost").expect("valid")
+        });
+        let Some(mut sock) = (host.as_str(), port)
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .and_then(|a| TcpStream::connect_timeout(&a, PROBE_IO_TIMEOUT).ok())
+        else {
+            return false;
+        };
+        let _ = sock.set_read_timeout(Some(PROBE_IO_TIMEOUT));
+        let _ = sock.set_write_timeout(Some(PROBE_IO_TIMEOUT));
+        let Ok(mut conn) = rustls::ClientConnection::new(config, name) else {
+            return false;
+        };
+        while conn.is_handshaking() {
+            if let Err(e) = conn.complete_io(&mut sock) {
+                let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
+                return matches!(
+                    inner,
+                    Some(rustls::Error::InvalidCertificate(_) | rustls::Error::AlertReceived(_))
+                );
+            }
+        }
+        true
+    })
+    .await
+    .unwrap_or(false)
+}
+
 /// A rustls client configuration equivalent to the session's (same roots, same identity).
 fn probe_config(tls: &TlsSettings) -> Result<Arc<rustls::ClientConfig>, ZkError> {
     use rustls::pki_types::pem::PemObject;
@@ -445,6 +512,15 @@ fn tls_probe(
     let at = format!("{host}:{port}");
     while conn.is_handshaking() {
         if let Err(e) = conn.complete_io(&mut sock) {
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+            ) && conn.peer_certificates().is_none()
+            {
+                return Some(format!(
+                    "{at}: the server closed the connection during the TLS handshake: is this the plaintext clientPort rather than the secureClientPort?"
+                ));
+            }
             return explain(&at, &e, tls);
         }
     }
@@ -475,6 +551,7 @@ fn tls_probe(
 /// is not a definite TLS failure (a timeout, a reset that may be transient).
 fn explain(at: &str, e: &std::io::Error, tls: &TlsSettings) -> Option<String> {
     use rustls::{AlertDescription as A, CertificateError as C, Error as E};
+    let host = at.rsplit_once(':').map(|(h, _)| h).unwrap_or(at);
     let inner = e.get_ref().and_then(|i| i.downcast_ref::<E>())?;
     let trusted = tls
         .ca
@@ -488,8 +565,8 @@ fn explain(at: &str, e: &std::io::Error, tls: &TlsSettings) -> Option<String> {
         E::InvalidCertificate(C::NotValidForName) => {
             "hostname mismatch: the server's certificate is not valid for this host name; connect by a name the certificate lists".to_string()
         }
-        E::InvalidCertificate(C::NotValidForNameContext { expected, presented }) => format!(
-            "hostname mismatch: the server's certificate is not valid for {expected:?} (it names {}); connect by a name the certificate lists",
+        E::InvalidCertificate(C::NotValidForNameContext { presented, .. }) => format!(
+            "hostname mismatch: the server's certificate is not valid for {host} (it names {}); connect by a name the certificate lists",
             presented.join(", ")
         ),
         E::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {

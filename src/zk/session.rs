@@ -92,6 +92,16 @@ pub async fn connect(opts: &ConnectOptions) -> Result<zk::Client, ZkError> {
                     .map(|s| s.describe())
                     .unwrap_or_else(|| "these credentials".into()),
             }),
+            Ok(Err(zk::Error::Timeout)) => Err(ZkError::NoAnswer {
+                hosts: opts.hosts.clone(),
+                waited: opts.session_timeout,
+            }),
+            Ok(Err(source)) if opts.security.tls_for(&opts.hosts).is_some()
+                && ["certificate", "private key"].iter().any(|w| source.to_string().contains(w)) =>
+            {
+                // The client refused its own TLS settings before sending anything.
+                Err(ZkError::Credentials(security::identity_error(&opts.security, &source)))
+            }
             Ok(Err(source)) => Err(ZkError::Connect {
                 hosts: opts.hosts.clone(),
                 source,
@@ -101,9 +111,10 @@ pub async fn connect(opts: &ConnectOptions) -> Result<zk::Client, ZkError> {
                 waited: limit,
             }),
         },
-        Some(cause) = all_hosts_fail(opts, opts.session_timeout) => {
-            Err(ZkError::Unreachable { hosts: opts.hosts.clone(), cause })
-        }
+        Some(failure) = all_hosts_fail(opts, opts.session_timeout) => Err(match failure {
+            Failure::Network(cause) => ZkError::Unreachable { hosts: opts.hosts.clone(), cause },
+            Failure::Tls(cause) => ZkError::Tls { hosts: opts.hosts.clone(), cause },
+        })
     }
 }
 
@@ -145,7 +156,7 @@ pub fn endpoints(hosts: &str) -> Option<Vec<(String, u16)>> {
 
 /// Resolves to the causes once every host has definitely failed; never resolves while one of
 /// them might answer (it accepted a TCP connection, or has not answered within `wait`).
-async fn all_hosts_fail(opts: &ConnectOptions, wait: Duration) -> Option<String> {
+async fn all_hosts_fail(opts: &ConnectOptions, wait: Duration) -> Option<Failure> {
     let hosts = opts.hosts.as_str();
     let Some(endpoints) = endpoints(hosts) else {
         return std::future::pending().await;
@@ -154,26 +165,57 @@ async fn all_hosts_fail(opts: &ConnectOptions, wait: Duration) -> Option<String>
     // leave an "unable to read additional data" warning in its log.
     tokio::time::sleep(PROBE_DELAY.min(wait / 4)).await;
     let probes = endpoints.iter().map(|(host, port)| async move {
-        match probe(host, *port, wait).await {
-            Some(cause) => Some(cause),
-            // The port answers: over TLS, see whether the handshake can work.
-            None if tls_endpoint(hosts, host, *port, &opts.security) => {
-                security::diagnose_tls(&opts.security, hosts, host, *port).await
-            }
-            None => None,
+        if let Some(cause) = probe(host, *port, wait).await {
+            return Some(Failure::Network(cause));
         }
+        if tls_endpoint(hosts, host, *port, &opts.security) {
+            // The port answers: see whether a TLS handshake can work.
+            return security::diagnose_tls(&opts.security, hosts, host, *port)
+                .await
+                .map(Failure::Tls);
+        }
+        // A plaintext session that has not started after a while: a secureClientPort would
+        // wait forever for a TLS handshake.
+        tokio::time::sleep(PLAINTEXT_TO_TLS_DELAY.min(wait / 2)).await;
+        security::speaks_tls(host, *port).await.then(|| {
+            Failure::Tls(format!(
+                "{host}:{port} speaks TLS (a secureClientPort): write it as tcp+tls://{host}:{port} or pass --tls"
+            ))
+        })
     });
     let results = futures::future::join_all(probes).await;
     let mut causes = Vec::new();
+    let mut tls = false;
     for r in results {
         match r {
-            Some(cause) => causes.push(cause),
+            Some(Failure::Network(cause)) => causes.push(cause),
+            Some(Failure::Tls(cause)) => {
+                tls = true;
+                causes.push(cause);
+            }
             None => return std::future::pending().await,
         }
     }
     tracing::debug!(?causes, "no ZooKeeper host can answer");
-    Some(causes.join("; "))
+    let causes = causes.join("; ");
+    Some(if tls {
+        Failure::Tls(causes)
+    } else {
+        Failure::Network(causes)
+    })
 }
+
+/// Why no host of a connection string can serve this session.
+#[derive(Debug)]
+enum Failure {
+    /// Nothing can answer (refused, unreachable, unknown host).
+    Network(String),
+    /// A host answers, but TLS cannot work with these settings (at least one host).
+    Tls(String),
+}
+
+/// How long a plaintext connect waits before checking whether the port speaks TLS.
+const PLAINTEXT_TO_TLS_DELAY: Duration = Duration::from_millis(1200);
 
 /// True when the session talks TLS to this endpoint: written `tcp+tls://`, or `--tls` and not
 /// written `tcp://`.
@@ -287,9 +329,11 @@ mod tests {
             l.local_addr().unwrap().port()
         };
         let hosts = format!("127.0.0.1:{port},127.0.0.1:{port}");
-        let cause = all_hosts_fail(&plain(&hosts), Duration::from_secs(5))
-            .await
-            .unwrap();
+        let Some(Failure::Network(cause)) =
+            all_hosts_fail(&plain(&hosts), Duration::from_secs(5)).await
+        else {
+            panic!("a refused connection is a network failure");
+        };
         assert!(cause.contains("connection refused"), "{cause}");
     }
 
