@@ -306,6 +306,7 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
                     Ok(s) => {
                         tracing::info!(session = format!("{:#x}", s.session.id()), "connected to ZooKeeper");
                         metrics.set_session_state("connected");
+                        report::set_connect_error(&view, None);
                         connect_backoff.reset();
                         session = Some(s);
                         pending.push(Reason::Reconnected);
@@ -314,6 +315,7 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
                         let wait = connect_backoff.next();
                         tracing::warn!(error = %e, retry_in = ?wait, "ZooKeeper unavailable; retrying");
                         metrics.set_session_state("disconnected");
+                        report::set_connect_error(&view, Some(e.to_string()));
                         systemd::status(&format!("waiting for ZooKeeper: {e}"));
                         connect_at = Instant::now() + wait;
                     }
@@ -585,7 +587,7 @@ async fn open_session(
     let (leader_tx, leader_rx) = watch::channel(None);
     let (known_tx, known_rx) = watch::channel(false);
     let lock_session = zs.clone();
-    let state = settings.pass.state.clone();
+    let state = settings.pass.state.clone().with_identities(zs.identities());
     let host_id = settings.host_id.clone();
     let request = LockRequest {
         format: settings.lock_format,
