@@ -183,6 +183,14 @@ pub(super) fn update_view(
         "leader": report.leader,
         "observe": settings.observe,
         "session": session.map(|s| format!("{:#x}", s.session.id())),
+        // What the server says this session is (whoAmI: SASL principal, certificate DN).
+        "identities": session.map(|s| {
+            s.session
+                .identities()
+                .iter()
+                .map(|a| format!("{}:{}", a.scheme, a.id))
+                .collect::<Vec<_>>()
+        }),
         "lastPass": {
             "result": report.result,
             "time": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
