@@ -1,5 +1,6 @@
 //! The README's quick start: `zkstate dev -f examples/` starts a local ZooKeeper, applies the
 //! examples, shows plan and status, keeps running; Ctrl-C stops the server and removes its data.
+//! Election hooks are shown in the log, not run, unless `--run-hooks`.
 mod common;
 
 use std::io::{BufRead, BufReader};
@@ -114,4 +115,74 @@ fn sigint(pid: u32) {
         .status()
         .unwrap();
     assert!(ok.success());
+}
+
+/// `zkstate dev` on a set whose election hooks would create marker files: without
+/// `--run-hooks` the log shows each hook's argv and environment and no file appears; with it,
+/// `onElected` runs once elected and `onRevoked` on Ctrl-C.
+#[test]
+fn dev_shows_election_hooks_and_runs_them_only_with_run_hooks() {
+    for run_hooks in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let elected = dir.path().join("elected.marker");
+        let revoked = dir.path().join("revoked.marker");
+        let m = common::Manifests::new(&[(
+            "election.yaml",
+            &format!(
+                "apiVersion: zkstate/v1\nkind: ElectionGroup\nmetadata: {{name: sched}}\nspec:\n  path: /elections/sched\n  format: kazoo\n  participate:\n    identifier: dev\n    onElected: [touch, {}]\n    onRevoked: [touch, {}]\n",
+                elected.display(),
+                revoked.display()
+            ),
+        )]);
+        let log = dir.path().join("dev.log");
+        let mut cmd = common::zkstate();
+        cmd.args(["dev", "-f"])
+            .arg(m.path())
+            .env_remove("ZKSTATE_ZK")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        if run_hooks {
+            cmd.arg("--run-hooks");
+        }
+        let mut child = cmd.spawn().expect("spawn zkstate dev");
+        let logs = || std::fs::read_to_string(&log).unwrap_or_default();
+        let wait = Duration::from_secs(90);
+        if run_hooks {
+            assert!(
+                common::wait_for(|| elected.exists(), wait),
+                "onElected ran\n{}",
+                logs()
+            );
+        } else {
+            assert!(
+                common::wait_for(
+                    || logs().contains(&format!("\"touch\", \"{}\"", elected.display())),
+                    wait
+                ),
+                "the log names the hook's argv\n{}",
+                logs()
+            );
+            let shown = logs();
+            assert!(shown.contains("not run"), "{shown}");
+            assert!(shown.contains("ZKSTATE_EVENT=elected"), "{shown}");
+            assert!(shown.contains("ZKSTATE_ELECTION=sched"), "{shown}");
+        }
+        sigint(child.id());
+        assert_eq!(child.wait().unwrap().code(), Some(0), "{}", logs());
+        if run_hooks {
+            assert!(
+                common::wait_for(|| revoked.exists(), Duration::from_secs(10)),
+                "onRevoked ran on Ctrl-C\n{}",
+                logs()
+            );
+        } else {
+            assert!(
+                logs().contains(&format!("\"touch\", \"{}\"", revoked.display())),
+                "onRevoked shown on Ctrl-C\n{}",
+                logs()
+            );
+            assert!(!elected.exists() && !revoked.exists(), "a hook ran");
+        }
+    }
 }

@@ -16,6 +16,8 @@
 //! `ZKSTATE_ELECTION_PATH`, `ZKSTATE_ELECTION_FORMAT` (`kazoo` or `curator`),
 //! `ZKSTATE_IDENTIFIER` (the contender's data), `ZKSTATE_HOST_ID` and `ZKSTATE_CONTENDER` (the
 //! contender node's full path). The agent does not wait for a hook; its exit status is logged.
+//! With [`Hooks::Show`] (`zkstate dev` without `--run-hooks`, SPEC §2) a hook is logged with its
+//! argv and those variables instead of run, so trying manifests out never acts on the machine.
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -273,9 +275,20 @@ pub struct HostReport {
     pub elected: Vec<String>,
 }
 
+/// What happens to `onElected` / `onRevoked` hooks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Hooks {
+    /// Run them (the agent).
+    #[default]
+    Run,
+    /// Log their argv and environment, run nothing (`zkstate dev` without `--run-hooks`).
+    Show,
+}
+
 /// Keeps this host's ephemeral registrations and election contenders.
 pub struct HostKeeper {
     host_id: String,
+    hooks: Hooks,
     session: Option<i64>,
     /// Registered path → (declared bytes, bytes written).
     registered: BTreeMap<String, (Vec<u8>, Vec<u8>)>,
@@ -285,9 +298,10 @@ pub struct HostKeeper {
 }
 
 impl HostKeeper {
-    pub fn new(host_id: String, triggers: UnboundedSender<Reason>) -> Self {
+    pub fn new(host_id: String, hooks: Hooks, triggers: UnboundedSender<Reason>) -> Self {
         HostKeeper {
             host_id,
+            hooks,
             session: None,
             registered: BTreeMap::new(),
             contenders: BTreeMap::new(),
@@ -303,7 +317,13 @@ impl HostKeeper {
         for c in self.contenders.values_mut() {
             if c.elected {
                 c.elected = false;
-                run_hook(&c.spec, "revoked", &self.host_id, c.node.as_deref());
+                run_hook(
+                    &c.spec,
+                    "revoked",
+                    &self.host_id,
+                    self.hooks,
+                    c.node.as_deref(),
+                );
             }
             c.node = None;
         }
@@ -402,7 +422,13 @@ impl HostKeeper {
                     zkhost::remove_contender(session, &c.spec.group, node).await?;
                 }
                 if c.elected {
-                    run_hook(&c.spec, "revoked", &self.host_id, c.node.as_deref());
+                    run_hook(
+                        &c.spec,
+                        "revoked",
+                        &self.host_id,
+                        self.hooks,
+                        c.node.as_deref(),
+                    );
                 }
             }
         }
@@ -421,7 +447,7 @@ impl HostKeeper {
                 }
                 if state.elected {
                     state.elected = false;
-                    run_hook(&state.spec, "revoked", &self.host_id, None);
+                    run_hook(&state.spec, "revoked", &self.host_id, self.hooks, None);
                 }
             }
             state.spec = p.clone();
@@ -446,7 +472,7 @@ impl HostKeeper {
                 state.elected = elected;
                 let event = if elected { "elected" } else { "revoked" };
                 tracing::info!(election = %p.name, event, "leadership changed");
-                run_hook(&state.spec, event, &self.host_id, Some(&node));
+                run_hook(&state.spec, event, &self.host_id, self.hooks, Some(&node));
             }
             if elected {
                 report.elected.push(p.name.clone());
@@ -464,14 +490,15 @@ impl HostKeeper {
             }
             if c.elected {
                 c.elected = false;
-                run_hook(&c.spec, "revoked", &self.host_id, None);
+                run_hook(&c.spec, "revoked", &self.host_id, self.hooks, None);
             }
         }
     }
 }
 
-/// Starts `onElected` / `onRevoked` (see the module docs for the environment).
-fn run_hook(p: &Participation, event: &str, host_id: &str, node: Option<&str>) {
+/// Starts `onElected` / `onRevoked`, or only logs it with [`Hooks::Show`] (see the module docs
+/// for the environment).
+fn run_hook(p: &Participation, event: &str, host_id: &str, hooks: Hooks, node: Option<&str>) {
     let argv = if event == "elected" {
         &p.on_elected
     } else {
@@ -480,26 +507,39 @@ fn run_hook(p: &Participation, event: &str, host_id: &str, node: Option<&str>) {
     let Some((program, args)) = argv.split_first() else {
         return;
     };
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
-        .env("ZKSTATE_EVENT", event)
-        .env("ZKSTATE_ELECTION", &p.name)
-        .env("ZKSTATE_ELECTION_PATH", &p.group)
-        .env(
+    let env = [
+        ("ZKSTATE_EVENT", event.to_owned()),
+        ("ZKSTATE_ELECTION", p.name.clone()),
+        ("ZKSTATE_ELECTION_PATH", p.group.clone()),
+        (
             "ZKSTATE_ELECTION_FORMAT",
             match p.format {
                 ElectionFormat::Kazoo => "kazoo",
                 ElectionFormat::Curator => "curator",
-            },
-        )
-        .env("ZKSTATE_IDENTIFIER", &p.identifier)
-        .env("ZKSTATE_HOST_ID", host_id)
-        .env(
+            }
+            .to_owned(),
+        ),
+        ("ZKSTATE_IDENTIFIER", p.identifier.clone()),
+        ("ZKSTATE_HOST_ID", host_id.to_owned()),
+        (
             "ZKSTATE_CONTENDER",
             node.map(|n| format!("{}/{n}", p.group)).unwrap_or_default(),
-        )
-        .stdin(std::process::Stdio::null());
+        ),
+    ];
     let election = p.name.clone();
+    if hooks == Hooks::Show {
+        let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        tracing::info!(
+            %election,
+            %event,
+            ?argv,
+            ?env,
+            "election hook shown, not run (zkstate dev; --run-hooks runs it)"
+        );
+        return;
+    }
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args).envs(env).stdin(std::process::Stdio::null());
     let event = event.to_owned();
     match cmd.spawn() {
         Ok(mut child) => {

@@ -79,6 +79,8 @@ pub struct Settings {
     pub listen: Option<SocketAddr>,
     /// Quiet time after the last file event before the manifests are re-read.
     pub debounce: Duration,
+    /// Election hooks: run (the agent) or only shown (`zkstate dev` without `--run-hooks`).
+    pub hooks: host::Hooks,
 }
 
 /// Why a pass runs. Only a reason: every pass re-reads and re-plans.
@@ -264,7 +266,7 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
             .map_err(AgentError::Watch)?;
     let mut ctx = Some(Box::new(PassCtx {
         manifests: Manifests::new(settings.files.clone(), load_options),
-        keeper: HostKeeper::new(settings.host_id.clone(), trig_tx.clone()),
+        keeper: HostKeeper::new(settings.host_id.clone(), settings.hooks, trig_tx.clone()),
         host: HostDesired::default(),
     }));
     let mut session: Option<Live> = None;

@@ -243,6 +243,7 @@ pub fn resolve(args: &AgentArgs, global: &GlobalArgs) -> Result<Settings, Exit> 
         prune_removed,
         listen,
         debounce,
+        hooks: agent::host::Hooks::Run,
     })
 }
 

@@ -2,15 +2,17 @@
 //! `zookeeper` package on a free loopback port, applies the manifests through the engine, shows the
 //! plan and the status, then runs the agent (`zkstate agent --listen 127.0.0.1:<free port>`) on it,
 //! printing the `/status` and `/metrics` URLs: out-of-band changes are reverted at once, manifest
-//! edits applied on save. Ctrl-C or SIGTERM cancel the token; the agent stops (lock released,
-//! session closed), the server is stopped and its data removed. Exit 0 after Ctrl-C, 2 if
-//! ZooKeeper cannot start.
+//! edits applied on save. Election hooks (`onElected`/`onRevoked`) are logged with their argv and
+//! environment, not run, unless `--run-hooks` (SPEC §2). Ctrl-C or SIGTERM cancel the token; the
+//! agent stops (lock released, session closed), the server is stopped and its data removed. Exit 0
+//! after Ctrl-C, 2 if ZooKeeper cannot start.
 use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::common::{engine, fail, load_manifests, runtime};
 use super::{ApplyArgs, DevArgs, Exit, GlobalArgs, PlanArgs, PlanOutput};
+use crate::agent::host::Hooks;
 use crate::engine::{CancellationToken, Engine};
 use crate::localzk::{ServerOptions, ZkServer};
 
@@ -150,12 +152,18 @@ async fn run_agent(args: &DevArgs, global: &GlobalArgs, shutdown: &CancellationT
         host_id: Some("dev".into()),
         ..Default::default()
     };
-    let settings = match super::agent::resolve(&agent_args, global) {
+    let mut settings = match super::agent::resolve(&agent_args, global) {
         Ok(s) => s,
         Err(_) => {
             shutdown.cancelled().await;
             return;
         }
+    };
+    // SPEC §2: trying manifests out never starts or stops services on this machine.
+    settings.hooks = if args.run_hooks {
+        Hooks::Run
+    } else {
+        Hooks::Show
     };
     println!(
         "\nReconciling every {} and on every change; agent: http://127.0.0.1:{port}/status and /metrics. Ctrl-C stops ZooKeeper and removes its data.",

@@ -224,6 +224,9 @@ pub struct DevArgs {
     /// How often to re-apply the manifests.
     #[arg(long, default_value = "10s")]
     pub resync_interval: humantime::Duration,
+    /// Run election hooks (`onElected`/`onRevoked`); by default they are only logged.
+    #[arg(long)]
+    pub run_hooks: bool,
 }
 
 /// `-f PATH...` and `--output`.
