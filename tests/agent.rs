@@ -930,3 +930,96 @@ fn queue_depth_metric_follows_each_pass() {
         agent.logs()
     );
 }
+
+/// 1,200 nodes of 1,000 bytes (each starting with its index): a first apply more than one
+/// ZooKeeper request (jute.maxbuffer, 1 MiB) may carry.
+fn big_tree() -> String {
+    let mut doc = String::from(
+        "apiVersion: zkstate/v1\nkind: ConfigTree\nmetadata: {name: big}\nspec:\n  root: /big\n  nodes:\n",
+    );
+    for i in 0..1200 {
+        doc.push_str(&format!("    n{i:04}: {}\n", big_value(i)));
+    }
+    doc
+}
+
+fn big_value(i: usize) -> String {
+    format!("{i:04}{}", "x".repeat(996))
+}
+
+#[test]
+fn an_oversized_pass_is_refused_once_unless_allow_split() {
+    let zk = common::zk();
+    let h = zk.connect_string();
+    let fx = Fixture::new(&big_tree());
+    let start = |name: &str, extra: &'static [&'static str]| {
+        let options = AgentOptions {
+            resync_interval: "60s",
+            extra,
+            ..AgentOptions::default()
+        };
+        Agent::start(&h, &fx.path().join("manifests"), fx.path(), name, options)
+    };
+    // Without --allow-split: refused, reported, nothing written, not retried in a loop.
+    let mut agent = start("refusing", &[]);
+    let refused = "zkstate_reconcile_total{result=\"refused\"}";
+    assert!(
+        wait_for(|| metric(&agent, refused) == Some(1.0), WAIT),
+        "{}",
+        agent.logs()
+    );
+    let s = agent.status().unwrap();
+    assert_eq!(s["agent"]["lastPass"]["result"], "refused", "{s}");
+    let error = s["agent"]["lastPass"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("--allow-split"), "{s}");
+    assert_eq!(raw::get(&h, "/big"), None, "nothing written");
+    // A refusal is not an error to retry with backoff (250 ms, 500 ms, 1 s, ...): the next
+    // pass waits for a trigger (a manifest edit, a tree change, the 60 s resync).
+    assert!(
+        !wait_for(|| passes(&agent) > 1.0, Duration::from_secs(3)),
+        "passes after the refusal\n{}",
+        agent.logs()
+    );
+    assert_eq!(metric(&agent, refused), Some(1.0));
+    assert_eq!(
+        agent
+            .logs()
+            .matches("the plan is larger than one request")
+            .count(),
+        1,
+        "{}",
+        agent.logs()
+    );
+    agent.signal(libc::SIGTERM);
+    assert_eq!(agent.wait_exit(WAIT), Some(0));
+    assert_eq!(raw::get(&h, "/big"), None, "nothing written");
+    // With --allow-split: ordered atomic batches, every node with its bytes.
+    let agent = start("splitting", &["--allow-split"]);
+    assert!(
+        wait_for(
+            || metric(&agent, "zkstate_reconcile_total{result=\"applied\"}") == Some(1.0),
+            WAIT
+        ),
+        "{}",
+        agent.logs()
+    );
+    assert!(
+        agent.logs().contains("ordered atomic batches"),
+        "{}",
+        agent.logs()
+    );
+    assert_eq!(raw::children(&h, "/big").len(), 1200);
+    let wrong: Vec<usize> = raw::block(async {
+        let c = raw::client(&h).await;
+        let mut wrong = Vec::new();
+        for i in 0..1200 {
+            let got = c.get_data(&format!("/big/n{i:04}")).await.map(|(d, _)| d);
+            if got.as_deref().ok() != Some(big_value(i).as_bytes()) {
+                wrong.push(i);
+            }
+        }
+        wrong
+    });
+    assert!(wrong.is_empty(), "nodes with wrong bytes: {wrong:?}");
+    assert_eq!(metric(&agent, refused), None, "{}", agent.logs());
+}

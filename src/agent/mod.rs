@@ -738,6 +738,13 @@ async fn pass(
                     report.written = *changes;
                     report.multi_ops = r.ops;
                     report.multi_bytes = vec![r.bytes];
+                    if r.batches > 1 {
+                        tracing::info!(
+                            batches = r.batches,
+                            "applied as ordered atomic batches (--allow-split): each batch is \
+                             atomic, the whole plan is not"
+                        );
+                    }
                     "applied"
                 }
                 Outcome::Suspended => "suspended",
@@ -751,6 +758,16 @@ async fn pass(
         Err(EngineError::Apply(ApplyError::Exec(ExecError::LockLost { .. })))
         | Err(EngineError::Apply(ApplyError::Zk(ZkError::LockLost(_)))) => {
             fail_pass(&mut report, "lost the leader lock".into(), true)
+        }
+        // Over one request without --allow-split: a guard refusal like --max-deletes, reported
+        // once and not retried until a trigger (docs/agent.md, "Plans larger than one request").
+        Err(EngineError::TooLarge(e)) => {
+            tracing::error!(
+                reason = %e,
+                "refused: the plan is larger than one request; nothing written"
+            );
+            report.error = Some(e.to_string());
+            report.result = "refused";
         }
         Err(e) => fail_pass(&mut report, e.to_string(), false),
     }

@@ -10,13 +10,15 @@ use std::sync::OnceLock;
 use super::Settings;
 
 /// Config keys (long flag names) a reload takes. Every other key needs a restart.
-pub const RELOADABLE_KEYS: [&str; 6] = [
+pub const RELOADABLE_KEYS: [&str; 8] = [
     "files",
     "observe",
     "resync-interval",
     "debounce",
     "max-deletes",
     "prune-removed",
+    "allow-split",
+    "max-request-bytes",
 ];
 
 /// Resolves the settings again; `None` when they are invalid (the source reports why).
@@ -61,5 +63,7 @@ pub(super) fn take(current: &mut Settings, new: Settings) -> Taken {
     let pass = &mut current.pass;
     pass.max_deletes = new.pass.max_deletes;
     pass.planner.prune_removed = new.pass.planner.prune_removed;
+    pass.exec.allow_split = new.pass.exec.allow_split;
+    pass.exec.max_request_bytes = new.pass.exec.max_request_bytes;
     taken
 }

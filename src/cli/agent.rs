@@ -46,6 +46,14 @@ pub struct AgentArgs {
     /// Quiet time after a manifest file event before re-reading [default: 100ms].
     #[arg(long)]
     pub debounce: Option<humantime::Duration>,
+    /// Apply a plan larger than one ZooKeeper request as ordered atomic batches, as
+    /// `apply --allow-split` does; without it such a pass is refused and reported.
+    #[arg(long)]
+    pub allow_split: bool,
+    /// The server's jute.maxbuffer: the largest request one transaction may be [default:
+    /// 1048575].
+    #[arg(long)]
+    pub max_request_bytes: Option<usize>,
 }
 
 pub fn run(args: &AgentArgs, global: &GlobalArgs) -> Exit {
@@ -198,15 +206,21 @@ pub fn resolve(args: &AgentArgs, global: &GlobalArgs) -> Result<Settings, Exit> 
             None => LockFormat::Kazoo,
         },
     };
-    let max_deletes = match args.max_deletes {
-        Some(n) => n,
-        None => match get("max-deletes") {
-            Some((f, e)) => as_string(&e.value)
+    let number = |key: &str, flag: Option<usize>, default: usize| -> Result<usize, Exit> {
+        match (flag, get(key)) {
+            (Some(n), _) => Ok(n),
+            (None, Some((f, e))) => as_string(&e.value)
                 .and_then(|s| s.parse().ok())
-                .ok_or_else(|| f.bad(e, "a number"))?,
-            None => 50,
-        },
+                .ok_or_else(|| f.bad(e, "a number")),
+            (None, None) => Ok(default),
+        }
     };
+    let max_deletes = number("max-deletes", args.max_deletes, 50)?;
+    let max_request_bytes = number(
+        "max-request-bytes",
+        args.max_request_bytes,
+        crate::model::JUTE_MAXBUFFER,
+    )?;
     let host_id = string("host-id", &args.host_id)?.unwrap_or_else(hostname);
     if host_id.trim().is_empty() {
         return Err(fail(Exit::Trouble, "--host-id must not be empty"));
@@ -229,7 +243,9 @@ pub fn resolve(args: &AgentArgs, global: &GlobalArgs) -> Result<Settings, Exit> 
     pass.identifier = host_id.clone();
     pass.max_deletes = max_deletes;
     pass.revision = Some("agent".into());
-    pass.exec.allow_split = false;
+    // The same ordered, resumable batches as `apply --allow-split` (docs/design.md, "Apply").
+    pass.exec.allow_split = flag_or_bool("allow-split", args.allow_split)?;
+    pass.exec.max_request_bytes = max_request_bytes;
     let prune_removed = flag_or_bool("prune-removed", args.prune_removed)?;
     pass.planner.prune_removed = prune_removed;
     Ok(Settings {

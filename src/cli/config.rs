@@ -3,9 +3,9 @@
 //! `tls-cert`, `tls-key`, `sasl`, `sasl-principal`, `keytab`, `sasl-service` (files relative
 //! to the config file), and the agent's own keys: `files`, `listen`,
 //! `observe`, `resync-interval`, `host-id`, `lock-format`, `prune-removed`, `max-deletes`,
-//! `debounce`). Flags and their environment variables win over it. A key that is none of these
-//! is an error naming the file and line (a typo must never be silently ignored); keys another
-//! command uses are accepted and ignored.
+//! `debounce`, `allow-split`, `max-request-bytes`). Flags and their environment variables win
+//! over it. A key that is none of these is an error naming the file and line (a typo must never
+//! be silently ignored); keys another command uses are accepted and ignored.
 use std::path::Path;
 
 use saphyr::{LoadableYamlNode, Yaml};
@@ -30,7 +30,7 @@ const GLOBAL_KEYS: [&str; 13] = [
     "sasl-service",
 ];
 /// Keys only the agent reads.
-pub const AGENT_KEYS: [&str; 9] = [
+pub const AGENT_KEYS: [&str; 11] = [
     "files",
     "listen",
     "observe",
@@ -40,6 +40,8 @@ pub const AGENT_KEYS: [&str; 9] = [
     "prune-removed",
     "max-deletes",
     "debounce",
+    "allow-split",
+    "max-request-bytes",
 ];
 
 /// One `key: value` of the config file, with its line (1-based).
