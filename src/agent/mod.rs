@@ -272,6 +272,8 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
     let mut session: Option<Live> = None;
     let mut generation = 0u64;
     let mut connect_backoff = Backoff::for_connects(settings.connect.session_timeout);
+    // Sessions that connect but cannot contend for the lock (not reset by a connect).
+    let mut contention_backoff = Backoff::new();
     let mut pass_backoff = Backoff::new();
     let mut connect_at = Instant::now();
     let mut retry_at: Option<Instant> = None;
@@ -458,6 +460,20 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
                             if let Some(c) = ctx.as_mut() { c.keeper.session_lost(); }
                             connect_at = Instant::now();
                         }
+                        SessionEvent::ContentionFailed(error) => {
+                            // Not a lost session: retrying at once would only fail again.
+                            let wait = contention_backoff.next();
+                            metrics.set_session_state("disconnected");
+                            metrics.leader.set(0);
+                            health.set_ready(false);
+                            session = None;
+                            report::set_connect_error(
+                                &view,
+                                Some(format!("failed to contend for the leader lock: {error}")),
+                            );
+                            if let Some(c) = ctx.as_mut() { c.keeper.session_lost(); }
+                            connect_at = Instant::now() + wait;
+                        }
                     }
                 }
             }
@@ -627,7 +643,7 @@ async fn open_session(
             }
             Err(e) => {
                 tracing::warn!(error = %e, "failed to contend for the leader lock; starting a new session");
-                let _ = sess_tx.send((generation, SessionEvent::Ended("lock contention failed")));
+                let _ = sess_tx.send((generation, SessionEvent::ContentionFailed(e.to_string())));
             }
         }
     });

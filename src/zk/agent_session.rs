@@ -9,7 +9,7 @@ use zookeeper_client as zk;
 use super::session::Session;
 
 /// A session state change the agent acts on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SessionEvent {
     /// (Re)connected: watches must be added again and the tree re-listed.
     Connected,
@@ -17,6 +17,9 @@ pub enum SessionEvent {
     Disconnected,
     /// Terminal: expired, closed or authentication failed. Build a new session.
     Ended(&'static str),
+    /// The session works but cannot contend for the leader lock (e.g. the state is guarded
+    /// for another identity): build a new session after a backoff, reporting why.
+    ContentionFailed(String),
 }
 
 /// Forwards the session's state changes, tagged with `generation`, until a terminal state.

@@ -25,7 +25,7 @@ pub enum ZkError {
         "failed to authenticate to ZooKeeper at {hosts} with {who}: the server refused the credentials (AUTH_FAILED); check --sasl (or ZKSTATE_SASL) and the server's JAAS configuration"
     )]
     AuthFailed { hosts: String, who: String },
-    #[error("failed to connect to ZooKeeper at {hosts} over TLS: {cause}")]
+    #[error("failed to connect to ZooKeeper at {hosts}: TLS cannot work: {cause}")]
     Tls { hosts: String, cause: String },
     #[error("failed to set up a secured connection: {0}")]
     Credentials(String),
