@@ -111,6 +111,10 @@ pub struct ServerOptions {
     pub system_properties: Vec<(String, String)>,
     /// Extra `zoo.cfg` lines (`key=value`), appended after the defaults (later lines win).
     pub config: Vec<(String, String)>,
+    /// Extra jars (or directories) appended to the server's class path, e.g. Debian's
+    /// `netty-codec.jar`, which the Netty connection factory (TLS) needs and `zookeeper.jar`'s
+    /// manifest does not name.
+    pub extra_classpath: Vec<PathBuf>,
     /// A fixed client port instead of a free one (standalone server only).
     pub port: Option<u16>,
     /// How long `start`/`restart` wait for the server (or the quorum) to serve.
@@ -127,6 +131,7 @@ impl Default for ServerOptions {
             jute_maxbuffer: None,
             system_properties: Vec::new(),
             config: Vec::new(),
+            extra_classpath: Vec::new(),
             port: None,
             start_timeout: Duration::from_secs(60),
         }

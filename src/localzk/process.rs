@@ -126,6 +126,10 @@ impl Instance {
         let mut classpath = OsString::from(conf.as_os_str());
         classpath.push(":");
         classpath.push(&self.runtime.classpath);
+        for extra in &self.options.extra_classpath {
+            classpath.push(":");
+            classpath.push(extra);
+        }
 
         let mut cmd = Command::new(&self.runtime.java);
         cmd.arg(format!("-Xmx{}m", self.options.heap_mb))

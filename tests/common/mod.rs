@@ -13,6 +13,9 @@
 //! - [`desired`]: hand-built desired states for engine and executor tests.
 //! - [`agent`]: `zkstate agent` as a real process ([`agent::Agent`]), [`agent::free_port`],
 //!   [`agent::http_get`].
+//! - [`secure`]: secured real servers: a throwaway PKI ([`secure::Pki`]), TLS / mTLS /
+//!   DIGEST-MD5 servers ([`secure::tls_zk`]), a real MIT KDC ([`secure::Kdc`]) and Kerberos
+//!   servers ([`secure::kerberos_zk`]), Java's own ZooKeeper CLI as a client ([`secure::zkcli`]).
 //! - [`faults`]: what the fault suites share: trial counts and a replayable seed from the
 //!   environment, the old/new states of a large tree, reading it and the inventory back.
 //! - Here: [`zkstate`] (a `Command` for the built binary), [`run`], [`Manifests`], [`wait_for`].
@@ -37,13 +40,16 @@ pub mod desired;
 pub mod faults;
 pub mod processes;
 pub mod raw;
+pub mod secure;
 pub mod tools;
 #[allow(unused_imports)] // re-exported for the test files that need them
 pub use curator_build::{CURATOR_JARS, CuratorToolBuild, curator_tool};
 #[allow(unused_imports)] // re-exported for the test files that need them
 pub use processes::{ZkEnsemble, zk};
 #[allow(unused_imports)] // re-exported for the test files that need them
-pub use tools::{Holder, ToolOutput, curator, curator_command, kazoo, kazoo_command, run_tool};
+pub use tools::{
+    Holder, ToolOutput, curator, curator_command, kazoo, kazoo_command, kazoo_with_env, run_tool,
+};
 
 /// A `Command` for the `zkstate` binary built by this `cargo test`.
 pub fn zkstate() -> Command {

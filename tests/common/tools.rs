@@ -56,6 +56,14 @@ pub fn kazoo(args: &[&str]) -> Value {
     )
 }
 
+/// [`kazoo`] with extra environment variables, e.g. the `ZKTOOL_TLS_*` / `ZKTOOL_SASL` security
+/// settings that `common::secure` builds.
+pub fn kazoo_with_env(args: &[&str], env: &[(String, String)]) -> Value {
+    let mut cmd = kazoo_command(args);
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    run_json(cmd, &format!("kazoo_tool {}", args.join(" ")))
+}
+
 /// Runs a CuratorTool subcommand and returns its JSON answer; panics (with its stderr) if it fails.
 ///
 /// `curator(&["latch-leader", &zk.connect_string(), "/election"])`
@@ -74,9 +82,14 @@ pub struct ToolOutput {
 }
 
 /// Runs `cmd` to completion with a timeout (a hung tool fails the test instead of hanging it).
-pub fn run_tool(mut cmd: Command, what: &str) -> ToolOutput {
+pub fn run_tool(cmd: Command, what: &str) -> ToolOutput {
+    run_tool_with_stdin(cmd, what, Stdio::null())
+}
+
+/// [`run_tool`] reading `stdin` (e.g. a script file) instead of nothing.
+pub fn run_tool_with_stdin(mut cmd: Command, what: &str, stdin: Stdio) -> ToolOutput {
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

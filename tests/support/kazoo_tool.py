@@ -28,8 +28,23 @@ Subcommands:
   try-set HOSTS PATH DATA                 set(path, DATA), any version         {"ok": true} | {"error": NAME}
   try-create HOSTS PATH DATA              create(path, DATA), open ACL         {"ok": true} | {"error": NAME}
   try-set-acl HOSTS PATH                  set_acls(path, world:anyone:all)     {"ok": true} | {"error": NAME}
+  get-acl HOSTS PATH                      get_acls(path)                       [{"scheme","id","perms"}] | null
+  create-auth HOSTS PATH DATA             create(path, DATA, makepath) with the ACL auth::all (every
+                                          identity of this session; missing parents get it too), read
+                                          back                                 {"path", "acl": [...]}
 
-Items are UTF-8 strings. The session timeout is 10 s, or ZKTOOL_SESSION_MS milliseconds.
+Items are UTF-8 strings. "perms" is ZooKeeper's bit mask (31 = all).
+
+Environment (every subcommand):
+  ZKTOOL_SESSION_MS          session timeout in milliseconds (default 10000)
+  ZKTOOL_CONNECT_TIMEOUT_S   how long to try connecting before exit 1 (default 30)
+  ZKTOOL_TLS_CA              PEM CA file: connect over TLS (use_ssl=True, verify_certs=True)
+  ZKTOOL_TLS_CERT, ZKTOOL_TLS_KEY
+                             PEM client certificate and unencrypted key (both or neither)
+  ZKTOOL_TLS_CHECK_HOSTNAME  "0" to skip matching the server certificate against the host name
+                             (default: checked, so connect as localhost or 127.0.0.1)
+  ZKTOOL_SASL                digest-md5:USER:PASSWORD authenticates with SASL DIGEST-MD5
+                             (needs the pure-sasl package; PASSWORD may contain ':')
 """
 
 import base64
@@ -41,7 +56,7 @@ import time
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, LockTimeout, NoNodeError
-from kazoo.security import OPEN_ACL_UNSAFE
+from kazoo.security import ACL, OPEN_ACL_UNSAFE, Id, Permissions
 
 
 class UsageError(Exception):
@@ -65,10 +80,46 @@ def hold():
             return
 
 
+def security_options(env):
+    """KazooClient keyword arguments for the ZKTOOL_TLS_* and ZKTOOL_SASL variables."""
+    options = {}
+    ca, cert, key = (env.get("ZKTOOL_TLS_" + name) for name in ("CA", "CERT", "KEY"))
+    if bool(cert) != bool(key):
+        raise UsageError("ZKTOOL_TLS_CERT and ZKTOOL_TLS_KEY go together")
+    if cert and not ca:
+        raise UsageError("ZKTOOL_TLS_CERT needs ZKTOOL_TLS_CA")
+    if ca:
+        options.update(
+            use_ssl=True,
+            verify_certs=True,
+            ca=ca,
+            check_hostname=env.get("ZKTOOL_TLS_CHECK_HOSTNAME", "1") != "0",
+        )
+        if cert:
+            options.update(certfile=cert, keyfile=key)
+    sasl = env.get("ZKTOOL_SASL")
+    if sasl:
+        mechanism, _, credentials = sasl.partition(":")
+        user, sep, password = credentials.partition(":")
+        if mechanism.lower() != "digest-md5" or not sep:
+            raise UsageError("ZKTOOL_SASL must be digest-md5:USER:PASSWORD")
+        options["sasl_options"] = {
+            "mechanism": "DIGEST-MD5",
+            "username": user,
+            "password": password,
+        }
+    return options
+
+
 def connect(hosts):
     timeout = float(os.environ.get("ZKTOOL_SESSION_MS", "10000")) / 1000.0
-    client = KazooClient(hosts=hosts, timeout=timeout)
-    client.start(timeout=30)
+    connect_timeout = float(os.environ.get("ZKTOOL_CONNECT_TIMEOUT_S", "30"))
+    client = KazooClient(hosts=hosts, timeout=timeout, **security_options(os.environ))
+    try:
+        client.start(timeout=connect_timeout)
+    except Exception:
+        client.close()
+        raise
     return client
 
 
@@ -254,6 +305,29 @@ def children(client, args):
         emit(None)
 
 
+def acl_json(acls):
+    return [{"scheme": a.id.scheme, "id": a.id.id, "perms": a.perms} for a in acls]
+
+
+def get_acl(client, args):
+    (path,) = args_exactly(args, ["PATH"])
+    try:
+        acls, _ = client.get_acls(path)
+    except NoNodeError:
+        emit(None)
+        return
+    emit(acl_json(acls))
+
+
+def create_auth(client, args):
+    path, data = args_exactly(args, ["PATH", "DATA"])
+    created = client.create(
+        path, data.encode("utf-8"), acl=[ACL(Permissions.ALL, Id("auth", ""))], makepath=True
+    )
+    acls, _ = client.get_acls(created)
+    emit({"path": created, "acl": acl_json(acls)})
+
+
 def attempt(action):
     """Runs a write as a foreign (unauthenticated) client; reports kazoo's error class."""
     try:
@@ -298,6 +372,8 @@ COMMANDS = {
     "json-register": json_register,
     "get": get,
     "children": children,
+    "get-acl": get_acl,
+    "create-auth": create_auth,
 }
 
 
@@ -308,6 +384,9 @@ def main(argv):
     command, hosts, args = COMMANDS[argv[0]], argv[1], list(argv[2:])
     try:
         client = connect(hosts)
+    except UsageError as exc:
+        sys.stderr.write("kazoo_tool %s: %s\n" % (argv[0], exc))
+        return 2
     except Exception as exc:
         sys.stderr.write("kazoo_tool %s: failed to connect to %s: %r\n" % (argv[0], hosts, exc))
         return 1
