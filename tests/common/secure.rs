@@ -688,9 +688,7 @@ fn jaas_string(value: &str) -> String {
 /// with its own `krb5.conf`, `kdc.conf` and database in [`Kdc::dir`]; killed on drop.
 ///
 /// Clients find it through [`Kdc::env`] (`KRB5_CONFIG`; its `udp_preference_limit = 1` makes
-/// them use TCP) or, in a JVM, `-Djava.security.krb5.conf=`[`Kdc::krb5_conf`]. MIT's GSSAPI
-/// can also get (and renew) its tickets from a client keytab on its own:
-/// `KRB5_CLIENT_KTNAME=<keytab>` with an empty cache.
+/// them use TCP) or, in a JVM, `-Djava.security.krb5.conf=`[`Kdc::krb5_conf`].
 pub struct Kdc {
     pub realm: String,
     /// The client configuration (`KRB5_CONFIG`, `-Djava.security.krb5.conf`).
