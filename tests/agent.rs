@@ -152,6 +152,10 @@ fn drift_is_reverted_and_endpoints_answer() {
         );
     }
     assert_eq!(metric(&agent, "zkstate_leader"), Some(1.0));
+    assert!(
+        metric(&agent, "zkstate_reconcile_duration_seconds_count").is_some_and(|n| n >= 1.0),
+        "every pass is timed\n{text}"
+    );
     // Recorded when each reverting pass finishes, a moment after its write is visible.
     assert!(wait_for(
         || metric(&agent, "zkstate_drift_reverted_total").is_some_and(|v| v >= 3.0),

@@ -279,6 +279,8 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
     let mut retry_at: Option<Instant> = None;
     let mut pending: Vec<Reason> = vec![Reason::Start];
     let mut running: Option<BoxFuture<'static, (Box<PassCtx>, PassReport)>> = None;
+    // When the running pass started: `zkstate_reconcile_duration_seconds`.
+    let mut pass_started = Instant::now();
     let mut stop_at: Option<Instant> = None;
     let mut roots: Vec<String> = Vec::new();
     let mut notified_ready = false;
@@ -365,6 +367,7 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
                 settings.observe,
             );
             running = Some(fut.instrument(span).boxed());
+            pass_started = Instant::now();
         }
 
         tokio::select! {
@@ -384,6 +387,7 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
                 ctx = Some(c);
                 let failed = report.error.is_some() && report.result == "error";
                 record(&metrics, &report);
+                metrics.reconcile_duration.observe(pass_started.elapsed().as_secs_f64());
                 // /status and /metrics describe the same pass.
                 update_view(&view, session.as_ref(), &report, &settings);
                 if report.roots != roots {
