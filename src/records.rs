@@ -554,7 +554,8 @@ mod tests {
             .into_iter()
             .collect::<Vec<_>>()
         );
-        let both = StatePaths::guarded(root, &["u:p".into()]).with_identities(&[x509.clone()]);
+        let both =
+            StatePaths::guarded(root, &["u:p".into()]).with_identities(std::slice::from_ref(&x509));
         assert_eq!(both.acl.len(), 3);
         assert!(both.acl.contains(&x509));
         assert!(both.acl.iter().any(|a| a.scheme == "digest"));

@@ -221,7 +221,7 @@ fn zookeeper_down_under_an_agent() {
     let options = AgentOptions {
         session_timeout: DOWN_SESSION_FLAG,
         resync_interval: "60s",
-        extra: &[],
+        ..AgentOptions::default()
     };
     let mut agent = Agent::start(&hosts, m.path(), logs.path(), "agent-a", options);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -473,6 +473,7 @@ fn kill_9_of_the_ensemble_leader_during_agent_passes() {
         session_timeout: "10s",
         resync_interval: "30s",
         extra: &["--max-deletes", "100000"],
+        ..AgentOptions::default()
     };
     let mut agent = Agent::start(&hosts, dir.path(), logs.path(), "agent-a", options);
     let is = |seen: &Observed, side: Side| seen.tree == nodes(side, shape);

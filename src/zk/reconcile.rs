@@ -114,12 +114,20 @@ pub async fn read_stored(client: &zk::Client, state: &StatePaths) -> Result<Stor
     Ok(decode(state, &live)?)
 }
 
+/// True when anyone may change the node (a `world:anyone` entry with more than READ).
+fn is_open(acl: &[crate::model::AclEntry]) -> bool {
+    acl.iter().any(|e| {
+        e.scheme == "world" && e.id == "anyone" && e.perms.0 & !crate::model::Perms::READ.0 != 0
+    })
+}
+
 /// Most state nodes `prepare_state` walks (lock contenders, owners, segments included).
 const STATE_WALK_LIMIT: usize = 100_000;
 
 /// Creates the lock and inventory directories with the state ACL and, when the state is guarded
-/// (`--auth`), tightens every existing persistent node under `<state-path>` whose ACL differs
-/// (an older, open state). Returns how many nodes were tightened.
+/// (`--auth`, SASL, a client certificate), tightens every existing persistent node under
+/// `<state-path>` that anyone may change (an older, open state). Returns how many nodes were
+/// tightened.
 pub async fn prepare_state(client: &zk::Client, state: &StatePaths) -> Result<usize, ZkError> {
     for dir in [state.lock(), state.inventory()] {
         super::lock::ensure_state_path(client, &state.root, &dir, &state.acl).await?;
@@ -128,8 +136,6 @@ pub async fn prepare_state(client: &zk::Client, state: &StatePaths) -> Result<us
         return Ok(0);
     }
     let want: Vec<zk::Acl> = state.acl.iter().map(super::snapshot::to_zk_acl).collect();
-    let mut sorted_want = state.acl.clone();
-    sorted_want.sort();
     let mut tightened = 0;
     let mut queue = std::collections::VecDeque::from([state.root.clone()]);
     let mut seen = 0;
@@ -147,10 +153,13 @@ pub async fn prepare_state(client: &zk::Client, state: &StatePaths) -> Result<us
             // A lock contender: its own session's node, gone with it.
             continue;
         }
-        let mut have: Vec<crate::model::AclEntry> =
+        let have: Vec<crate::model::AclEntry> =
             acl.iter().map(super::snapshot::from_zk_acl).collect();
-        have.sort();
-        if have != sorted_want {
+        // Only an open node is tightened: a node already guarded (for this identity, or for
+        // others that share the state with it, e.g. CI by digest and agents by certificate)
+        // is left as it is, so differently authenticated runs never rewrite each other's ACLs
+        // back and forth (docs/security.md).
+        if is_open(&have) {
             match client.set_acl(p.as_str(), &want, Some(stat.aversion)).await {
                 Ok(_) => tightened += 1,
                 Err(zk::Error::NoNode) => continue,

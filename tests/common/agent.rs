@@ -30,13 +30,15 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((code, body.to_owned()))
 }
 
-/// How to start an agent: the global `--session-timeout`, the agent's `--resync-interval` and
-/// extra agent flags.
+/// How to start an agent: the global `--session-timeout`, the agent's `--resync-interval`,
+/// extra agent flags and environment.
 #[derive(Clone, Copy, Debug)]
 pub struct AgentOptions<'a> {
     pub session_timeout: &'a str,
     pub resync_interval: &'a str,
     pub extra: &'a [&'a str],
+    /// Extra environment variables of the agent process (e.g. `KRB5_CONFIG`).
+    pub env: &'a [(String, String)],
 }
 
 impl Default for AgentOptions<'_> {
@@ -45,6 +47,7 @@ impl Default for AgentOptions<'_> {
             session_timeout: "2s",
             resync_interval: "30s",
             extra: &[],
+            env: &[],
         }
     }
 }
@@ -89,6 +92,7 @@ impl Agent {
             .env("ZKSTATE_TEST_HOST", name)
             .env("ZKSTATE_TEST_HOOKS", logs.join(format!("{name}.hooks")))
             .env_remove("ZKSTATE_ZK")
+            .envs(options.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).expect("log"))
             .spawn()
