@@ -246,6 +246,20 @@ fn tls_mistakes_are_named_within_seconds() {
     // Baseline: the right settings work.
     let ok = status(&tls, &tls_flags(&pki, &me));
     assert_eq!(ok.0, 0, "{}", ok.2);
+    // Without --tls-ca the system's CA bundle is used (here the one SSL_CERT_FILE names).
+    let system = run(
+        &[
+            "--zk",
+            &tls,
+            "--tls-cert",
+            s(&me.cert),
+            "--tls-key",
+            s(&me.key),
+            "status",
+        ],
+        &[("SSL_CERT_FILE".to_string(), s(&pki.ca_pem).to_string())],
+    );
+    assert_eq!(system.0, 0, "system roots: {}", system.2);
 
     let r = status(
         &tls,
