@@ -6,7 +6,11 @@
 //!   keep every write small enough for one multi even for 100k-node trees; they are compacted
 //!   into one when there are many and the whole list is small;
 //! - `applied`: the applied-state record (revision, time, digest, by, counts, transaction id);
-//! - `suspend`: while it exists, the leader plans and reports but does not write.
+//! - `suspend`: while it exists, the leader plans and reports but does not write;
+//! - the `<state-path>` node's own data: `{"format": N}`, the records' format version, and
+//!   `inventory/format`, a marker with the same data that releases before format 1 cannot
+//!   decode as an owner, so they refuse these records (exit 2) instead of misreading them
+//!   (docs/design.md, "Format history").
 //!
 //! Everything here is written in the same multi as the changes it records. This module is the
 //! pure encoding (no I/O): it decodes the records from a snapshot and turns a new inventory and
@@ -19,6 +23,14 @@ use crate::model::{
     AclEntry, Inventory, Kind, LiveTree, Owner, OwnerInventory, Perms, Prune, ZPath,
 };
 use crate::plan::CreateKind;
+
+/// The format of the records this zkstate reads and writes (docs/design.md, "Format history").
+/// 0: no version (releases up to 2026-12-05); 1: `{"format":1}` in the `<state-path>` node and
+/// the `inventory/format` marker, applied records name the writer's version.
+pub const FORMAT: u32 = 1;
+/// The child of `inventory/` that marks versioned records (never an owner: owner nodes are
+/// named `Kind.name`).
+const FORMAT_MARKER: &str = "format";
 
 /// Largest inventory segment written at once.
 const SEGMENT_BYTES: usize = 256 * 1024;
@@ -164,6 +176,15 @@ pub struct AppliedRecord {
     pub by: String,
     pub txn: String,
     pub counts: crate::plan::Summary,
+    /// The zkstate that wrote it (`zkstate --version`); absent in records of format 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// The data of the `<state-path>` node (and of the `inventory/format` marker).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct FormatData {
+    format: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -198,6 +219,43 @@ pub struct StoredState {
     pub records: BTreeMap<Owner, OwnerRecord>,
     pub applied: Option<(AppliedRecord, i32)>,
     pub suspended: bool,
+    /// The records' format (0 when the state node has no data or does not exist yet).
+    pub format: u32,
+    /// Version of the `<state-path>` node, when it exists.
+    pub root_version: Option<i32>,
+    /// True when `inventory/format` exists.
+    pub format_marker: bool,
+}
+
+/// Records written by a newer zkstate: this one must write nothing (docs/design.md, "Format
+/// history").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "zkstate's records under {path} are format {found}, newer than this zkstate knows (format {known}): upgrade zkstate here; nothing was written"
+)]
+pub struct NewerFormat {
+    pub path: String,
+    pub found: u32,
+    pub known: u32,
+}
+
+impl StoredState {
+    /// Refuses records of a format newer than [`FORMAT`].
+    pub fn check_format(&self, paths: &StatePaths) -> Result<(), NewerFormat> {
+        if self.format > FORMAT {
+            return Err(NewerFormat {
+                path: paths.root.to_string(),
+                found: self.format,
+                known: FORMAT,
+            });
+        }
+        Ok(())
+    }
+
+    /// True when a commit must also rewrite the records in the current format.
+    pub fn needs_upgrade(&self) -> bool {
+        self.format < FORMAT || !self.format_marker
+    }
 }
 
 /// A record that cannot be decoded: never a reason to delete anything.
@@ -227,9 +285,25 @@ fn prune_word(p: Prune) -> &'static str {
 /// `suspend` as nodes.
 pub fn decode(paths: &StatePaths, live: &LiveTree) -> Result<StoredState, Corrupt> {
     let mut out = StoredState::default();
+    if let Some(root) = live.nodes.get(&paths.root) {
+        out.root_version = Some(root.version);
+        if !root.data.is_empty() {
+            let data: FormatData = serde_json::from_slice(&root.data).map_err(|e| {
+                corrupt(
+                    &paths.root,
+                    format!("the state node's data must be {{\"format\": N}}: {e}"),
+                )
+            })?;
+            out.format = data.format;
+        }
+    }
     let inv = paths.inventory();
     if let Some(dir) = live.nodes.get(&inv) {
         for name in &dir.children {
+            if name == FORMAT_MARKER {
+                out.format_marker = true;
+                continue;
+            }
             let owner_path = inv.child(name);
             let Some(node) = live.nodes.get(&owner_path) else {
                 continue;
@@ -505,6 +579,31 @@ fn header_bytes(owner: &Owner, inv: &OwnerInventory) -> Vec<u8> {
     serde_json::to_vec(&h).unwrap_or_default()
 }
 
+/// The writes that put the records in the current format: the `<state-path>` node's data and
+/// the `inventory/format` marker (sent in the same multi as the apply that needs them).
+pub fn format_ops(paths: &StatePaths, stored: &StoredState) -> Vec<WriteOp> {
+    let data = serde_json::to_vec(&FormatData { format: FORMAT }).unwrap_or_default();
+    let mut ops = Vec::new();
+    if stored.format != FORMAT
+        && let Some(version) = stored.root_version
+    {
+        ops.push(WriteOp::Set {
+            path: paths.root.to_string(),
+            data: data.clone(),
+            version,
+        });
+    }
+    if !stored.format_marker {
+        ops.push(WriteOp::Create {
+            path: paths.inventory().child(FORMAT_MARKER).to_string(),
+            data,
+            mode: CreateKind::Persistent,
+            acl: paths.acl.clone(),
+        });
+    }
+    ops
+}
+
 /// The write that records an apply.
 pub fn applied_op(paths: &StatePaths, stored: &StoredState, rec: &AppliedRecord) -> WriteOp {
     let data = serde_json::to_vec(rec).unwrap_or_default();
@@ -526,6 +625,44 @@ pub fn applied_op(paths: &StatePaths, stored: &StoredState, rec: &AppliedRecord)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn format_is_read_upgraded_and_newer_ones_refused() {
+        let paths = StatePaths::new(p("/zkstate"));
+        let mut live = LiveTree::default();
+        let node = |data: &[u8], children: &[&str], version: i32| crate::model::LiveNode {
+            data: data.to_vec(),
+            version,
+            children: children.iter().map(|c| c.to_string()).collect(),
+            ..Default::default()
+        };
+        // Format 0: no data in the state node, no marker.
+        live.nodes
+            .insert(p("/zkstate"), node(b"", &["inventory"], 3));
+        live.nodes
+            .insert(p("/zkstate/inventory"), node(b"", &[], 0));
+        let old = decode(&paths, &live).unwrap();
+        assert_eq!((old.format, old.root_version), (0, Some(3)));
+        assert!(old.needs_upgrade());
+        let ops = format_ops(&paths, &old);
+        assert_eq!(ops.len(), 2, "{ops:?}");
+        apply(&mut live, &ops);
+        let now = decode(&paths, &live).unwrap();
+        assert_eq!(now.format, FORMAT);
+        assert!(now.format_marker, "the marker is not an owner");
+        assert!(now.inventory.owners.is_empty());
+        assert!(!now.needs_upgrade());
+        assert!(format_ops(&paths, &now).is_empty());
+        assert!(now.check_format(&paths).is_ok());
+        // A newer format is refused.
+        live.nodes.get_mut(&p("/zkstate")).unwrap().data = br#"{"format":2}"#.to_vec();
+        let newer = decode(&paths, &live).unwrap();
+        let e = newer.check_format(&paths).unwrap_err();
+        assert_eq!((e.found, e.known), (2, FORMAT));
+        // Anything else in the state node is corrupt, never "format 0".
+        live.nodes.get_mut(&p("/zkstate")).unwrap().data = b"junk".to_vec();
+        assert!(decode(&paths, &live).is_err());
+    }
 
     #[test]
     fn session_identities_guard_the_state() {

@@ -102,8 +102,13 @@ fn a_partial_set_keeps_the_other_owners_until_prune_removed() {
     assert_eq!(raw::get(&hosts, "/queues/jobs"), None);
     assert_eq!(raw::text(&hosts, "/a/x"), "v-x");
     // Nothing is recorded for them any more.
+    // (`format` marks the records' format version, docs/design.md "Format history".)
     let inv = raw::children(&hosts, "/zkstate/inventory");
-    assert_eq!(inv, vec!["ConfigTree.a".to_string()], "{inv:?}");
+    assert_eq!(
+        inv,
+        vec!["ConfigTree.a".to_string(), "format".to_string()],
+        "{inv:?}"
+    );
 }
 
 #[test]

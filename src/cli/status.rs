@@ -40,7 +40,10 @@ pub async fn run_async(args: &StatusArgs, global: &GlobalArgs) -> Exit {
             OutputFormat::Json => print_json(&report),
             OutputFormat::Text => print!("{}", text(&report)),
         }
-        Exit::Ok
+        match &report.newer_format {
+            Some(e) => fail(Exit::Trouble, e),
+            None => Exit::Ok,
+        }
     }
     .await
 }
@@ -67,9 +70,14 @@ pub fn text(v: &StatusReport) -> String {
             } else {
                 &l.revision
             };
+            let written_by = l
+                .version
+                .as_deref()
+                .map(|v| format!(" (zkstate {v})"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "Last apply: revision {revision} at {} by {}",
+                "Last apply: revision {revision} at {} by {}{written_by}",
                 l.time, l.by
             );
         }

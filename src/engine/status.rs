@@ -21,6 +21,10 @@ pub struct StatusReport {
     pub queues: Vec<QueueStatus>,
     pub elections: Vec<ElectionStatus>,
     pub services: Vec<ServiceStatus>,
+    /// Records of a newer format: the report holds only the lock, suspend and last apply, and
+    /// `status` exits 2 after printing it (docs/design.md, "Format history").
+    #[serde(skip)]
+    pub newer_format: Option<crate::records::NewerFormat>,
 }
 
 /// The leader lock: identifiers in lock order.
@@ -38,6 +42,8 @@ pub struct LastApply {
     pub time: String,
     pub digest: String,
     pub by: String,
+    /// The zkstate that wrote it (`zkstate --version`); null for records of format 0.
+    pub version: Option<String>,
 }
 
 /// One ConfigTree.
@@ -98,13 +104,27 @@ pub async fn collect(
     let client = session.client();
     let contenders = lock::contenders(client, opts.state.lock().as_str()).await?;
     let ids: Vec<String> = contenders.into_iter().map(|(_, id)| id).collect();
-    let stored = reconcile::read_stored(client, &opts.state).await?;
+    let stored = reconcile::read_stored_any_format(client, &opts.state).await?;
     let last_apply = stored.applied.as_ref().map(|(r, _)| LastApply {
         revision: r.revision.clone(),
         time: r.time.clone(),
         digest: r.digest.clone(),
         by: r.by.clone(),
+        version: r.version.clone(),
     });
+    if let Err(newer) = stored.check_format(&opts.state) {
+        // The inventory of a newer format cannot be read here: only what is certain.
+        return Ok(StatusReport {
+            lock: LockStatus {
+                holder: ids.first().cloned(),
+                contenders: ids,
+            },
+            suspended: stored.suspended,
+            last_apply,
+            newer_format: Some(newer),
+            ..StatusReport::default()
+        });
+    }
     let mut trees = Vec::new();
     match desired {
         Some(d) => {

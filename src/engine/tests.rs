@@ -104,6 +104,7 @@ fn sample_status() -> StatusReport {
             time: "2026-01-01T00:00:00Z".into(),
             digest: "d".into(),
             by: "h:1".into(),
+            version: Some("0.1.0 (abc1234)".into()),
         }),
         trees: vec![TreeStatus {
             name: "t".into(),
@@ -142,6 +143,7 @@ fn sample_status() -> StatusReport {
                 ephemeral: true,
             }],
         }],
+        newer_format: None,
     }
 }
 
@@ -151,7 +153,7 @@ fn status_report_json_is_specs_shape() {
         serde_json::to_string(&sample_status()).unwrap(),
         concat!(
             r#"{"lock":{"holder":"h:1","contenders":["h:1","h:2"]},"suspended":true,"#,
-            r#""lastApply":{"revision":"","time":"2026-01-01T00:00:00Z","digest":"d","by":"h:1"},"#,
+            r#""lastApply":{"revision":"","time":"2026-01-01T00:00:00Z","digest":"d","by":"h:1","version":"0.1.0 (abc1234)"},"#,
             r#""trees":[{"name":"t","root":"/c","mode":"enforce","inSync":false,"drift":{"create":1,"update":0,"delete":2},"orphaned":["/old/x"]}],"#,
             r#""queues":[{"name":"q","path":"/q","format":"kazoo-locking","depth":7,"alert":true}],"#,
             r#""elections":[{"name":"e","path":"/e","format":"curator","leader":null,"contenders":[]}],"#,

@@ -27,6 +27,8 @@ pub enum ZkError {
     AuthFailed { hosts: String, who: String },
     #[error("failed to connect to ZooKeeper at {hosts}: TLS cannot work: {cause}")]
     Tls { hosts: String, cause: String },
+    #[error(transparent)]
+    NewerFormat(crate::records::NewerFormat),
     #[error("failed to set up a secured connection: {0}")]
     Credentials(String),
     #[error("failed to {op} {path}: {source}")]
@@ -63,6 +65,12 @@ impl ZkError {
             path: path.into(),
             source,
         }
+    }
+}
+
+impl From<crate::records::NewerFormat> for ZkError {
+    fn from(e: crate::records::NewerFormat) -> Self {
+        ZkError::NewerFormat(e)
     }
 }
 

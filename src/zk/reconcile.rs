@@ -13,7 +13,7 @@ use super::snapshot::{Areas, read_acls, snapshot, snapshot_batched, snapshot_str
 use crate::model::{DesiredState, Kind, LiveTree, Prune};
 use crate::plan::{self, Change, Op, Plan};
 use crate::records::{
-    AppliedRecord, StatePaths, StoredState, WriteOp, applied_op, decode, inventory_ops,
+    AppliedRecord, StatePaths, StoredState, WriteOp, applied_op, decode, format_ops, inventory_ops,
 };
 
 /// Options of a pass.
@@ -103,12 +103,25 @@ pub enum ApplyError {
     Zk(#[from] ZkError),
 }
 
-/// Reads zkstate's own records.
+/// Reads zkstate's own records; records of a newer format are refused
+/// ([`crate::records::NewerFormat`]).
 pub async fn read_stored(client: &zk::Client, state: &StatePaths) -> Result<StoredState, ZkError> {
+    let stored = read_stored_any_format(client, state).await?;
+    stored.check_format(state)?;
+    Ok(stored)
+}
+
+/// [`read_stored`] without the format check, for `status`, which shows what it can of newer
+/// records before it exits 2.
+pub async fn read_stored_any_format(
+    client: &zk::Client,
+    state: &StatePaths,
+) -> Result<StoredState, ZkError> {
     let mut areas = Areas::default();
     areas.subtrees.insert(state.inventory());
     areas.nodes.insert(state.applied());
     areas.nodes.insert(state.suspend());
+    areas.nodes.insert(state.root.clone());
     // Segments are up to 256 KiB: four per multi-read keep each response near 1 MiB.
     let live = snapshot_batched(client, &areas, 4).await?;
     Ok(decode(state, &live)?)
@@ -377,8 +390,15 @@ pub async fn apply(
                 _ => None,
             })
             .collect();
-        if ops.is_empty() && acl_changes.is_empty() && !observed.plan.inventory_changed {
+        // Records of an older format are rewritten by the next apply, even one that changes
+        // nothing else (docs/design.md, "Format history").
+        let upgrade = observed.stored.needs_upgrade();
+        if ops.is_empty() && acl_changes.is_empty() && !observed.plan.inventory_changed && !upgrade
+        {
             return Ok(ApplyOutcome::InSync(observed));
+        }
+        if upgrade {
+            ops.extend(format_ops(&opts.state, &observed.stored));
         }
         ops.extend(inventory_ops(
             &opts.state,
@@ -393,6 +413,7 @@ pub async fn apply(
             by: opts.identifier.clone(),
             txn: txn.clone(),
             counts: observed.plan.summary(),
+            version: Some(crate::VERSION.to_owned()),
         };
         ops.push(applied_op(&opts.state, &observed.stored, &record));
         let summary = observed.plan.summary();

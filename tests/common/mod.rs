@@ -11,6 +11,8 @@
 //!   `CARGO_TARGET_TMPDIR/curator-tool`, with a CDS archive for faster JVM start-up.
 //! - [`raw`]: raw `zookeeper-client` reads and writes for assertions.
 //! - [`desired`]: hand-built desired states for engine and executor tests.
+//! - [`compat`]: the 2026-12-05 release built from this repository's history, for the
+//!   mixed-version tests.
 //! - [`agent`]: `zkstate agent` as a real process ([`agent::Agent`]), [`agent::free_port`],
 //!   [`agent::http_get`].
 //! - [`secure`]: secured real servers: a throwaway PKI ([`secure::Pki`]), TLS / mTLS /
@@ -35,6 +37,7 @@ use std::time::{Duration, Instant};
 pub use zkstate::localzk::{ServerOptions, ZkServer};
 
 pub mod agent;
+pub mod compat;
 pub mod curator_build;
 pub mod desired;
 pub mod faults;
