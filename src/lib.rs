@@ -17,6 +17,15 @@
 //! - [`telemetry`]: metrics, HTTP endpoints, systemd notify.
 //! - [`localzk`]: throwaway local ZooKeeper servers (a JVM on a free loopback port) for `dev` and tests.
 //! - [`cli`]: clap types, one file per subcommand, plan and status rendering.
+
+/// The git commit this binary was built from (`git rev-parse --short=12 HEAD`, set by
+/// `build.rs`), or `unknown` when it was built outside a git checkout (from a source tarball).
+pub const COMMIT: &str = env!("ZKSTATE_COMMIT");
+
+/// `X.Y.Z (COMMIT)`: what `zkstate --version` and `-V` print after the name, `zkstate`
+/// (SPEC §3 "Upgrades").
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("ZKSTATE_COMMIT"), ")");
+
 pub mod agent;
 pub mod cli;
 pub mod engine;

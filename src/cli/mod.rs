@@ -40,7 +40,7 @@ pub enum Exit {
 #[derive(Debug, Parser)]
 #[command(
     name = "zkstate",
-    version,
+    version = crate::VERSION,
     about = "Declarative config-sync and reconciliation for Apache ZooKeeper"
 )]
 pub struct Cli {
