@@ -371,3 +371,55 @@ fn kill_9_during_the_upgrading_commit_leaves_all_old_or_all_new() {
         trials()
     );
 }
+
+#[test]
+fn an_agent_on_records_of_a_newer_format_reports_it_writes_nothing_and_keeps_its_host_nodes() {
+    let z = zk();
+    let h = z.connect_string();
+    let with_service = |value: &str| {
+        format!(
+            "{}---\napiVersion: zkstate/v1\nkind: Service\nmetadata: {{name: api}}\nspec:\n  format: json\n  basePath: /services\n  scope: host\n  instances:\n    - id: host-a-8080\n      address: 127.0.0.1\n      port: 8080\n",
+            tree(value)
+        )
+    };
+    let m = Manifests::new(&[("t.yaml", &with_service("v1"))]);
+    let logs = tempfile::tempdir().expect("tempdir");
+    let a = agent(new_bin(), &h, m.path(), logs.path(), "host-a");
+    let reg = "/services/api/host-a-8080";
+    assert!(
+        wait_for(
+            || format_of(&h) == Some(1) && common::raw::get(&h, reg).is_some(),
+            WAIT
+        ),
+        "{}",
+        a.logs()
+    );
+    // A newer zkstate upgraded the records meanwhile.
+    common::raw::set(&h, "/zkstate", br#"{"format":7}"#);
+    m.replace("t.yaml", &with_service("v2"));
+    let reported = || {
+        a.status().is_some_and(|s| {
+            s["agent"]["lastPass"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("format 7"))
+        })
+    };
+    assert!(wait_for(reported, WAIT), "{:?}\n{}", a.status(), a.logs());
+    assert_eq!(
+        common::raw::get(&h, "/app/n00").map(|(d, _)| d),
+        Some(b"v1-0".to_vec()),
+        "nothing of the new manifests was written"
+    );
+    assert!(
+        common::raw::get(&h, reg).is_some(),
+        "the host's own registration stays"
+    );
+    let metrics = a.get("/metrics").map(|(_, b)| b).unwrap_or_default();
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("zkstate_reconcile_total{result=\"error\"}") && !l.ends_with(" 0")
+        ),
+        "{metrics}"
+    );
+    assert!(a.logs().contains("format 7"));
+}
