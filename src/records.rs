@@ -579,6 +579,94 @@ fn header_bytes(owner: &Owner, inv: &OwnerInventory) -> Vec<u8> {
     serde_json::to_vec(&h).unwrap_or_default()
 }
 
+/// Compact an owner's segments once they hold this much more than its full list (in
+/// quarters: 5 = 1.25x), so the records stay within about what one fresh apply writes.
+const COMPACT_RATIO_QUARTERS: usize = 5;
+
+/// A compaction of the records too large to ride in an apply's multi (docs/design.md,
+/// "Ownership inventory"): `creates` write an owner's full list as new segments, then `deletes`
+/// remove its older segments, oldest first. Sent as ordered batches after the apply's commit,
+/// every intermediate state replays to the same inventory: the new segments only repeat what the
+/// old ones already add (`+` and `~` of the full list), and removing a *prefix* of the old
+/// segments cannot bring back a path a later line removed, since that later line goes last.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Compaction {
+    pub creates: Vec<WriteOp>,
+    pub deletes: Vec<WriteOp>,
+}
+
+impl Compaction {
+    pub fn is_empty(&self) -> bool {
+        self.creates.is_empty() && self.deletes.is_empty()
+    }
+
+    /// Creates first, then deletes: the order the batches must land in.
+    pub fn ops(&self) -> Vec<WriteOp> {
+        self.creates.iter().chain(&self.deletes).cloned().collect()
+    }
+}
+
+/// The compaction due after `committed` (the writes of a commit that turned `stored` into `new`)
+/// landed: for every owner whose segments now hold more than 1.25x its full list, the full list
+/// as new segments and the deletes of all its earlier ones.
+pub fn compaction(
+    paths: &StatePaths,
+    stored: &StoredState,
+    new: &Inventory,
+    committed: &[WriteOp],
+) -> Compaction {
+    let mut out = Compaction::default();
+    for (owner, n) in &new.owners {
+        let owner_path = paths.owner_node(owner);
+        let prefix = format!("{owner_path}/seg-");
+        // The owner's segments after the commit: the stored ones it did not delete, then the
+        // ones it created (segments are never modified: version 0).
+        let deleted: BTreeSet<&str> = committed
+            .iter()
+            .filter_map(|op| match op {
+                WriteOp::Delete { path, .. } if path.starts_with(&prefix) => Some(path.as_str()),
+                _ => None,
+            })
+            .collect();
+        let mut segs: Vec<(String, i32, usize)> = stored
+            .records
+            .get(owner)
+            .map(|r| {
+                r.segments
+                    .iter()
+                    .filter(|(p, _, _)| !deleted.contains(p.as_str()))
+                    .map(|(p, v, b)| (p.to_string(), *v, *b))
+                    .collect()
+            })
+            .unwrap_or_default();
+        segs.extend(committed.iter().filter_map(|op| match op {
+            WriteOp::Create { path, data, .. } if path.starts_with(&prefix) => {
+                Some((path.clone(), 0, data.len()))
+            }
+            _ => None,
+        }));
+        let next_seq = segs
+            .iter()
+            .filter_map(|(p, _, _)| p.strip_prefix(&prefix)?.parse::<u64>().ok())
+            .max()
+            .map_or(0, |m| m + 1);
+        let lines = all_lines(n);
+        let full: usize =
+            lines.iter().map(|l| l.len() + 1).sum::<usize>() + n.root.as_str().len() + 2;
+        let held: usize = segs.iter().map(|(_, _, b)| b).sum();
+        if segs.len() < 2 || held * 4 <= full * COMPACT_RATIO_QUARTERS {
+            continue;
+        }
+        out.creates
+            .extend(segment_ops(&paths.acl, &owner_path, next_seq, &n.root, &lines).0);
+        out.deletes.extend(
+            segs.into_iter()
+                .map(|(path, version, _)| WriteOp::Delete { path, version }),
+        );
+    }
+    out
+}
+
 /// The writes that put the records in the current format: the `<state-path>` node's data and
 /// the `inventory/format` marker (sent in the same multi as the apply that needs them).
 pub fn format_ops(paths: &StatePaths, stored: &StoredState) -> Vec<WriteOp> {
@@ -625,6 +713,75 @@ pub fn applied_op(paths: &StatePaths, stored: &StoredState, rec: &AppliedRecord)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_intermediate_state_of_a_compaction_replays_to_the_same_inventory() {
+        let paths = StatePaths::new(p("/zkstate"));
+        let owner = Owner::new(Kind::ConfigTree, "t");
+        let mut live = LiveTree::default();
+        live.nodes
+            .insert(p("/zkstate/inventory"), crate::model::LiveNode::default());
+        let mut stored = decode(&paths, &live).unwrap();
+        // Cycles that replace every name (as repeated full re-applies of a renamed set do):
+        // each commit's delta lands first, then its compaction when one is due.
+        let mut compactions = 0;
+        for cycle in 0..6 {
+            let mut inv = Inventory::default();
+            let root = p("/r");
+            inv.owners.insert(
+                owner.clone(),
+                OwnerInventory {
+                    root: root.clone(),
+                    prune: Prune::Owned,
+                    paths: (0..400)
+                        .map(|i| {
+                            root.join(&format!("c{cycle}/n{i:05}-{}", "x".repeat(40)))
+                                .unwrap()
+                        })
+                        .collect(),
+                    orphaned: if cycle == 3 {
+                        [p("/old/o1")].into_iter().collect()
+                    } else {
+                        BTreeSet::new()
+                    },
+                    recipe: None,
+                },
+            );
+            let ops = inventory_ops(&paths, &stored, &inv);
+            apply(&mut live, &ops);
+            stored = decode(&paths, &live).unwrap();
+            assert_eq!(stored.inventory, inv, "cycle {cycle}: the commit");
+            let c = compaction(&paths, &stored, &inv, &[]);
+            // Every prefix of the compaction's ops replays to the same inventory.
+            let all = c.ops();
+            for k in 0..=all.len() {
+                let mut step = live.clone();
+                apply(&mut step, &all[..k]);
+                assert_eq!(
+                    decode(&paths, &step).unwrap().inventory,
+                    inv,
+                    "cycle {cycle}, after {k} of {} compaction ops",
+                    all.len()
+                );
+            }
+            if !c.is_empty() {
+                compactions += 1;
+                apply(&mut live, &all);
+                stored = decode(&paths, &live).unwrap();
+                let held: usize = stored.records[&owner].segments.iter().map(|s| s.2).sum();
+                let full: usize = all_lines(&inv.owners[&owner])
+                    .iter()
+                    .map(|l| l.len() + 1)
+                    .sum();
+                assert!(
+                    held <= full + 64,
+                    "compacted to the full list: {held} > {full}"
+                );
+                assert!(compaction(&paths, &stored, &inv, &[]).is_empty());
+            }
+        }
+        assert!(compactions >= 2, "{compactions} compactions");
+    }
 
     #[test]
     fn format_is_read_upgraded_and_newer_ones_refused() {

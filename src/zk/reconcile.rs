@@ -317,6 +317,43 @@ pub async fn observe_prefetched(
     })
 }
 
+/// After a commit: compacts owners whose segments grew past 1.25x their full list, as its own
+/// chain of fenced batches whose every intermediate state replays to the same inventory
+/// ([`crate::records::Compaction`]). A failure leaves valid records and is only logged: the
+/// next apply compacts again (docs/design.md, "Ownership inventory").
+async fn compact(
+    client: &zk::Client,
+    lock: &LeaderLock,
+    opts: &PassOptions,
+    observed: &Observed,
+    committed: &[WriteOp],
+) {
+    let c = crate::records::compaction(
+        &opts.state,
+        &observed.stored,
+        &observed.plan.inventory,
+        committed,
+    );
+    if c.is_empty() {
+        return;
+    }
+    let exec = ExecOptions {
+        allow_split: true,
+        ..opts.exec.clone()
+    };
+    match execute(client, lock, &c.ops(), &exec).await {
+        Ok(r) => tracing::info!(
+            segments = c.creates.len(),
+            removed = c.deletes.len(),
+            batches = r.batches,
+            "compacted the inventory"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "inventory compaction stopped; the next apply resumes it")
+        }
+    }
+}
+
 /// The node writes of a plan (ACL changes excluded), in plan order.
 pub fn plan_ops(plan: &Plan) -> Vec<WriteOp> {
     plan.writable()
@@ -429,6 +466,7 @@ pub async fn apply(
             Ok(report) => {
                 tracing::info!(batches = report.batches, bytes = report.bytes, "applied");
                 set_acls(client, lock, &acl_changes).await?;
+                compact(client, lock, opts, &observed, &ops).await;
                 return Ok(ApplyOutcome::Applied {
                     observed,
                     report,
