@@ -8,9 +8,15 @@
 //! 3. Agent RSS (`VmRSS`) and CPU (`utime + stime` over 10 s) while idle, on the small tree and
 //!    on a large one (default 100,000 nodes, applied beforehand by `zkstate apply --allow-split`
 //!    so the agent starts in sync), plus one self-heal round trip on the large tree.
+//! 4. What a fleet costs the ensemble: every managed node of the small tree is `set` out of band,
+//!    then the raw client waits until all are reverted; the server's `zk_packets_sent` (`mntr`)
+//!    delta divided by the nodes changed, with one agent, then with `ZKSTATE_BENCH_FLEET`
+//!    (default 10) agents on the same tree (standbys only watch their own nodes: docs/agent.md,
+//!    "Leader and standbys"). 10 rounds of 100 nodes.
 //!
 //! Without `--bench` (as `cargo test --all-targets` runs it) it is a smoke run: 10 trials, a
-//! 2,000-node large tree, 2 s of idle. `ZKSTATE_BENCH_LARGE` sets the large size.
+//! 2,000-node large tree, 2 s of idle, 2 fleet rounds. `ZKSTATE_BENCH_LARGE` sets the large
+//! size.
 use std::fs;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -72,7 +78,7 @@ impl Drop for Agent {
     }
 }
 
-fn start_agent(hosts: &str, dir: &Path) -> Agent {
+fn start_agent(hosts: &str, dir: &Path, host_id: &str) -> Agent {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -80,10 +86,10 @@ fn start_agent(hosts: &str, dir: &Path) -> Agent {
     let child = Command::new(env!("CARGO_BIN_EXE_zkstate"))
         .args(["--zk", hosts, "-q", "agent", "-f"])
         .arg(dir.join("manifests"))
-        .args(["--host-id", "bench", "--resync-interval", "60s"])
+        .args(["--host-id", host_id, "--resync-interval", "60s"])
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
-        .stderr(fs::File::create(dir.join("agent.log")).expect("log"))
+        .stderr(fs::File::create(dir.join(format!("{host_id}.log"))).expect("log"))
         .spawn()
         .expect("spawn agent");
     Agent(child, port)
@@ -116,6 +122,62 @@ async fn wait_data(c: &zk::Client, path: &str, want: &[u8]) {
             Err(e) => panic!("read {path}: {e}"),
         }
     }
+}
+
+/// `zk_packets_sent` of the server (`mntr`).
+fn packets_sent(server: &ZkServer) -> u64 {
+    server
+        .four_letter("mntr")
+        .expect("mntr")
+        .lines()
+        .find_map(|l| l.strip_prefix("zk_packets_sent")?.trim().parse().ok())
+        .expect("zk_packets_sent in mntr")
+}
+
+/// The `g.../n...` nodes of `manifest(n, _)` with their declared values.
+fn small_nodes(n: usize) -> Vec<(String, String)> {
+    (0..n)
+        .map(|i| {
+            (
+                format!("/bench/g{:03}/n{i:06}", i % 100),
+                format!("value-{i:07}-abcdefghijklmnopqrstuvwxyz"),
+            )
+        })
+        .collect()
+}
+
+/// Sets every node of `nodes` out of band, then waits (on data watches; one multi-read checks
+/// them all) until the agents reverted every one; `rounds` times. Returns the server's packets
+/// sent per changed node (the raw client's own requests and replies included).
+async fn packets_per_changed_node(
+    server: &ZkServer,
+    c: &zk::Client,
+    nodes: &[(String, String)],
+    rounds: usize,
+) -> f64 {
+    let before = packets_sent(server);
+    for round in 0..rounds {
+        for (path, _) in nodes {
+            c.set_data(path, format!("drift-{round}").as_bytes(), None)
+                .await
+                .expect("set");
+        }
+        loop {
+            let mut reader = c.new_multi_reader();
+            for (path, _) in nodes {
+                reader.add_get_data(path).expect("path");
+            }
+            let results = reader.commit().await.expect("multi read");
+            let pending = nodes.iter().zip(&results).find(|((_, want), r)| {
+                !matches!(r, zk::MultiReadResult::Data { data, .. } if data == want.as_bytes())
+            });
+            match pending {
+                Some(((path, want), _)) => wait_data(c, path, want.as_bytes()).await,
+                None => break,
+            }
+        }
+    }
+    (packets_sent(server) - before) as f64 / (rounds * nodes.len()) as f64
 }
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {
@@ -189,7 +251,7 @@ fn main() {
 
     // Small tree: self-heal and manifest edits.
     write_atomic(dir.path(), &manifest(100, "v0"));
-    let agent = start_agent(&hosts, dir.path());
+    let agent = start_agent(&hosts, dir.path(), "bench");
     let pid = agent.0.id();
     agent.wait_ready();
     let client = rt.block_on(connect(&hosts));
@@ -219,6 +281,21 @@ fn main() {
     }
     edit.sort_by(f64::total_cmp);
     let (small_rss, small_cpu) = idle(pid, window);
+
+    // A fleet on the small tree: the agent above leads, the others are standbys.
+    let fleet: usize = std::env::var("ZKSTATE_BENCH_FLEET")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let rounds = if full { 10 } else { 2 };
+    let nodes = small_nodes(100);
+    let one = rt.block_on(packets_per_changed_node(&server, &client, &nodes, rounds));
+    let standbys: Vec<Agent> = (1..fleet)
+        .map(|i| start_agent(&hosts, dir.path(), &format!("standby-{i:02}")))
+        .collect();
+    standbys.iter().for_each(Agent::wait_ready);
+    let many = rt.block_on(packets_per_changed_node(&server, &client, &nodes, rounds));
+    drop(standbys);
     drop(agent);
 
     // Large tree, applied beforehand; the agent starts in sync.
@@ -245,7 +322,7 @@ fn main() {
         String::from_utf8_lossy(&out.stderr)
     );
     let started = Instant::now();
-    let agent = start_agent(&hosts, large_dir.path());
+    let agent = start_agent(&hosts, large_dir.path(), "bench");
     let pid = agent.0.id();
     agent.wait_ready();
     let startup = started.elapsed();
@@ -296,6 +373,11 @@ fn main() {
         "| {large}-node tree: start → ready (first pass in sync) / one revert | {:.2} s / {:.0} ms | |",
         startup.as_secs_f64(),
         ms(big_heal)
+    );
+    println!(
+        "| packets sent per changed node ({} nodes), 1 agent / {fleet} agents | {one:.2} / {many:.2} ({:.2}x) | ≤ 1.25x |",
+        rounds * nodes.len(),
+        many / one
     );
     println!();
     println!("load average: {}", load.trim());

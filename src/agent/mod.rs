@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! file events (notify, debounced) ─┐
-//! ZK persistent recursive watches ─┤
+//! ZK watches (leader: managed     ─┤
+//!   subtrees; all: own nodes)      │
 //! resync timer, SIGHUP            ─┼─► Reason queue ─► coalesce ─► one pass:
 //! session events, lock, checks    ─┘                                 every host: keep host-scoped nodes
 //!                                                                     leader: engine pass (fenced multi)
@@ -18,6 +19,9 @@
 //!   on disconnect wait; after a reconnect add the watches again and resync; on expiry build a
 //!   new client, contend again, re-create host nodes, resync. Failures back off (connects at
 //!   most half the session timeout apart); ZooKeeper being down never ends the agent.
+//! - Watches follow the role ([`Live::follow_role`], before every pass): only the leader watches
+//!   the managed subtrees; every agent watches its own host-scoped nodes. A standby costs the
+//!   ensemble nothing per change to the managed trees (docs/agent.md, "Leader and standbys").
 //! - What a pass reports, and how it becomes metrics and `/status`, is in [`report`].
 //! - Shutdown is a value ([`signals::Controls`]): the in-flight pass may finish (bounded by the
 //!   session timeout), then the lock is released and the session closed, so ephemeral nodes
@@ -50,7 +54,7 @@ use self::report::{
 };
 use self::signals::Controls;
 use crate::engine::{CancellationToken, EngineError, Leadership, Outcome};
-use crate::manifest::LoadOptions;
+use crate::manifest::{LoadOptions, LoadedSet};
 use crate::telemetry::http::{Endpoints, Health};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::systemd;
@@ -60,7 +64,7 @@ use crate::zk::apply::ExecError;
 use crate::zk::lock::LockFormat;
 use crate::zk::reconcile::ApplyError;
 use crate::zk::session::{ConnectOptions, Session};
-use crate::zk::watch::{TreeWatches, watch_roots};
+use crate::zk::watch::{TreeWatches, WatchSet, watch};
 
 /// Resolved agent settings (flags over config file over defaults).
 #[derive(Clone, Debug)]
@@ -200,6 +204,8 @@ struct Live {
     lock_task: JoinHandle<()>,
     state_task: JoinHandle<()>,
     watches: Option<TreeWatches>,
+    /// The watch set last asked for (added or failed); `None` after a (re)connect.
+    watching: Option<WatchSet>,
     connected: bool,
 }
 
@@ -282,7 +288,7 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
     // When the running pass started: `zkstate_reconcile_duration_seconds`.
     let mut pass_started = Instant::now();
     let mut stop_at: Option<Instant> = None;
-    let mut roots: Vec<String> = Vec::new();
+    let mut targets = WatchTargets::default();
     let mut notified_ready = false;
     // SIGHUP: the settings are resolved again before the next pass (see [`reload`]).
     let mut reload_settings = false;
@@ -299,14 +305,7 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
         if session.is_none() && stop_at.is_none() && Instant::now() >= connect_at {
             metrics.set_session_state("connecting");
             generation += 1;
-            let connecting = open_session(
-                &settings,
-                generation,
-                sess_tx.clone(),
-                trig_tx.clone(),
-                &roots,
-                tree_tx.clone(),
-            );
+            let connecting = open_session(&settings, generation, sess_tx.clone(), trig_tx.clone());
             tokio::select! {
                 r = connecting => match r {
                     Ok(s) => {
@@ -340,13 +339,16 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
             && stop_at.is_none()
             && !pending.is_empty()
             && let Some(s) = session
-                .as_ref()
+                .as_mut()
                 .filter(|s| s.connected && *s.lock_known.borrow())
             && let Some(c) = ctx.take()
         {
             let reasons = std::mem::take(&mut pending);
             retry_at = None;
             let leader = s.leader.borrow().clone();
+            // Before the pass reads: a new leader's first pass re-reads what changed before
+            // its watches existed.
+            s.follow_role(&targets, leader.is_some(), &tree_tx).await;
             let span = tracing::info_span!(
                 "pass",
                 trigger = %summarize(&reasons),
@@ -382,7 +384,7 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
                 running = None;
                 break;
             }
-            (c, report) = async { running.as_mut().expect("guarded").await }, if running.is_some() => {
+            (c, mut report) = async { running.as_mut().expect("guarded").await }, if running.is_some() => {
                 running = None;
                 ctx = Some(c);
                 let failed = report.error.is_some() && report.result == "error";
@@ -390,11 +392,10 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
                 metrics.reconcile_duration.observe(pass_started.elapsed().as_secs_f64());
                 // /status and /metrics describe the same pass.
                 update_view(&view, session.as_ref(), &report, &settings);
-                if report.roots != roots {
-                    roots = report.roots.clone();
-                    if let Some(s) = session.as_mut() {
-                        rewatch(s, &roots, &tree_tx).await;
-                    }
+                targets = std::mem::take(&mut report.watch);
+                if let Some(s) = session.as_mut() {
+                    let leader = s.leader.borrow().is_some();
+                    s.follow_role(&targets, leader, &tree_tx).await;
                 }
                 let standby = !report.leader && report.result == "standby";
                 let ready = session.as_ref().is_some_and(|s| s.connected)
@@ -443,8 +444,9 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
                             if let Some(s) = session.as_mut().filter(|s| !s.connected) {
                                 tracing::info!("reconnected; adding the watches again and resyncing");
                                 s.connected = true;
+                                // The server lost them; the pass the reason starts adds them.
                                 s.watches = None;
-                                rewatch(s, &roots, &tree_tx).await;
+                                s.watching = None;
                                 pending.push(Reason::Reconnected);
                             }
                         }
@@ -595,14 +597,12 @@ fn summarize(reasons: &[Reason]) -> String {
 }
 
 /// Opens a session: connect, forward state changes, contend for the lock (the engine's
-/// [`Leadership`], held across passes), watch the managed roots.
+/// [`Leadership`], held across passes). The first pass adds the watches of its role.
 async fn open_session(
     settings: &Settings,
     generation: u64,
     sess_tx: mpsc::UnboundedSender<(u64, SessionEvent)>,
     trig_tx: mpsc::UnboundedSender<Reason>,
-    roots: &[String],
-    tree_tx: mpsc::UnboundedSender<String>,
 ) -> Result<Live, ZkError> {
     let zs = Session::connect(&settings.connect).await?;
     let state_task = agent_session::forward_state(&zs, generation, sess_tx.clone());
@@ -651,7 +651,7 @@ async fn open_session(
             }
         }
     });
-    let mut live = Live {
+    Ok(Live {
         generation,
         session: zs,
         leader: leader_rx,
@@ -659,34 +659,95 @@ async fn open_session(
         lock_task,
         state_task,
         watches: None,
+        watching: None,
         connected: true,
-    };
-    rewatch(&mut live, roots, &tree_tx).await;
-    Ok(live)
+    })
 }
 
-/// (Re)adds the persistent recursive watches on `roots`.
-async fn rewatch(live: &mut Live, roots: &[String], tree_tx: &mpsc::UnboundedSender<String>) {
-    live.watches = None;
-    if roots.is_empty() || !live.connected {
-        return;
+/// What the last pass says may be watched: the managed subtrees and `<state-path>/suspend`
+/// (the leader's), this host's own registrations and election groups (every agent's).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct WatchTargets {
+    managed: Vec<String>,
+    host: Vec<String>,
+}
+
+impl WatchTargets {
+    fn new(set: &LoadedSet, host: &HostDesired, suspend: String) -> Self {
+        // Host-scoped roots are the agents' own nodes: the leader's pass skips them, so the
+        // leader watches only its own there, as every agent does.
+        let mut managed: Vec<String> = set
+            .state
+            .roots
+            .iter()
+            .filter(|r| !r.host_scoped)
+            .map(|r| r.root.to_string())
+            .collect();
+        managed.push(suspend);
+        let host = host
+            .registrations
+            .iter()
+            .map(|r| r.path.clone())
+            .chain(host.participations.iter().map(|p| p.group.clone()))
+            .collect();
+        WatchTargets { managed, host }
     }
-    let timeout = live
-        .session
-        .client()
-        .session_timeout()
-        .max(Duration::from_secs(1));
-    match tokio::time::timeout(timeout, watch_roots(&live.session, roots, tree_tx.clone())).await {
-        Ok(Ok(w)) => {
-            tracing::debug!(roots = ?w.roots, "watching the managed roots");
-            live.watches = Some(w);
+
+    /// The watches of a role (docs/agent.md, "Leader and standbys"): a standby watches only its
+    /// own nodes, so changes to the managed trees cost it (and the ensemble) nothing.
+    fn for_role(&self, leader: bool) -> WatchSet {
+        WatchSet {
+            recursive: if leader {
+                self.managed.clone()
+            } else {
+                Vec::new()
+            },
+            exact: self.host.clone(),
         }
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "failed to add the watches; the resync covers until the next reconnect")
+    }
+}
+
+impl Live {
+    /// Makes the session's watches those of its role for `targets`; nothing to do when they
+    /// already are. The new watches are added before the old ones are dropped, so a change of
+    /// roots leaves no gap. A failure is logged and not retried until the set changes or the
+    /// session reconnects: the resync covers until then.
+    async fn follow_role(
+        &mut self,
+        targets: &WatchTargets,
+        leader: bool,
+        events: &mpsc::UnboundedSender<String>,
+    ) {
+        let wanted = targets.for_role(leader);
+        if !self.connected || self.watching.as_ref() == Some(&wanted) {
+            return;
         }
-        Err(_) => tracing::warn!(
-            "adding the watches timed out; the resync covers until the next reconnect"
-        ),
+        self.watching = Some(wanted.clone());
+        if wanted.is_empty() {
+            self.watches = None;
+            return;
+        }
+        let timeout = self
+            .session
+            .client()
+            .session_timeout()
+            .max(Duration::from_secs(1));
+        match tokio::time::timeout(timeout, watch(&self.session, &wanted, events.clone())).await {
+            Ok(Ok(w)) => {
+                tracing::debug!(leader, recursive = ?w.set.recursive, exact = ?w.set.exact, "watching");
+                self.watches = Some(w);
+            }
+            Ok(Err(e)) => {
+                self.watches = None;
+                tracing::warn!(error = %e, "failed to add the watches; the resync covers until the next reconnect")
+            }
+            Err(_) => {
+                self.watches = None;
+                tracing::warn!(
+                    "adding the watches timed out; the resync covers until the next reconnect"
+                )
+            }
+        }
     }
 }
 
@@ -721,9 +782,8 @@ async fn pass(
         finish(&report, started);
         return (ctx, report);
     };
-    report.roots = set.state.roots.iter().map(|r| r.root.to_string()).collect();
     // `zkstate suspend` / `resume` take effect at once, not at the next resync.
-    report.roots.push(opts.state.suspend().to_string());
+    report.watch = WatchTargets::new(&set, &ctx.host, opts.state.suspend().to_string());
     report.set = Some(set.clone());
     match ctx.keeper.keep(&session, &ctx.host).await {
         Ok(h) => report.host = Some(h),
@@ -733,11 +793,11 @@ async fn pass(
             report.result = "error";
         }
     }
+    // A standby reads nothing of the managed trees, not even the queues' depths.
     let Some(held) = leader else {
         if report.result.is_empty() {
             report.result = "standby";
         }
-        read_queue_depths(&mut report, &session, &set.state, &opts).await;
         finish(&report, started);
         return (ctx, report);
     };

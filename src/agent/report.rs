@@ -31,7 +31,8 @@ pub(super) struct PassReport {
     pub(super) multi_bytes: Vec<usize>,
     pub(super) error: Option<String>,
     pub(super) lock_lost: bool,
-    pub(super) roots: Vec<String>,
+    /// What may be watched, for the roles' watches.
+    pub(super) watch: super::WatchTargets,
     pub(super) host: Option<HostReport>,
     pub(super) set: Option<Arc<LoadedSet>>,
     pub(super) manifest_errors: Vec<String>,
