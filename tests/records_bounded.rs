@@ -6,7 +6,8 @@
 //!
 //! `ZKSTATE_RECORDS_NODES` sets the tree size (default 6,000: a full list of about 300 KB, more
 //! than one 256 KiB segment, so the chain of compaction batches is exercised); the issue's
-//! figure uses 20,000.
+//! figure uses 20,000. `ZKSTATE_RECORDS_BIN` runs another zkstate binary instead (e.g. the
+//! 2026-12-05 baseline, for a before/after in one run) and only reports.
 mod common;
 
 use std::time::{Duration, Instant};
@@ -61,7 +62,11 @@ fn record_bytes(hosts: &str, root: &str) -> usize {
 
 fn zkstate(hosts: &str, args: &[&str]) -> (i32, String, Duration) {
     let started = Instant::now();
-    let out = common::zkstate()
+    let mut cmd = match std::env::var_os("ZKSTATE_RECORDS_BIN") {
+        Some(bin) => std::process::Command::new(bin),
+        None => common::zkstate(),
+    };
+    let out = cmd
         .args(["--zk", hosts])
         .args(args)
         .env_remove("ZKSTATE_ZK")
@@ -124,7 +129,7 @@ fn records_stay_within_1_5x_of_a_fresh_apply_over_12_rename_cycles() {
             "cycle {cycle:2}: records {ours} bytes, a fresh apply writes {base}: {ratio:.2}x; no-op diff {took:.2?}"
         );
         assert!(
-            ratio <= 1.5,
+            ratio <= 1.5 || std::env::var_os("ZKSTATE_RECORDS_BIN").is_some(),
             "cycle {cycle}: the records hold {ours} bytes, {ratio:.2}x what a fresh apply writes ({base})"
         );
     }

@@ -30,7 +30,7 @@ fn build() -> PathBuf {
     let src = root.join("src");
     let _ = std::fs::remove_dir_all(&src);
     std::fs::create_dir_all(&src).expect("create the baseline source dir");
-    let archive = Command::new("git")
+    let mut archive = Command::new("git")
         .arg("-C")
         .arg(repo)
         .args(["archive", "--format=tar", BASELINE])
@@ -41,11 +41,12 @@ fn build() -> PathBuf {
         .arg("-x")
         .arg("-C")
         .arg(&src)
-        .stdin(archive.stdout.expect("git archive's output"))
+        .stdin(archive.stdout.take().expect("git archive's output"))
         .status()
         .expect("run tar");
+    let archived = archive.wait().expect("wait for git archive");
     assert!(
-        untar.success(),
+        untar.success() && archived.success(),
         "cannot extract {BASELINE} from this repository's history (a shallow clone? `git fetch --unshallow`)"
     );
     let started = std::time::Instant::now();
