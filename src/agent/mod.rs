@@ -801,6 +801,25 @@ async fn pass(
         finish(&report, started);
         return (ctx, report);
     };
+    // Drift of declared data alone (the usual out-of-band `set`) is reverted from the paths the
+    // watch events name, without reading the whole tree (docs/agent.md, "How a pass is
+    // triggered"); anything else, or any doubt, falls through to the full pass.
+    if !observe && let Some(paths) = tree_paths(&reasons) {
+        match held.revert_data(&session, &set.state, &paths, &opts).await {
+            Ok(Some(r)) => {
+                report_revert(&mut report, &r);
+                finish(&report, started);
+                return (ctx, report);
+            }
+            Ok(None) => {}
+            Err(ZkError::LockLost(_)) => {
+                fail_pass(&mut report, "lost the leader lock".into(), true);
+                finish(&report, started);
+                return (ctx, report);
+            }
+            Err(e) => tracing::debug!(error = %e, "targeted revert failed; full pass"),
+        }
+    }
     let mut opts = opts;
     let result = if observe {
         opts.planner.observe_all = true;
@@ -856,6 +875,43 @@ async fn pass(
     (ctx, report)
 }
 
+/// The paths of a pass triggered by tree events alone (none lost to the per-pass cap), or
+/// `None` when anything else asks for a full pass.
+fn tree_paths(reasons: &[Reason]) -> Option<Vec<crate::model::ZPath>> {
+    if reasons.is_empty() || reasons.len() >= MAX_TREE_REASONS {
+        return None;
+    }
+    let mut paths = Vec::with_capacity(reasons.len());
+    for r in reasons {
+        match r {
+            Reason::Tree(p) => paths.push(crate::model::ZPath::parse(p).ok()?),
+            _ => return None,
+        }
+    }
+    paths.sort();
+    paths.dedup();
+    Some(paths)
+}
+
+/// A targeted revert as a pass report: `applied` with the nodes written, or `in_sync`.
+fn report_revert(report: &mut PassReport, r: &crate::zk::reconcile::Reverted) {
+    if r.nodes.is_empty() {
+        report.result = "in_sync";
+        return;
+    }
+    report.result = "applied";
+    report.changes = r.nodes.len();
+    report.written = r.nodes.len();
+    report.multi_ops = r.nodes.len() + 2;
+    report.multi_bytes = vec![r.bytes];
+    let mut drift: BTreeMap<String, i64> = BTreeMap::new();
+    for (_, owner) in &r.nodes {
+        *drift.entry(owner.to_string()).or_default() += 1;
+    }
+    report.drift = drift;
+    tracing::Span::current().record("updates", r.nodes.len());
+}
+
 /// `zkstate_queue_depth`: read after the pass (a first pass creates and seeds the queues).
 async fn read_queue_depths(
     report: &mut PassReport,
@@ -872,6 +928,26 @@ async fn read_queue_depths(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_passes_triggered_by_tree_events_alone_take_the_targeted_revert() {
+        let tree = |p: &str| Reason::Tree(p.into());
+        assert_eq!(
+            tree_paths(&[tree("/a/x"), tree("/a/y"), tree("/a/x")]),
+            Some(vec![
+                crate::model::ZPath::parse("/a/x").unwrap(),
+                crate::model::ZPath::parse("/a/y").unwrap()
+            ])
+        );
+        assert_eq!(tree_paths(&[tree("/a/x"), Reason::Resync]), None);
+        assert_eq!(tree_paths(&[Reason::Files]), None);
+        assert_eq!(tree_paths(&[]), None);
+        // The per-pass cap dropped events: their paths are unknown.
+        let many: Vec<Reason> = (0..MAX_TREE_REASONS)
+            .map(|i| tree(&format!("/a/n{i}")))
+            .collect();
+        assert_eq!(tree_paths(&many), None);
+    }
 
     #[test]
     fn connect_backoff_stays_under_half_the_session_timeout() {

@@ -113,6 +113,20 @@ pub struct LockRequest {
 }
 
 impl Leadership {
+    /// The targeted revert of `paths` ([`reconcile::revert_data`]) under this lock.
+    ///
+    /// # Errors
+    /// As [`reconcile::revert_data`].
+    pub async fn revert_data(
+        &self,
+        session: &Session,
+        desired: &crate::model::DesiredState,
+        paths: &[crate::model::ZPath],
+        opts: &PassOptions,
+    ) -> Result<Option<reconcile::Reverted>, ZkError> {
+        reconcile::revert_data(session.client(), &self.lock, desired, paths, opts).await
+    }
+
     /// Creates zkstate's lock and inventory directories when missing (with the state ACL; an
     /// open state is tightened under `--auth`, see [`Leadership::tightened`]), then contends for
     /// `<state-path>/lock` as `identifier` and waits to lead.

@@ -155,6 +155,30 @@ impl Default for Options {
     }
 }
 
+/// The declared node at `path` when a change of its data alone can be reverted without a full
+/// plan (the agent's targeted revert, docs/agent.md "How a pass is triggered"): a data node of
+/// an enforced ConfigTree (not `create-only`, not a recipe's node, not in observe mode). For any
+/// other path, or a node that is gone or new, only a full pass decides.
+pub fn revertible<'a>(
+    desired: &'a crate::model::DesiredState,
+    path: &ZPath,
+    opts: &Options,
+) -> Option<&'a crate::model::DesiredNode> {
+    use crate::model::{DataPolicy, Kind, Mode, NodeMode};
+    if opts.observe_all {
+        return None;
+    }
+    let node = desired.nodes.get(path)?;
+    if node.policy != DataPolicy::Enforce
+        || node.mode != NodeMode::Persistent
+        || node.owner.kind != Kind::ConfigTree
+    {
+        return None;
+    }
+    let root = desired.roots.iter().find(|r| r.owner == node.owner)?;
+    (root.mode == Mode::Enforce && !root.host_scoped).then_some(node)
+}
+
 /// Changes counted per op.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Summary {

@@ -498,3 +498,37 @@ fn exclusive_never_prunes_the_nodes_of_a_kept_owner() {
     let plan = plan(&d, &l, &inv, &Options::default());
     assert_eq!(ops(&plan), vec![(Op::Delete, "/c/stray")]);
 }
+
+#[test]
+fn only_enforced_config_data_is_revertible_without_a_full_plan() {
+    let mut d = desired(
+        Prune::Owned,
+        &[
+            node("/c/a", "1", DataPolicy::Enforce),
+            node("/c/seeded", "0", DataPolicy::CreateOnly),
+        ],
+    );
+    let opts = Options::default();
+    assert!(revertible(&d, &p("/c/a"), &opts).is_some());
+    // Implicit parents, create-only nodes and undeclared paths need the full plan.
+    assert!(revertible(&d, &p("/c"), &opts).is_none());
+    assert!(revertible(&d, &p("/c/seeded"), &opts).is_none());
+    assert!(revertible(&d, &p("/c/other"), &opts).is_none());
+    // Observe mode, per root or for the whole agent, never writes.
+    let observe_all = Options {
+        observe_all: true,
+        ..Options::default()
+    };
+    assert!(revertible(&d, &p("/c/a"), &observe_all).is_none());
+    d.roots[0].mode = Mode::Observe;
+    assert!(revertible(&d, &p("/c/a"), &opts).is_none());
+    // Recipe nodes (services, queues, elections) are planned by their recipes.
+    d.roots[0].mode = Mode::Enforce;
+    let svc = Owner::new(Kind::Service, "s");
+    d.nodes.get_mut(&p("/c/a")).unwrap().owner = svc.clone();
+    d.roots.push(ManagedRoot {
+        owner: svc,
+        ..root(Prune::Owned)
+    });
+    assert!(revertible(&d, &p("/c/a"), &opts).is_none());
+}

@@ -317,6 +317,120 @@ pub async fn observe_prefetched(
     })
 }
 
+/// What a targeted revert did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reverted {
+    /// Nodes whose data was written back, with their owners' names.
+    pub nodes: Vec<(crate::model::ZPath, std::sync::Arc<str>)>,
+    /// Bytes of the multi (0 when nothing differed).
+    pub bytes: usize,
+}
+
+/// Reverts the data of `paths` without a full read and plan: when every path is
+/// [`plan::revertible`], exists and the records are this build's format and not suspended, the
+/// nodes whose data differs are set back in one fenced multi that also rewrites the applied
+/// record, each version-checked against what was just read. `Ok(None)` whenever that does not
+/// hold or the multi meets a conflict: the caller then runs a full pass, which decides
+/// everything (docs/agent.md, "How a pass is triggered").
+///
+/// # Errors
+/// Session errors, and a lost lock ([`ZkError::LockLost`]).
+pub async fn revert_data(
+    client: &zk::Client,
+    lock: &LeaderLock,
+    desired: &DesiredState,
+    paths: &[crate::model::ZPath],
+    opts: &PassOptions,
+) -> Result<Option<Reverted>, ZkError> {
+    let mut nodes = Vec::with_capacity(paths.len());
+    for p in paths {
+        match plan::revertible(desired, p, &opts.planner) {
+            Some(n) => nodes.push(n),
+            None => return Ok(None),
+        }
+    }
+    // One round trip: the nodes, the applied record, the state node (format), suspend.
+    let state = &opts.state;
+    let reads: Vec<_> = nodes
+        .iter()
+        .map(|n| client.get_data(n.path.as_str()))
+        .collect();
+    let applied = client.get_data(state.applied().as_str());
+    let root = client.get_data(state.root.as_str());
+    let suspend = client.check_stat(state.suspend().as_str());
+    let mut changes = Vec::new();
+    for (n, r) in nodes.iter().zip(futures::future::join_all(reads).await) {
+        match r {
+            Ok((data, stat)) if data != n.data => changes.push((*n, stat.version)),
+            Ok(_) => {}
+            Err(zk::Error::NoNode) => return Ok(None),
+            Err(e) => return Err(ZkError::op("read", n.path.as_str(), e)),
+        }
+    }
+    let (applied, root, suspend) = (applied.await, root.await, suspend.await);
+    let Ok((applied_data, applied_stat)) = applied else {
+        return Ok(None);
+    };
+    let current_format = root.is_ok_and(|(d, _)| {
+        serde_json::from_slice::<serde_json::Value>(&d)
+            .ok()
+            .and_then(|v| v["format"].as_u64())
+            == Some(u64::from(crate::records::FORMAT))
+    });
+    if !current_format || !matches!(suspend, Ok(None)) {
+        return Ok(None);
+    }
+    if changes.is_empty() {
+        return Ok(Some(Reverted::default()));
+    }
+    let previous: AppliedRecord = match serde_json::from_slice(&applied_data) {
+        Ok(r) => r,
+        Err(_) => return Ok(None),
+    };
+    let record = AppliedRecord {
+        revision: opts.revision.clone().unwrap_or(previous.revision),
+        time: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        digest: opts.digest.clone(),
+        by: opts.identifier.clone(),
+        txn: uuid::Uuid::new_v4().simple().to_string(),
+        counts: plan::Summary {
+            update: changes.len(),
+            ..Default::default()
+        },
+        version: Some(crate::VERSION.to_owned()),
+    };
+    let mut ops: Vec<WriteOp> = changes
+        .iter()
+        .map(|(n, version)| WriteOp::Set {
+            path: n.path.to_string(),
+            data: n.data.clone(),
+            version: *version,
+        })
+        .collect();
+    ops.push(WriteOp::Set {
+        path: state.applied().to_string(),
+        data: serde_json::to_vec(&record).unwrap_or_default(),
+        version: applied_stat.version,
+    });
+    let exec = ExecOptions {
+        allow_split: false,
+        ..opts.exec.clone()
+    };
+    match execute(client, lock, &ops, &exec).await {
+        Ok(report) => Ok(Some(Reverted {
+            nodes: changes
+                .iter()
+                .map(|(n, _)| (n.path.clone(), n.owner.name.clone()))
+                .collect(),
+            bytes: report.bytes,
+        })),
+        Err(ExecError::LockLost { .. }) => Err(ZkError::LockLost(lock.node.clone())),
+        Err(ExecError::Zk(e)) => Err(e),
+        // A conflict, a lost reply, a batch too large: the full pass re-reads and decides.
+        Err(_) => Ok(None),
+    }
+}
+
 /// After a commit: compacts owners whose segments grew past 1.25x their full list, as its own
 /// chain of fenced batches whose every intermediate state replays to the same inventory
 /// ([`crate::records::Compaction`]). A failure leaves valid records and is only logged: the
