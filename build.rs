@@ -1,5 +1,5 @@
 //! Names the git commit this build comes from, for `zkstate --version` (`zkstate X.Y.Z (COMMIT)`,
-//! SPEC §3 "Upgrades") and the applied record: sets `ZKSTATE_COMMIT` for the crate, which
+//! docs/contract.md §3 "Upgrades") and the applied record: sets `ZKSTATE_COMMIT` for the crate, which
 //! `zkstate::COMMIT` reads.
 //!
 //! The commit is `git rev-parse --short=12 HEAD` of the checkout this crate is the top of, or

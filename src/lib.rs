@@ -23,7 +23,7 @@
 pub const COMMIT: &str = env!("ZKSTATE_COMMIT");
 
 /// `X.Y.Z (COMMIT)`: what `zkstate --version` and `-V` print after the name, `zkstate`
-/// (SPEC §3 "Upgrades").
+/// (docs/contract.md §3 "Upgrades").
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("ZKSTATE_COMMIT"), ")");
 
 pub mod agent;

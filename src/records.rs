@@ -72,7 +72,7 @@ impl WriteOp {
 pub struct StatePaths {
     pub root: ZPath,
     /// Open without `--auth`; with it, read for everyone and all permissions only for the
-    /// authenticated digest identities (SPEC §3 "State").
+    /// authenticated digest identities (docs/contract.md §3 "State").
     pub acl: Vec<AclEntry>,
 }
 
@@ -122,7 +122,7 @@ impl StatePaths {
 
     /// The same state, also writable by `identities` (what the server says the session is:
     /// SASL principals, certificate DNs); an open state becomes read-for-all and
-    /// write-for-them (SPEC §3 "State", docs/security.md). Unchanged when `identities` is empty.
+    /// write-for-them (docs/contract.md §3 "State", docs/security.md). Unchanged when `identities` is empty.
     pub fn with_identities(mut self, identities: &[AclEntry]) -> Self {
         if identities.is_empty() {
             return self;

@@ -130,7 +130,7 @@ fn drift_is_reverted_and_endpoints_answer() {
         || data(&h, "/app/flags").as_deref() == Some(r#"{"on":true}"#),
         WAIT
     ));
-    // /metrics is Prometheus text with the SPEC's metrics.
+    // /metrics is Prometheus text with the contract's metrics (docs/contract.md §4).
     let (code, text) = agent.get("/metrics").unwrap();
     assert_eq!(code, 200);
     let series = parse_metrics(&text);
@@ -165,7 +165,7 @@ fn drift_is_reverted_and_endpoints_answer() {
         metric(&agent, "zkstate_session_state{state=\"connected\"}"),
         Some(1.0)
     );
-    // /status: SPEC §2's object plus the agent's own view.
+    // /status: docs/contract.md §2's object plus the agent's own view.
     let s = agent.status().unwrap();
     assert_eq!(s["trees"][0]["name"], "app");
     assert_eq!(s["trees"][0]["inSync"], true);

@@ -1,4 +1,4 @@
-//! SPEC §6, row by row, with the real libraries in both directions: what zkstate writes, kazoo
+//! docs/contract.md §6, row by row, with the real libraries in both directions: what zkstate writes, kazoo
 //! 2.11 and Curator 5.4 read; what they write, zkstate reads (status, diff).
 mod common;
 

@@ -1,5 +1,5 @@
 //! Proves the interop tools themselves (kazoo_tool.py, CuratorTool.java) against a real
-//! ZooKeeper: every subcommand, and the node formats of SPEC §6 as the libraries write them.
+//! ZooKeeper: every subcommand, and the node formats of docs/contract.md §6 as the libraries write them.
 //! zkstate is not involved here; its interop tests build on these tools.
 mod common;
 
@@ -340,7 +340,7 @@ fn curator_queue_and_counters() {
         strings(&kazoo(&["children", h, "/cq"])),
         ["queue-0000000000", "queue-0000000001", "queue-0000000002"]
     );
-    // SPEC §6 framing: int32 0x00010001, then 0x01 + int32 length + bytes per item, then 0x02.
+    // docs/contract.md §6 framing: int32 0x00010001, then 0x01 + int32 length + bytes per item, then 0x02.
     let one = kazoo(&["get", h, "/cq/queue-0000000000"]);
     assert_eq!(one["data_b64"], b64(&[0, 1, 0, 1, 1, 0, 0, 0, 1, b'a', 2]));
     let multi = kazoo(&["get", h, "/cq/queue-0000000002"]);

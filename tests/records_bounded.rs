@@ -1,4 +1,4 @@
-//! zkstate's records stay bounded (SPEC §3 "State", docs/design.md "Ownership inventory"):
+//! zkstate's records stay bounded (docs/contract.md §3 "State", docs/design.md "Ownership inventory"):
 //! apply a tree, then 11 more times a tree of all-new names (each apply prunes the previous
 //! set), against a real ZooKeeper; after every cycle the records under `/zkstate` must stay
 //! within 1.5x of what one fresh apply of the current set writes (measured on a second state

@@ -1,4 +1,4 @@
-//! `zkstate --version` (SPEC §3 "Upgrades"): `zkstate X.Y.Z (COMMIT)` from the real binary, and
+//! `zkstate --version` (docs/contract.md §3 "Upgrades"): `zkstate X.Y.Z (COMMIT)` from the real binary, and
 //! `build.rs`'s choice of COMMIT, run as a program against throwaway directories: a git checkout,
 //! a directory outside any checkout (a source tarball), a tarball unpacked inside another
 //! checkout, and `ZKSTATE_BUILD_COMMIT`.

@@ -31,7 +31,7 @@ pub async fn observe(
         .await
 }
 
-/// The SPEC §2 status report.
+/// The docs/contract.md §2 status report.
 pub async fn status(
     session: &Session,
     desired: Option<&DesiredState>,

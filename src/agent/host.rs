@@ -16,7 +16,7 @@
 //! `ZKSTATE_ELECTION_PATH`, `ZKSTATE_ELECTION_FORMAT` (`kazoo` or `curator`),
 //! `ZKSTATE_IDENTIFIER` (the contender's data), `ZKSTATE_HOST_ID` and `ZKSTATE_CONTENDER` (the
 //! contender node's full path). The agent does not wait for a hook; its exit status is logged.
-//! With [`Hooks::Show`] (`zkstate dev` without `--run-hooks`, SPEC §2) a hook is logged with its
+//! With [`Hooks::Show`] (`zkstate dev` without `--run-hooks`, docs/contract.md §2) a hook is logged with its
 //! argv and those variables instead of run, so trying manifests out never acts on the machine.
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! `zkstate agent`: the long-running reconciler of SPEC §4, wired in one loop you can read top
+//! `zkstate agent`: the long-running reconciler of docs/contract.md §4, wired in one loop you can read top
 //! to bottom ([`run`]):
 //!
 //! ```text

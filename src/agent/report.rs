@@ -205,7 +205,7 @@ pub(super) fn update_view(
     });
 }
 
-/// `/status`: the SPEC §2 status object for the enforced set, plus an `agent` member; refreshes
+/// `/status`: the docs/contract.md §2 status object for the enforced set, plus an `agent` member; refreshes
 /// the queue-depth metric on the way.
 pub(super) fn status_source(view: Arc<Mutex<StatusView>>, metrics: Arc<Metrics>) -> StatusSource {
     Arc::new(move || {

@@ -15,7 +15,7 @@ use super::{Exit, GlobalArgs};
 use crate::agent::{self, Settings};
 use crate::zk::lock::LockFormat;
 
-/// `agent` flags (SPEC §4).
+/// `agent` flags (docs/contract.md §4).
 #[derive(Debug, Clone, Args, Default)]
 pub struct AgentArgs {
     /// Manifest file or directory (repeatable; or `files:` in --config).

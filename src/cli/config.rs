@@ -105,7 +105,7 @@ impl ConfigFile {
         )
     }
 
-    /// A file path value, relative to the config file's directory (SPEC §4).
+    /// A file path value, relative to the config file's directory (docs/contract.md §4).
     pub fn path_value(&self, e: &Entry) -> Result<std::path::PathBuf, Exit> {
         let p = std::path::PathBuf::from(
             as_string(&e.value).ok_or_else(|| self.bad(e, "a file path"))?,

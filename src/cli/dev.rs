@@ -3,7 +3,7 @@
 //! plan and the status, then runs the agent (`zkstate agent --listen 127.0.0.1:<free port>`) on it,
 //! printing the `/status` and `/metrics` URLs: out-of-band changes are reverted at once, manifest
 //! edits applied on save. Election hooks (`onElected`/`onRevoked`) are logged with their argv and
-//! environment, not run, unless `--run-hooks` (SPEC §2). Ctrl-C or SIGTERM cancel the token; the
+//! environment, not run, unless `--run-hooks` (docs/contract.md §2). Ctrl-C or SIGTERM cancel the token; the
 //! agent stops (lock released, session closed), the server is stopped and its data removed. Exit 0
 //! after Ctrl-C, 2 if ZooKeeper cannot start.
 use std::time::Duration;
@@ -159,7 +159,7 @@ async fn run_agent(args: &DevArgs, global: &GlobalArgs, shutdown: &CancellationT
             return;
         }
     };
-    // SPEC §2: trying manifests out never starts or stops services on this machine.
+    // docs/contract.md §2: trying manifests out never starts or stops services on this machine.
     settings.hooks = if args.run_hooks {
         Hooks::Run
     } else {

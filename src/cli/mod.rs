@@ -1,7 +1,7 @@
 //! The command line: clap types, one file per subcommand, rendering of plans and status.
 //!
 //! `main` calls [`main`], which parses the arguments, runs one command and maps its [`Exit`] to
-//! the process exit code (SPEC §2: 0 ok, 1 finding, 2 trouble, 3 refused, 4 lock timeout).
+//! the process exit code (docs/contract.md §2: 0 ok, 1 finding, 2 trouble, 3 refused, 4 lock timeout).
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -1,5 +1,5 @@
 //! `zkstate status`: leader lock holder, last apply, drift per tree, queue depths, election
-//! leaders, registered services (SPEC §2). With `-f` it reports the declared resources; without,
+//! leaders, registered services (docs/contract.md §2). With `-f` it reports the declared resources; without,
 //! what the inventory records.
 use std::fmt::Write as _;
 
@@ -18,7 +18,7 @@ pub async fn run_async(args: &StatusArgs, global: &GlobalArgs) -> Exit {
     } else {
         match load_manifests(&args.files, global) {
             Ok(m) => Some(m),
-            // SPEC §2: status exits 0 or 2; a manifest set it cannot use is trouble.
+            // docs/contract.md §2: status exits 0 or 2; a manifest set it cannot use is trouble.
             Err(_) => return Exit::Trouble,
         }
     };

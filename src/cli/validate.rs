@@ -2,7 +2,7 @@
 //!
 //! Diagnostics go to stderr, sorted by file, line and column, followed by a count; a valid set
 //! prints one summary line on stdout (`N documents, M znodes: valid`; nothing with `-q`).
-//! Exit 0 valid, 1 invalid, 2 when a file or directory cannot be read (SPEC §2).
+//! Exit 0 valid, 1 invalid, 2 when a file or directory cannot be read (docs/contract.md §2).
 //!
 //! [`load_reporting`] is the same load for every command that reads manifests.
 use std::io::Write;

@@ -22,7 +22,7 @@
 //!   inventory: a trigger is a reason, never a diff.
 //! - [`Engine::suspended`] / [`Engine::set_suspended`] read and write `<state-path>/suspend`;
 //!   an apply pass also reports [`Outcome::Suspended`] by itself.
-//! - [`Engine::status`] builds the SPEC §2 [`StatusReport`].
+//! - [`Engine::status`] builds the docs/contract.md §2 [`StatusReport`].
 //! - Every [`PassReport`] carries the plan, the [`Outcome`], [`Timings`] (snapshot, plan,
 //!   commit, total), attempts, ops, bytes and batches, with helpers for metrics
 //!   ([`PassReport::counts`], [`PassReport::drift_by_owner`]).
@@ -293,7 +293,7 @@ impl PassReport {
         self.plan.is_empty()
     }
 
-    /// The typed SPEC §2 plan object of this pass.
+    /// The typed docs/contract.md §2 plan object of this pass.
     pub fn plan_report(&self) -> PlanReport {
         PlanReport::new(&self.plan)
     }
@@ -485,7 +485,7 @@ impl Engine {
         status::queue_depths(&self.session, desired).await
     }
 
-    /// The SPEC §2 status: with `desired`, the declared resources and their drift; without,
+    /// The docs/contract.md §2 status: with `desired`, the declared resources and their drift; without,
     /// what the inventory records.
     pub async fn status(&self, desired: Option<&DesiredState>) -> Result<StatusReport, ZkError> {
         status::collect(&self.session, desired, &self.opts).await

@@ -1,4 +1,4 @@
-//! The typed SPEC §2 plan object (`{"changes":[...],"summary":{...}}`) that `--output json`
+//! The typed docs/contract.md §2 plan object (`{"changes":[...],"summary":{...}}`) that `--output json`
 //! serializes, plus the outcome members `apply` adds. Secret data is `(sensitive)`; deleted data
 //! is never shown.
 use base64::Engine as _;
@@ -10,12 +10,12 @@ use crate::plan::{Change, KeptOwner, Op, Plan, Summary};
 /// What a renderer shows for secret data.
 pub const SENSITIVE: &str = "(sensitive)";
 
-/// A plan as SPEC §2's JSON object.
+/// A plan as docs/contract.md §2's JSON object.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct PlanReport {
     pub changes: Vec<ChangeReport>,
     pub summary: Summary,
-    /// Owners the inventory records but the manifest set does not contain: kept (SPEC §3 "Only
+    /// Owners the inventory records but the manifest set does not contain: kept (docs/contract.md §3 "Only
     /// what it was given"), deleted only with `--prune-removed`.
     #[serde(rename = "keptOwners")]
     pub kept_owners: Vec<KeptOwnerReport>,

@@ -1,4 +1,4 @@
-//! The typed SPEC §2 status object, built from the lock directory, zkstate's records, a snapshot
+//! The typed docs/contract.md §2 status object, built from the lock directory, zkstate's records, a snapshot
 //! and the recipe nodes. `status --output json` serializes it, the text renderer in `cli/` walks
 //! it, the agent serves it on `/status`.
 use serde::Serialize;
@@ -10,7 +10,7 @@ use crate::zk::reconcile::{self, PassOptions};
 use crate::zk::session::Session;
 use crate::zk::{ZkError, lock, snapshot};
 
-/// `zkstate status` (SPEC §2).
+/// `zkstate status` (docs/contract.md §2).
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusReport {

@@ -1,4 +1,4 @@
-//! The JSON and text renderings of the typed reports, pinned byte for byte (SPEC §2 shapes).
+//! The JSON and text renderings of the typed reports, pinned byte for byte (docs/contract.md §2 shapes).
 use super::*;
 use crate::model::{AclEntry, Kind, Owner, RecipeFormat};
 use crate::plan::{Change, CreateKind, Plan, Target};

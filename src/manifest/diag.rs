@@ -1,7 +1,7 @@
 //! Diagnostics: what is wrong with a manifest set, where, and what to do about it.
 //!
 //! Every check in [`super`] appends to one [`Diagnostics`] instead of returning at the first
-//! problem, so a single `zkstate validate` run reports everything (SPEC §5).
+//! problem, so a single `zkstate validate` run reports everything (docs/contract.md §5).
 use std::fmt;
 use std::path::{Path, PathBuf};
 

@@ -1,4 +1,4 @@
-//! `${VAR}` / `${VAR:-default}` expansion in scalar values (SPEC §1).
+//! `${VAR}` / `${VAR:-default}` expansion in scalar values (docs/contract.md §1).
 //!
 //! Rules (documented in docs/manifests.md):
 //! - `${NAME}` is replaced by the variable's value; an unset variable is an error.

@@ -1,7 +1,7 @@
 //! Rendering a node's declared data into the exact bytes stored in ZooKeeper.
 //!
 //! Deterministic by construction: the same manifest always renders to the same bytes, so data
-//! comparison with the live tree can be byte-exact (SPEC §1). The rules are documented in
+//! comparison with the live tree can be byte-exact (docs/contract.md §1). The rules are documented in
 //! docs/manifests.md ("Data rendering"):
 //!
 //! | source | bytes |

@@ -188,7 +188,7 @@ pub struct Summary {
 }
 
 /// An owner the inventory records but the manifest set does not contain: its nodes are kept
-/// (SPEC §3 "Only what it was given") unless `--prune-removed`.
+/// (docs/contract.md §3 "Only what it was given") unless `--prune-removed`.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct KeptOwner {
     pub owner: Owner,
@@ -464,7 +464,7 @@ pub fn plan_with(
     }
 
     // Deletes: candidates per owner, never outside the owner's root, never a node applied under
-    // an earlier root (orphaned: a moved root never deletes under the old one, SPEC §3).
+    // an earlier root (orphaned: a moved root never deletes under the old one, docs/contract.md §3).
     let mut protected: BTreeSet<&ZPath> = inventory
         .owners
         .values()

@@ -10,7 +10,7 @@
 //!   The group node and its missing ancestors are container nodes.
 //!
 //! Both libraries order contenders by the *text* of the sequence. zkstate orders by its value as
-//! a signed 32-bit integer (SPEC §6): once the parent's counter has wrapped, the text order puts
+//! a signed 32-bit integer (docs/contract.md §6): once the parent's counter has wrapped, the text order puts
 //! `-2147483647` before `-2147483648`, so every new contender would be crowned (kazoo issue 730).
 //! The signed order still hands leadership over once at the wrap itself (`-2147483648` sorts
 //! before `2147483647`); no ordering of the names alone can avoid that.

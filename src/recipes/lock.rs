@@ -1,4 +1,4 @@
-//! The layout of zkstate's own leader lock at `<state-path>/lock` (SPEC §4, §6): kazoo's `Lock`
+//! The layout of zkstate's own leader lock at `<state-path>/lock` (docs/contract.md §4, §6): kazoo's `Lock`
 //! by default (`<uuid4 hex>__lock__<seq>`, data = the holder's identifier), Curator's
 //! `InterProcessMutex` with `--lock-format curator` (`_c_<uuid>-lock-<seq>`). Either way an
 //! operator's kazoo or Curator script sees the agent's node as a contender and can hold the lock

@@ -1,6 +1,6 @@
 //! Recipes: pure expansion of `Service`, `Queue` and `ElectionGroup` documents into znodes, and
 //! the parsers that read those znodes back for `status` and the agent. This module owns every
-//! kazoo 2.11 and Apache Curator 5.x node format (SPEC §6): names, encodings, create modes.
+//! kazoo 2.11 and Apache Curator 5.x node format (docs/contract.md §6): names, encodings, create modes.
 //! Nothing else in zkstate should spell `__lock__`, `_c_`, `queue-` or a `ServiceInstance` key.
 //!
 //! No I/O, no async, no ZooKeeper client types, no clock: times and UUIDs come in as arguments.

@@ -1,4 +1,4 @@
-//! The agent's HTTP endpoints on `--listen` (SPEC §4): `/metrics` (Prometheus text),
+//! The agent's HTTP endpoints on `--listen` (docs/contract.md §4): `/metrics` (Prometheus text),
 //! `/healthz` (200 while the agent loop is alive, even when ZooKeeper is down), `/readyz`
 //! (200 while connected and either leader after a completed reconcile, or standby) and
 //! `/status` (the status report as JSON). Served by axum; the status itself comes from a

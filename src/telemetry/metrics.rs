@@ -1,4 +1,4 @@
-//! The agent's Prometheus metrics (SPEC §4), kept in one registry and rendered as text for
+//! The agent's Prometheus metrics (docs/contract.md §4), kept in one registry and rendered as text for
 //! `/metrics`. Owns metric names and label sets; knows nothing about ZooKeeper.
 use std::sync::atomic::AtomicU64;
 

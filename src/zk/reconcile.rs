@@ -37,7 +37,7 @@ pub struct PassOptions {
 
 impl PassOptions {
     /// Guards the state for the identities `session` authenticated as (SASL principal,
-    /// certificate DN), beside the `--auth` digests (SPEC §3 "State", docs/security.md).
+    /// certificate DN), beside the `--auth` digests (docs/contract.md §3 "State", docs/security.md).
     pub fn guard_for(&mut self, session: &super::session::Session) {
         if session.identities().is_empty() {
             return;

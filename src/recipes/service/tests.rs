@@ -27,7 +27,7 @@ fn data(s: &DesiredState, path: &str) -> String {
     String::from_utf8(s.nodes[&ZPath::parse(path).unwrap()].data.clone()).unwrap()
 }
 
-/// The exact bytes Curator 5.4 writes (SPEC §6), from an equivalent manifest.
+/// The exact bytes Curator 5.4 writes (docs/contract.md §6), from an equivalent manifest.
 const CURATOR_GOLDEN: &str = r#"{"name":"payments","id":"inst-1","address":"10.0.0.1","port":8080,"sslPort":null,"payload":{"@class":"java.util.LinkedHashMap","v":"1"},"registrationTimeUTC":1795609498553,"serviceType":"DYNAMIC","uriSpec":null}"#;
 
 #[test]
