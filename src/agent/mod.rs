@@ -50,7 +50,8 @@ use self::engine::{LockRequest, PassOptions};
 use self::host::{HostDesired, HostKeeper, host_desired};
 use self::manifests::Manifests;
 use self::report::{
-    PassReport, StatusView, fail_pass, fill_drift, finish, record, status_source, update_view,
+    PassReport, PassResult, StatusView, fail_pass, fill_drift, finish, record, status_source,
+    update_view,
 };
 use self::signals::Controls;
 use crate::engine::{CancellationToken, EngineError, Leadership, Outcome};
@@ -387,7 +388,7 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
             (c, mut report) = async { running.as_mut().expect("guarded").await }, if running.is_some() => {
                 running = None;
                 ctx = Some(c);
-                let failed = report.error.is_some() && report.result == "error";
+                let failed = report.result == PassResult::Error;
                 record(&metrics, &report);
                 metrics.reconcile_duration.observe(pass_started.elapsed().as_secs_f64());
                 // /status and /metrics describe the same pass.
@@ -397,9 +398,10 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
                     let leader = s.leader.borrow().is_some();
                     s.follow_role(&targets, leader, &tree_tx).await;
                 }
-                let standby = !report.leader && report.result == "standby";
+                let standby = !report.leader && report.result == PassResult::Standby;
                 let ready = session.as_ref().is_some_and(|s| s.connected)
-                    && (standby || (report.leader && !failed && report.result != "no_manifests"));
+                    && (standby
+                        || (report.leader && !failed && report.result != PassResult::NoManifests));
                 health.set_ready(ready);
                 if ready && !notified_ready {
                     notified_ready = true;
@@ -407,17 +409,16 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
                 } else if ready {
                     systemd::status(if standby { "standby" } else { "leader" });
                 }
-                if report.lock_lost {
-                    tracing::warn!("lost the leader lock; starting a new session to contend again");
-                    session = None;
-                    if let Some(c) = ctx.as_mut() { c.keeper.session_lost(); }
-                    metrics.leader.set(0);
-                    connect_at = Instant::now();
-                } else if failed {
-                    let wait = pass_backoff.next();
-                    retry_at = Some(Instant::now() + wait);
-                } else {
-                    pass_backoff.reset();
+                match policy(&report, &mut pass_backoff) {
+                    Action::NewSession => {
+                        tracing::warn!("lost the leader lock; starting a new session to contend again");
+                        session = None;
+                        if let Some(c) = ctx.as_mut() { c.keeper.session_lost(); }
+                        metrics.leader.set(0);
+                        connect_at = Instant::now();
+                    }
+                    Action::RetryAfter(wait) => retry_at = Some(Instant::now() + wait),
+                    Action::Idle => {}
                 }
                 if stop_at.is_some() {
                     break;
@@ -777,7 +778,7 @@ async fn pass(
     }
     report.manifest_errors = ctx.manifests.errors.clone();
     let Some(set) = ctx.manifests.current.clone() else {
-        report.result = "no_manifests";
+        report.result = PassResult::NoManifests;
         report.error = Some("no valid manifest set yet".into());
         finish(&report, started);
         return (ctx, report);
@@ -790,13 +791,13 @@ async fn pass(
         Err(e) => {
             tracing::warn!(error = %e, "failed to keep this host's registrations");
             report.error = Some(e.to_string());
-            report.result = "error";
+            report.result = PassResult::Error;
         }
     }
     // A standby reads nothing of the managed trees, not even the queues' depths.
     let Some(held) = leader else {
-        if report.result.is_empty() {
-            report.result = "standby";
+        if report.result == PassResult::Undecided {
+            report.result = PassResult::Standby;
         }
         finish(&report, started);
         return (ctx, report);
@@ -831,8 +832,8 @@ async fn pass(
         Ok(r) => {
             fill_drift(&mut report, &set, &r);
             report.result = match &r.outcome {
-                Outcome::Planned => "observe",
-                Outcome::InSync => "in_sync",
+                Outcome::Planned => PassResult::Observe,
+                Outcome::InSync => PassResult::InSync,
                 Outcome::Applied { changes, .. } => {
                     report.written = *changes;
                     report.multi_ops = r.ops;
@@ -844,13 +845,13 @@ async fn pass(
                              atomic, the whole plan is not"
                         );
                     }
-                    "applied"
+                    PassResult::Applied
                 }
-                Outcome::Suspended => "suspended",
+                Outcome::Suspended => PassResult::Suspended,
                 Outcome::Refused { reason } => {
                     tracing::error!(%reason, "refused by a safety guard; nothing written");
                     report.error = Some(reason.clone());
-                    "refused"
+                    PassResult::Refused
                 }
             };
         }
@@ -866,13 +867,39 @@ async fn pass(
                 "refused: the plan is larger than one request; nothing written"
             );
             report.error = Some(e.to_string());
-            report.result = "refused";
+            report.result = PassResult::Refused;
         }
         Err(e) => fail_pass(&mut report, e.to_string(), false),
     }
     read_queue_depths(&mut report, &session, &set.state, &opts).await;
     finish(&report, started);
     (ctx, report)
+}
+
+/// What the loop does after a pass (the error policy, kept apart from the pass itself).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    /// Wait for the next trigger.
+    Idle,
+    /// A failed pass: try again after this backoff (reset by the next success).
+    RetryAfter(Duration),
+    /// The lock was lost: drop the session and contend again in a new one.
+    NewSession,
+}
+
+/// The error policy: a pure function of the pass's typed result (and the backoff's state).
+fn policy(report: &PassReport, backoff: &mut Backoff) -> Action {
+    if report.lock_lost {
+        return Action::NewSession;
+    }
+    match report.result {
+        PassResult::Error => Action::RetryAfter(backoff.next()),
+        // A refusal is reported once and waits for a trigger; it is not retried in a loop.
+        _ => {
+            backoff.reset();
+            Action::Idle
+        }
+    }
 }
 
 /// The paths of a pass triggered by tree events alone (none lost to the per-pass cap), or
@@ -896,10 +923,10 @@ fn tree_paths(reasons: &[Reason]) -> Option<Vec<crate::model::ZPath>> {
 /// A targeted revert as a pass report: `applied` with the nodes written, or `in_sync`.
 fn report_revert(report: &mut PassReport, r: &crate::zk::reconcile::Reverted) {
     if r.nodes.is_empty() {
-        report.result = "in_sync";
+        report.result = PassResult::InSync;
         return;
     }
-    report.result = "applied";
+    report.result = PassResult::Applied;
     report.changes = r.nodes.len();
     report.written = r.nodes.len();
     report.multi_ops = r.nodes.len() + 2;
@@ -928,6 +955,58 @@ async fn read_queue_depths(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_passes_back_off_and_a_success_resets_the_wait() {
+        let mut backoff = Backoff::new();
+        let failed = PassReport {
+            result: PassResult::Error,
+            error: Some("boom".into()),
+            ..PassReport::default()
+        };
+        let ok = PassReport {
+            result: PassResult::InSync,
+            ..PassReport::default()
+        };
+        // Consecutive failures wait 250 ms, 500 ms, 1 s, ... up to 10 s, on tokio's clock.
+        let start = tokio::time::Instant::now();
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            let Action::RetryAfter(wait) = policy(&failed, &mut backoff) else {
+                panic!("a failed pass is retried");
+            };
+            tokio::time::sleep(wait).await;
+            waits.push(wait);
+        }
+        assert_eq!(
+            waits,
+            [250, 500, 1000, 2000, 4000, 8000, 10_000, 10_000].map(Duration::from_millis)
+        );
+        assert_eq!(start.elapsed(), waits.iter().sum::<Duration>());
+        // A success resets the backoff; refusals and standby passes are not retried.
+        assert_eq!(policy(&ok, &mut backoff), Action::Idle);
+        assert_eq!(
+            policy(&failed, &mut backoff),
+            Action::RetryAfter(Duration::from_millis(250))
+        );
+        for result in [
+            PassResult::Refused,
+            PassResult::Standby,
+            PassResult::Applied,
+        ] {
+            let r = PassReport {
+                result,
+                ..PassReport::default()
+            };
+            assert_eq!(policy(&r, &mut backoff), Action::Idle, "{result:?}");
+        }
+        let lost = PassReport {
+            result: PassResult::Error,
+            lock_lost: true,
+            ..PassReport::default()
+        };
+        assert_eq!(policy(&lost, &mut backoff), Action::NewSession);
+    }
 
     #[test]
     fn only_passes_triggered_by_tree_events_alone_take_the_targeted_revert() {

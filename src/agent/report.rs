@@ -18,11 +18,45 @@ use crate::telemetry::http::StatusSource;
 use crate::telemetry::metrics::{Metrics, QueueLabel, ResultLabel, ServiceLabel, TreeLabel};
 use crate::zk::session::Session;
 
+/// How a pass ended: the `result` label of `zkstate_reconcile_total` and `/status`'s
+/// `agent.lastPass.result`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PassResult {
+    /// Not decided yet (a pass in progress).
+    #[default]
+    Undecided,
+    Applied,
+    InSync,
+    Suspended,
+    /// A safety guard (or the size limit without `--allow-split`) refused the plan.
+    Refused,
+    /// `--observe`: planned and reported, nothing written.
+    Observe,
+    Standby,
+    Error,
+    NoManifests,
+}
+
+impl PassResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PassResult::Undecided => "undecided",
+            PassResult::Applied => "applied",
+            PassResult::InSync => "in_sync",
+            PassResult::Suspended => "suspended",
+            PassResult::Refused => "refused",
+            PassResult::Observe => "observe",
+            PassResult::Standby => "standby",
+            PassResult::Error => "error",
+            PassResult::NoManifests => "no_manifests",
+        }
+    }
+}
+
 /// What one pass did.
 #[derive(Debug, Default)]
 pub(super) struct PassReport {
-    /// applied, in_sync, suspended, refused, observe, standby, error, no_manifests
-    pub(super) result: &'static str,
+    pub(super) result: PassResult,
     pub(super) leader: bool,
     pub(super) drift: BTreeMap<String, i64>,
     pub(super) changes: usize,
@@ -72,7 +106,7 @@ pub(super) fn unix_now() -> f64 {
 
 pub(super) fn fail_pass(report: &mut PassReport, error: String, lock_lost: bool) {
     tracing::warn!(%error, "reconcile pass failed; retrying with backoff");
-    report.result = "error";
+    report.result = PassResult::Error;
     report.error = Some(error);
     report.lock_lost = lock_lost;
 }
@@ -80,11 +114,11 @@ pub(super) fn fail_pass(report: &mut PassReport, error: String, lock_lost: bool)
 pub(super) fn finish(report: &PassReport, started: std::time::Instant) {
     let span = tracing::Span::current();
     let elapsed = started.elapsed();
-    span.record("result", report.result);
+    span.record("result", report.result.as_str());
     span.record("written", report.written);
     span.record("duration_ms", elapsed.as_secs_f64() * 1000.0);
     tracing::info!(
-        result = report.result,
+        result = report.result.as_str(),
         changes = report.changes,
         written = report.written,
         duration_ms = elapsed.as_secs_f64() * 1000.0,
@@ -126,7 +160,7 @@ pub(super) fn record(metrics: &Metrics, report: &PassReport) {
     metrics
         .reconcile_total
         .get_or_create(&ResultLabel {
-            result: report.result.to_owned(),
+            result: report.result.as_str().to_owned(),
         })
         .inc();
     metrics
@@ -193,7 +227,7 @@ pub(super) fn update_view(
                 .collect::<Vec<_>>()
         }),
         "lastPass": {
-            "result": report.result,
+            "result": report.result.as_str(),
             "time": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             "changes": report.changes,
             "written": report.written,
