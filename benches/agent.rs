@@ -341,6 +341,18 @@ fn main() {
         big_heal.push(ms(started.elapsed()));
     }
     big_heal.sort_by(f64::total_cmp);
+    // The same run's baseline: a deleted node needs the full pass (read the whole tree,
+    // plan, commit), which is what every revert cost before the targeted path.
+    let mut big_full = Vec::new();
+    for _ in 0..(trials / 10).max(3) {
+        let started = Instant::now();
+        rt.block_on(async {
+            client.delete("/bench/hot", None).await.expect("delete");
+            wait_data(&client, "/bench/hot", b"v0").await;
+        });
+        big_full.push(ms(started.elapsed()));
+    }
+    big_full.sort_by(f64::total_cmp);
     // Let the pass that the revert's own watch event triggers finish before measuring idle.
     std::thread::sleep(if full {
         Duration::from_secs(3)
@@ -380,6 +392,12 @@ fn main() {
         big_heal.len(),
         quantile(&big_heal, 0.5),
         quantile(&big_heal, 0.99)
+    );
+    println!(
+        "| {large}-node tree: deleted node → re-created by a full pass, median / p99 ({} trials; the baseline) | {:.1} ms / {:.1} ms | |",
+        big_full.len(),
+        quantile(&big_full, 0.5),
+        quantile(&big_full, 0.99)
     );
     println!(
         "| {large}-node tree: start → ready (first pass in sync) | {:.2} s | |",

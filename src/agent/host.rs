@@ -35,9 +35,6 @@ use crate::zk::ZkError;
 use crate::zk::host::{self as zkhost, Kept};
 use crate::zk::session::Session;
 
-/// Default `check.interval`.
-const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(10);
-
 /// One host-scoped registration the manifests declare.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Registration {
@@ -50,12 +47,8 @@ pub struct Registration {
     pub check: Option<Check>,
 }
 
-/// A TCP health check.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Check {
-    pub tcp: String,
-    pub interval: Duration,
-}
+/// A TCP health check, as the service recipe parsed it from the manifest.
+pub use crate::model::HealthCheck as Check;
 
 /// One election this host runs in.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,53 +72,30 @@ pub struct HostDesired {
 /// Derives the host-scoped resources from a manifest set (pure).
 pub fn host_desired(set: &LoadedSet) -> HostDesired {
     let mut out = HostDesired::default();
-    let mut checks: HashMap<(String, String), Check> = HashMap::new();
     for doc in &set.documents {
-        match &doc.spec {
-            DocumentSpec::Service(spec) => {
-                for inst in &spec.instances {
-                    if let Some(c) = &inst.check {
-                        let interval = c
-                            .interval
-                            .as_deref()
-                            .and_then(|s| humantime::parse_duration(s).ok())
-                            .unwrap_or(DEFAULT_CHECK_INTERVAL)
-                            .max(Duration::from_millis(100));
-                        checks.insert(
-                            (doc.name.clone(), inst.id.clone()),
-                            Check {
-                                tcp: c.tcp.clone(),
-                                interval,
-                            },
-                        );
-                    }
-                }
-            }
-            DocumentSpec::ElectionGroup(spec) => {
-                let Some(p) = &spec.participate else { continue };
-                let mode = match spec.format {
-                    ElectionFormat::Kazoo => NodeMode::Persistent,
-                    ElectionFormat::Curator => NodeMode::Container,
-                };
-                let mut parents: Vec<(String, NodeMode)> = doc
-                    .root
-                    .ancestors()
-                    .filter(|a| !a.is_root())
-                    .map(|a| (a.to_string(), mode))
-                    .collect();
-                parents.sort_by(|a, b| a.0.cmp(&b.0));
-                parents.push((doc.root.to_string(), mode));
-                out.participations.push(Participation {
-                    name: doc.name.clone(),
-                    group: doc.root.to_string(),
-                    format: spec.format,
-                    identifier: p.identifier.clone(),
-                    on_elected: p.on_elected.clone(),
-                    on_revoked: p.on_revoked.clone(),
-                    parents,
-                });
-            }
-            _ => {}
+        if let DocumentSpec::ElectionGroup(spec) = &doc.spec {
+            let Some(p) = &spec.participate else { continue };
+            let mode = match spec.format {
+                ElectionFormat::Kazoo => NodeMode::Persistent,
+                ElectionFormat::Curator => NodeMode::Container,
+            };
+            let mut parents: Vec<(String, NodeMode)> = doc
+                .root
+                .ancestors()
+                .filter(|a| !a.is_root())
+                .map(|a| (a.to_string(), mode))
+                .collect();
+            parents.sort_by(|a, b| a.0.cmp(&b.0));
+            parents.push((doc.root.to_string(), mode));
+            out.participations.push(Participation {
+                name: doc.name.clone(),
+                group: doc.root.to_string(),
+                format: spec.format,
+                identifier: p.identifier.clone(),
+                on_elected: p.on_elected.clone(),
+                on_revoked: p.on_revoked.clone(),
+                parents,
+            });
         }
     }
     for root in set.state.roots.iter().filter(|r| r.host_scoped) {
@@ -151,8 +121,12 @@ pub fn host_desired(set: &LoadedSet) -> HostDesired {
                 data: n.data.clone(),
                 parents: parents.clone(),
                 acl: n.acl.clone(),
-                check: checks
-                    .get(&(root.owner.name.to_string(), id.to_owned()))
+                // Typed by the service recipe (docs/formats.md), never re-parsed here.
+                check: set
+                    .state
+                    .recipes
+                    .get(&root.owner)
+                    .and_then(|r| r.checks.get(id))
                     .cloned(),
             });
         }
@@ -219,8 +193,14 @@ impl Checks {
                 loop {
                     let limit = check.interval.min(Duration::from_secs(2));
                     let ok = matches!(
-                        tokio::time::timeout(limit, tokio::net::TcpStream::connect(&check.tcp))
-                            .await,
+                        tokio::time::timeout(
+                            limit,
+                            tokio::net::TcpStream::connect((
+                                check.tcp.host.as_str(),
+                                check.tcp.port
+                            )),
+                        )
+                        .await,
                         Ok(Ok(_))
                     );
                     flag.store(ok, Ordering::Relaxed);
@@ -231,7 +211,8 @@ impl Checks {
                             break;
                         }
                     }
-                    tokio::time::sleep(check.interval).await;
+                    // At most ten checks a second, whatever the manifest asks.
+                    tokio::time::sleep(check.interval.max(Duration::from_millis(100))).await;
                 }
             });
             self.tasks.insert(c.clone(), (task, healthy));

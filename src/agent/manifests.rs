@@ -15,16 +15,16 @@ use super::Reason;
 use crate::manifest::{self, LoadOptions, LoadedSet};
 
 /// The last good manifest set and the errors of the newest one on disk.
-pub struct Manifests {
+pub struct ManifestSource {
     files: Vec<PathBuf>,
     options: LoadOptions,
     pub current: Option<Arc<LoadedSet>>,
     pub errors: Vec<String>,
 }
 
-impl Manifests {
+impl ManifestSource {
     pub fn new(files: Vec<PathBuf>, options: LoadOptions) -> Self {
-        Manifests {
+        ManifestSource {
             files,
             options,
             current: None,

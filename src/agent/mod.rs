@@ -26,7 +26,7 @@
 //! - Shutdown is a value ([`signals::Controls`]): the in-flight pass may finish (bounded by the
 //!   session timeout), then the lock is released and the session closed, so ephemeral nodes
 //!   vanish at once.
-pub mod engine;
+pub mod calls;
 pub mod host;
 pub mod manifests;
 pub mod reload;
@@ -46,11 +46,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use self::engine::{LockRequest, PassOptions};
+use self::calls::{LockRequest, PassOptions};
 use self::host::{HostDesired, HostKeeper, host_desired};
-use self::manifests::Manifests;
+use self::manifests::ManifestSource;
 use self::report::{
-    PassReport, PassResult, StatusView, fail_pass, fill_drift, finish, record, status_source,
+    PassResult, PassSummary, StatusView, fail_pass, fill_drift, finish, record, status_source,
     update_view,
 };
 use self::signals::Controls;
@@ -219,7 +219,7 @@ impl Drop for Live {
 
 /// State a pass owns while it runs (moved into the pass future and back).
 struct PassCtx {
-    manifests: Manifests,
+    manifests: ManifestSource,
     keeper: HostKeeper,
     host: HostDesired,
 }
@@ -272,7 +272,7 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
         manifests::watch_files(&settings.files, settings.debounce, trig_tx.clone())
             .map_err(AgentError::Watch)?;
     let mut ctx = Some(Box::new(PassCtx {
-        manifests: Manifests::new(settings.files.clone(), load_options),
+        manifests: ManifestSource::new(settings.files.clone(), load_options),
         keeper: HostKeeper::new(settings.host_id.clone(), settings.hooks, trig_tx.clone()),
         host: HostDesired::default(),
     }));
@@ -285,7 +285,7 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
     let mut connect_at = Instant::now();
     let mut retry_at: Option<Instant> = None;
     let mut pending: Vec<Reason> = vec![Reason::Start];
-    let mut running: Option<BoxFuture<'static, (Box<PassCtx>, PassReport)>> = None;
+    let mut running: Option<BoxFuture<'static, (Box<PassCtx>, PassSummary)>> = None;
     // When the running pass started: `zkstate_reconcile_duration_seconds`.
     let mut pass_started = Instant::now();
     let mut stop_at: Option<Instant> = None;
@@ -760,11 +760,11 @@ async fn pass(
     reasons: Vec<Reason>,
     opts: PassOptions,
     observe: bool,
-) -> (Box<PassCtx>, PassReport) {
+) -> (Box<PassCtx>, PassSummary) {
     let started = std::time::Instant::now();
-    let mut report = PassReport {
+    let mut report = PassSummary {
         leader: leader.is_some(),
-        ..PassReport::default()
+        ..PassSummary::default()
     };
     if reasons.iter().any(Reason::reloads) || ctx.manifests.current.is_none() {
         let before = ctx.manifests.current.as_ref().map(|s| s.digest.clone());
@@ -824,9 +824,9 @@ async fn pass(
     let mut opts = opts;
     let result = if observe {
         opts.planner.observe_all = true;
-        engine::observe(&session, &set.state, &opts).await
+        calls::observe(&session, &set.state, &opts).await
     } else {
-        engine::apply(&session, &held, &set.state, &opts).await
+        calls::apply(&session, &held, &set.state, &opts).await
     };
     match result {
         Ok(r) => {
@@ -888,7 +888,7 @@ enum Action {
 }
 
 /// The error policy: a pure function of the pass's typed result (and the backoff's state).
-fn policy(report: &PassReport, backoff: &mut Backoff) -> Action {
+fn policy(report: &PassSummary, backoff: &mut Backoff) -> Action {
     if report.lock_lost {
         return Action::NewSession;
     }
@@ -921,7 +921,7 @@ fn tree_paths(reasons: &[Reason]) -> Option<Vec<crate::model::ZPath>> {
 }
 
 /// A targeted revert as a pass report: `applied` with the nodes written, or `in_sync`.
-fn report_revert(report: &mut PassReport, r: &crate::zk::reconcile::Reverted) {
+fn report_revert(report: &mut PassSummary, r: &crate::zk::reconcile::Reverted) {
     if r.nodes.is_empty() {
         report.result = PassResult::InSync;
         return;
@@ -941,12 +941,12 @@ fn report_revert(report: &mut PassReport, r: &crate::zk::reconcile::Reverted) {
 
 /// `zkstate_queue_depth`: read after the pass (a first pass creates and seeds the queues).
 async fn read_queue_depths(
-    report: &mut PassReport,
+    report: &mut PassSummary,
     session: &Session,
     desired: &crate::model::DesiredState,
     opts: &PassOptions,
 ) {
-    match engine::queue_depths(session, desired, opts).await {
+    match calls::queue_depths(session, desired, opts).await {
         Ok(qs) => report.queues = qs.into_iter().map(|q| (q.name, q.depth)).collect(),
         Err(e) => tracing::debug!(error = %e, "failed to read queue depths"),
     }
@@ -959,14 +959,14 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn failed_passes_back_off_and_a_success_resets_the_wait() {
         let mut backoff = Backoff::new();
-        let failed = PassReport {
+        let failed = PassSummary {
             result: PassResult::Error,
             error: Some("boom".into()),
-            ..PassReport::default()
+            ..PassSummary::default()
         };
-        let ok = PassReport {
+        let ok = PassSummary {
             result: PassResult::InSync,
-            ..PassReport::default()
+            ..PassSummary::default()
         };
         // Consecutive failures wait 250 ms, 500 ms, 1 s, ... up to 10 s, on tokio's clock.
         let start = tokio::time::Instant::now();
@@ -994,16 +994,16 @@ mod tests {
             PassResult::Standby,
             PassResult::Applied,
         ] {
-            let r = PassReport {
+            let r = PassSummary {
                 result,
-                ..PassReport::default()
+                ..PassSummary::default()
             };
             assert_eq!(policy(&r, &mut backoff), Action::Idle, "{result:?}");
         }
-        let lost = PassReport {
+        let lost = PassSummary {
             result: PassResult::Error,
             lock_lost: true,
-            ..PassReport::default()
+            ..PassSummary::default()
         };
         assert_eq!(policy(&lost, &mut backoff), Action::NewSession);
     }

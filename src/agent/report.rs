@@ -1,4 +1,4 @@
-//! What one agent pass reports and where it goes: the [`PassReport`] a pass fills, its
+//! What one agent pass reports and where it goes: the [`PassSummary`] a pass fills, its
 //! tracing span fields, the Prometheus metrics it updates, and the `/status` view served
 //! between passes (the engine's typed status plus an `agent` member).
 use std::collections::BTreeMap;
@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use futures::FutureExt;
 use serde_json::json;
 
-use super::engine::{self, PassOptions};
+use super::calls::{self, PassOptions};
 use super::host::HostReport;
 use super::{Live, Settings};
 use crate::engine::PassReport as EngineReport;
@@ -55,7 +55,7 @@ impl PassResult {
 
 /// What one pass did.
 #[derive(Debug, Default)]
-pub(super) struct PassReport {
+pub(super) struct PassSummary {
     pub(super) result: PassResult,
     pub(super) leader: bool,
     pub(super) drift: BTreeMap<String, i64>,
@@ -104,14 +104,14 @@ pub(super) fn unix_now() -> f64 {
         .unwrap_or_default()
 }
 
-pub(super) fn fail_pass(report: &mut PassReport, error: String, lock_lost: bool) {
+pub(super) fn fail_pass(report: &mut PassSummary, error: String, lock_lost: bool) {
     tracing::warn!(%error, "reconcile pass failed; retrying with backoff");
     report.result = PassResult::Error;
     report.error = Some(error);
     report.lock_lost = lock_lost;
 }
 
-pub(super) fn finish(report: &PassReport, started: std::time::Instant) {
+pub(super) fn finish(report: &PassSummary, started: std::time::Instant) {
     let span = tracing::Span::current();
     let elapsed = started.elapsed();
     span.record("result", report.result.as_str());
@@ -127,7 +127,7 @@ pub(super) fn finish(report: &PassReport, started: std::time::Instant) {
 }
 
 /// Per-owner drift of a pass (zero for owners in sync), and its counts on the span.
-pub(super) fn fill_drift(report: &mut PassReport, set: &LoadedSet, pass: &EngineReport) {
+pub(super) fn fill_drift(report: &mut PassSummary, set: &LoadedSet, pass: &EngineReport) {
     let by_owner = pass.drift_by_owner();
     let mut drift: BTreeMap<String, i64> = BTreeMap::new();
     for r in set.state.roots.iter().filter(|r| !r.host_scoped) {
@@ -156,7 +156,7 @@ pub(super) fn owner_label(owner: &crate::model::Owner) -> String {
 }
 
 /// Pass report → metrics.
-pub(super) fn record(metrics: &Metrics, report: &PassReport) {
+pub(super) fn record(metrics: &Metrics, report: &PassSummary) {
     metrics
         .reconcile_total
         .get_or_create(&ResultLabel {
@@ -203,7 +203,7 @@ pub(super) fn record(metrics: &Metrics, report: &PassReport) {
 pub(super) fn update_view(
     view: &Mutex<StatusView>,
     session: Option<&Live>,
-    report: &PassReport,
+    report: &PassSummary,
     settings: &Settings,
 ) {
     let Ok(mut v) = view.lock() else { return };
@@ -266,7 +266,7 @@ pub(super) fn status_source(view: Arc<Mutex<StatusView>>, metrics: Arc<Metrics>)
                     None => "not connected to ZooKeeper yet".to_owned(),
                 });
             };
-            let report = engine::status(&session, set.as_ref().map(|s| &s.state), &opts)
+            let report = calls::status(&session, set.as_ref().map(|s| &s.state), &opts)
                 .await
                 .map_err(|e| e.to_string())?;
             record_queues(&metrics, &report);

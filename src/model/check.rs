@@ -51,7 +51,7 @@ pub fn parse_positive_duration(s: &str) -> Option<Duration> {
 }
 
 /// A TCP health check: the instance is registered only while `tcp` accepts connections.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, Hash, PartialOrd, Ord)]
 pub struct HealthCheck {
     pub tcp: HostPort,
     pub interval: Duration,
