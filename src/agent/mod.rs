@@ -227,6 +227,10 @@ struct PassCtx {
 /// Runs the agent until `controls.shutdown` fires; returns after the lock is released and the
 /// session closed.
 ///
+/// The loop reads top to bottom: connect when there is no session, start a pass when there is
+/// work, then wait for one event and hand it to the [`AgentLoop`] handler that owns it (session,
+/// lock, trigger, pass, reload).
+///
 /// # Errors
 /// Only for what makes running impossible: `--listen` cannot be bound, the manifest paths cannot
 /// be watched. ZooKeeper trouble is retried, never returned.
@@ -236,339 +240,477 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
     health.beat();
     let view = Arc::new(Mutex::new(StatusView::default()));
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
-    let http = match settings.listen {
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| AgentError::Listen { addr, source })?;
-            let bound = listener.local_addr().unwrap_or(addr);
-            tracing::info!(%bound, "serving /metrics, /healthz, /readyz, /status");
-            let endpoints = Endpoints {
-                metrics: metrics.clone(),
-                health: health.clone(),
-                status: status_source(view.clone(), metrics.clone()),
-            };
-            let mut stop = http_stop_rx.clone();
-            Some(tokio::spawn(async move {
-                let shutdown = async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                };
-                if let Err(e) = crate::telemetry::http::serve(listener, endpoints, shutdown).await {
-                    tracing::error!(error = %e, "HTTP server failed");
-                }
-            }))
-        }
-        None => None,
-    };
-
+    let http = serve_http(&settings, &metrics, &health, &view, http_stop_rx).await?;
     let (trig_tx, mut trig_rx) = mpsc::unbounded_channel::<Reason>();
     let (tree_tx, mut tree_rx) = mpsc::unbounded_channel::<String>();
     let (sess_tx, mut sess_rx) = mpsc::unbounded_channel::<(u64, SessionEvent)>();
-    let load_options = LoadOptions {
-        state_path: settings.pass.state.root.clone(),
-    };
-    let mut settings = settings;
-    let mut _files_watch =
-        manifests::watch_files(&settings.files, settings.debounce, trig_tx.clone())
-            .map_err(AgentError::Watch)?;
-    let mut ctx = Some(Box::new(PassCtx {
-        manifests: ManifestSource::new(settings.files.clone(), load_options),
-        keeper: HostKeeper::new(settings.host_id.clone(), settings.hooks, trig_tx.clone()),
-        host: HostDesired::default(),
-    }));
-    let mut session: Option<Live> = None;
-    let mut generation = 0u64;
-    let mut connect_backoff = Backoff::for_connects(settings.connect.session_timeout);
-    // Sessions that connect but cannot contend for the lock (not reset by a connect).
-    let mut contention_backoff = Backoff::new();
-    let mut pass_backoff = Backoff::new();
-    let mut connect_at = Instant::now();
-    let mut retry_at: Option<Instant> = None;
-    let mut pending: Vec<Reason> = vec![Reason::Start];
-    let mut running: Option<BoxFuture<'static, (Box<PassCtx>, PassSummary)>> = None;
-    // When the running pass started: `zkstate_reconcile_duration_seconds`.
-    let mut pass_started = Instant::now();
-    let mut stop_at: Option<Instant> = None;
-    let mut targets = WatchTargets::default();
-    let mut notified_ready = false;
-    // SIGHUP: the settings are resolved again before the next pass (see [`reload`]).
-    let mut reload_settings = false;
-    let mut resync = tokio::time::interval(settings.resync_interval);
-    resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    resync.tick().await;
+    let mut l = AgentLoop::new(settings, metrics, health, view, trig_tx, tree_tx, sess_tx)?;
+    l.resync.tick().await;
     let mut beat = tokio::time::interval(Duration::from_secs(1));
-    let watchdog = systemd::watchdog_interval();
-    let mut last_watchdog = Instant::now();
+    let mut running: Option<BoxFuture<'static, (Box<PassCtx>, PassSummary)>> = None;
     systemd::status("starting");
 
     loop {
-        // Connect when there is no session (never while stopping).
-        if session.is_none() && stop_at.is_none() && Instant::now() >= connect_at {
-            metrics.set_session_state("connecting");
-            generation += 1;
-            let connecting = open_session(&settings, generation, sess_tx.clone(), trig_tx.clone());
-            tokio::select! {
-                r = connecting => match r {
-                    Ok(s) => {
-                        tracing::info!(session = format!("{:#x}", s.session.id()), "connected to ZooKeeper");
-                        metrics.set_session_state("connected");
-                        report::set_connect_error(&view, None);
-                        connect_backoff.reset();
-                        session = Some(s);
-                        pending.push(Reason::Reconnected);
-                    }
-                    Err(e) => {
-                        let wait = connect_backoff.next();
-                        tracing::warn!(error = %e, retry_in = ?wait, "ZooKeeper unavailable; retrying");
-                        metrics.set_session_state("disconnected");
-                        report::set_connect_error(&view, Some(e.to_string()));
-                        systemd::status(&format!("waiting for ZooKeeper: {e}"));
-                        connect_at = Instant::now() + wait;
-                    }
-                },
-                _ = controls.shutdown.wait_for(|s| *s) => {
-                    stop_at = Some(Instant::now());
-                }
-            }
+        if l.wants_session() {
+            l.connect(&mut controls.shutdown).await;
         }
-        if stop_at.is_some() && running.is_none() {
+        if l.stop_at.is_some() && running.is_none() {
             break;
         }
-
-        // Start a pass when there is work, no pass running, a connected session.
-        if running.is_none()
-            && stop_at.is_none()
-            && !pending.is_empty()
-            && let Some(s) = session
-                .as_mut()
-                .filter(|s| s.connected && *s.lock_known.borrow())
-            && let Some(c) = ctx.take()
-        {
-            let reasons = std::mem::take(&mut pending);
-            retry_at = None;
-            let leader = s.leader.borrow().clone();
-            // Before the pass reads: a new leader's first pass re-reads what changed before
-            // its watches existed.
-            s.follow_role(&targets, leader.is_some(), &tree_tx).await;
-            let span = tracing::info_span!(
-                "pass",
-                trigger = %summarize(&reasons),
-                leader = leader.is_some(),
-                result = tracing::field::Empty,
-                creates = tracing::field::Empty,
-                updates = tracing::field::Empty,
-                deletes = tracing::field::Empty,
-                written = tracing::field::Empty,
-                duration_ms = tracing::field::Empty,
-            );
-            let fut = pass(
-                c,
-                s.session.clone(),
-                leader,
-                reasons,
-                settings.pass.clone(),
-                settings.observe,
-            );
-            running = Some(fut.instrument(span).boxed());
-            pass_started = Instant::now();
+        if running.is_none() {
+            running = l.start_pass().await;
         }
-
         tokio::select! {
-            _ = controls.shutdown.wait_for(|s| *s), if stop_at.is_none() => {
-                systemd::stopping();
-                health.set_ready(false);
-                // The in-flight pass may finish its multi; bounded by the session timeout.
-                stop_at = Some(Instant::now() + settings.connect.session_timeout);
-            }
-            _ = sleep_until_opt(stop_at), if stop_at.is_some() && running.is_some() => {
+            _ = controls.shutdown.wait_for(|s| *s), if l.stop_at.is_none() => l.on_shutdown(),
+            _ = sleep_until_opt(l.stop_at), if l.stop_at.is_some() && running.is_some() => {
                 tracing::warn!("the in-flight pass did not finish in time; stopping without it");
                 running = None;
                 break;
             }
-            (c, mut report) = async { running.as_mut().expect("guarded").await }, if running.is_some() => {
+            (c, report) = async { running.as_mut().expect("guarded").await }, if running.is_some() => {
                 running = None;
-                ctx = Some(c);
-                let failed = report.result == PassResult::Error;
-                record(&metrics, &report);
-                metrics.reconcile_duration.observe(pass_started.elapsed().as_secs_f64());
-                // /status and /metrics describe the same pass.
-                update_view(&view, session.as_ref(), &report, &settings);
-                targets = std::mem::take(&mut report.watch);
-                if let Some(s) = session.as_mut() {
-                    let leader = s.leader.borrow().is_some();
-                    s.follow_role(&targets, leader, &tree_tx).await;
-                }
-                let standby = !report.leader && report.result == PassResult::Standby;
-                let ready = session.as_ref().is_some_and(|s| s.connected)
-                    && (standby
-                        || (report.leader && !failed && report.result != PassResult::NoManifests));
-                health.set_ready(ready);
-                if ready && !notified_ready {
-                    notified_ready = true;
-                    systemd::ready(if standby { "standby" } else { "leader: reconciled" });
-                } else if ready {
-                    systemd::status(if standby { "standby" } else { "leader" });
-                }
-                match policy(&report, &mut pass_backoff) {
-                    Action::NewSession => {
-                        tracing::warn!("lost the leader lock; starting a new session to contend again");
-                        session = None;
-                        if let Some(c) = ctx.as_mut() { c.keeper.session_lost(); }
-                        metrics.leader.set(0);
-                        connect_at = Instant::now();
-                    }
-                    Action::RetryAfter(wait) => retry_at = Some(Instant::now() + wait),
-                    Action::Idle => {}
-                }
-                if stop_at.is_some() {
+                l.on_pass_done(c, report).await;
+                if l.stop_at.is_some() {
                     break;
                 }
             }
-            Some(r) = trig_rx.recv() => pending.push(r),
-            Some(path) = tree_rx.recv() => {
-                // A burst of events is one reason: the pass re-reads everything anyway.
-                if pending.iter().filter(|r| matches!(r, Reason::Tree(_))).count() < MAX_TREE_REASONS {
-                    pending.push(Reason::Tree(path));
-                }
+            Some(r) = trig_rx.recv() => l.pending.push(r),
+            Some(path) = tree_rx.recv() => l.on_tree_event(path),
+            Some(()) = controls.reload.recv() => l.on_reload_signal(),
+            Some((generation, event)) = sess_rx.recv() => l.on_session_event(generation, event),
+            _ = sleep_until_opt(l.retry_at), if l.retry_at.is_some() => {
+                l.retry_at = None;
+                l.pending.push(Reason::Retry);
             }
-            Some(()) = controls.reload.recv() => {
-                systemd::reloading();
-                tracing::info!("SIGHUP: reloading the settings and the manifests");
-                reload_settings = true;
-                pending.push(Reason::Reload);
-            }
-            Some((generation_of, event)) = sess_rx.recv() => {
-                if session.as_ref().is_some_and(|s| s.generation == generation_of) {
-                    match event {
-                        SessionEvent::Connected => {
-                            metrics.set_session_state("connected");
-                            if let Some(s) = session.as_mut().filter(|s| !s.connected) {
-                                tracing::info!("reconnected; adding the watches again and resyncing");
-                                s.connected = true;
-                                // The server lost them; the pass the reason starts adds them.
-                                s.watches = None;
-                                s.watching = None;
-                                pending.push(Reason::Reconnected);
-                            }
-                        }
-                        SessionEvent::Disconnected => {
-                            tracing::warn!("disconnected from ZooKeeper; waiting for the session to reconnect");
-                            metrics.set_session_state("disconnected");
-                            health.set_ready(false);
-                            if let Some(s) = session.as_mut() { s.connected = false; }
-                        }
-                        SessionEvent::Ended(why) => {
-                            tracing::warn!(why, "ZooKeeper session ended; opening a new one");
-                            metrics.set_session_state("expired");
-                            metrics.leader.set(0);
-                            health.set_ready(false);
-                            session = None;
-                            view.lock().map(|mut v| v.session = None).ok();
-                            if let Some(c) = ctx.as_mut() { c.keeper.session_lost(); }
-                            connect_at = Instant::now();
-                        }
-                        SessionEvent::ContentionFailed(error) => {
-                            // Not a lost session: retrying at once would only fail again.
-                            let wait = contention_backoff.next();
-                            metrics.set_session_state("disconnected");
-                            metrics.leader.set(0);
-                            health.set_ready(false);
-                            session = None;
-                            report::set_connect_error(
-                                &view,
-                                Some(format!("failed to contend for the leader lock: {error}")),
-                            );
-                            if let Some(c) = ctx.as_mut() { c.keeper.session_lost(); }
-                            connect_at = Instant::now() + wait;
-                        }
-                    }
-                }
-            }
-            _ = sleep_until_opt(retry_at), if retry_at.is_some() => {
-                retry_at = None;
-                pending.push(Reason::Retry);
-            }
-            _ = resync.tick() => pending.push(Reason::Resync),
-            _ = sleep_until_opt(Some(connect_at)), if session.is_none() && stop_at.is_none() => {}
-            _ = beat.tick() => {
-                health.beat();
-                if let Some(w) = watchdog && last_watchdog.elapsed() >= w {
-                    systemd::watchdog();
-                    last_watchdog = Instant::now();
-                }
-            }
+            _ = l.resync.tick() => l.pending.push(Reason::Resync),
+            _ = sleep_until_opt(Some(l.connect_at)), if l.session.is_none() && l.stop_at.is_none() => {}
+            _ = beat.tick() => l.on_beat(),
         }
-        if let Some(s) = session.as_ref() {
-            metrics.leader.set(i64::from(s.leader.borrow().is_some()));
-        }
-        // SIGHUP: settings resolved as at start; the next pass re-reads the manifests.
-        if reload_settings && let Some(c) = ctx.as_mut() {
-            reload_settings = false;
-            match reload::reread() {
-                Some(new) => {
-                    let taken = reload::take(&mut settings, new);
-                    if taken.files {
-                        tracing::info!(files = ?settings.files, "reload: new manifest paths");
-                        c.manifests.set_files(settings.files.clone());
-                    }
-                    if taken.files || taken.debounce {
-                        match manifests::watch_files(
-                            &settings.files,
-                            settings.debounce,
-                            trig_tx.clone(),
-                        ) {
-                            Ok(w) => _files_watch = w,
-                            Err(e) => {
-                                tracing::error!(error = %e, "failed to watch the new manifest paths")
-                            }
-                        }
-                    }
-                    if taken.resync {
-                        let period = settings.resync_interval;
-                        resync = tokio::time::interval_at(Instant::now() + period, period);
-                        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                    }
-                }
-                None => tracing::error!(
-                    "reload: the settings are invalid; the running ones stay in force"
-                ),
-            }
-            // systemd waits for READY=1 after RELOADING=1; the pass reports the manifests.
-            if notified_ready {
-                systemd::ready("reloaded");
-            }
-        }
+        l.after_event();
     }
 
-    // Stop: leave elections, release the lock, close the session.
-    health.set_ready(false);
-    drop(running);
-    view.lock().map(|mut v| v.session = None).ok();
-    if let Some(live) = session.take() {
-        if let Some(c) = ctx.as_mut() {
-            let _ =
-                tokio::time::timeout(Duration::from_secs(2), c.keeper.leave(&live.session)).await;
-        }
-        let held = live.leader.borrow().clone();
-        if let Some(l) = held {
-            let node = l.node().to_owned();
-            let _ = tokio::time::timeout(
-                Duration::from_secs(2),
-                live.session.delete_if_present(&node),
-            )
-            .await;
-        }
-        let zs = live.session.clone();
-        drop(live);
-        agent_session::close(zs, Duration::from_secs(2)).await;
-    }
-    drop(ctx);
+    l.stop(running).await;
     let _ = http_stop_tx.send(true);
     if let Some(h) = http {
         let _ = tokio::time::timeout(Duration::from_secs(2), h).await;
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serves `/metrics`, `/healthz`, `/readyz` and `/status` on `--listen` until `stop` turns true.
+async fn serve_http(
+    settings: &Settings,
+    metrics: &Arc<Metrics>,
+    health: &Arc<Health>,
+    view: &Arc<Mutex<StatusView>>,
+    stop: watch::Receiver<bool>,
+) -> Result<Option<JoinHandle<()>>, AgentError> {
+    let Some(addr) = settings.listen else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| AgentError::Listen { addr, source })?;
+    let bound = listener.local_addr().unwrap_or(addr);
+    tracing::info!(%bound, "serving /metrics, /healthz, /readyz, /status");
+    let endpoints = Endpoints {
+        metrics: metrics.clone(),
+        health: health.clone(),
+        status: status_source(view.clone(), metrics.clone()),
+    };
+    let mut stop = stop;
+    Ok(Some(tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = crate::telemetry::http::serve(listener, endpoints, shutdown).await {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    })))
+}
+
+/// The agent's state between events; each handler owns one concern.
+struct AgentLoop {
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    view: Arc<Mutex<StatusView>>,
+    trig_tx: mpsc::UnboundedSender<Reason>,
+    tree_tx: mpsc::UnboundedSender<String>,
+    sess_tx: mpsc::UnboundedSender<(u64, SessionEvent)>,
+    /// The manifest paths' file watch (replaced when a reload changes them).
+    files_watch: manifests::FileWatch,
+    /// Moved into the running pass and back.
+    ctx: Option<Box<PassCtx>>,
+    session: Option<Live>,
+    generation: u64,
+    connect_backoff: Backoff,
+    /// Sessions that connect but cannot contend for the lock (not reset by a connect).
+    contention_backoff: Backoff,
+    pass_backoff: Backoff,
+    connect_at: Instant,
+    retry_at: Option<Instant>,
+    pending: Vec<Reason>,
+    /// When the running pass started: `zkstate_reconcile_duration_seconds`.
+    pass_started: Instant,
+    stop_at: Option<Instant>,
+    targets: WatchTargets,
+    notified_ready: bool,
+    /// SIGHUP: the settings are resolved again before the next pass (see [`reload`]).
+    reload_settings: bool,
+    resync: tokio::time::Interval,
+    watchdog: Option<Duration>,
+    last_watchdog: Instant,
+}
+
+impl AgentLoop {
+    fn new(
+        settings: Settings,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+        view: Arc<Mutex<StatusView>>,
+        trig_tx: mpsc::UnboundedSender<Reason>,
+        tree_tx: mpsc::UnboundedSender<String>,
+        sess_tx: mpsc::UnboundedSender<(u64, SessionEvent)>,
+    ) -> Result<Self, AgentError> {
+        let load_options = LoadOptions {
+            state_path: settings.pass.state.root.clone(),
+        };
+        let files_watch =
+            manifests::watch_files(&settings.files, settings.debounce, trig_tx.clone())
+                .map_err(AgentError::Watch)?;
+        let ctx = Some(Box::new(PassCtx {
+            manifests: ManifestSource::new(settings.files.clone(), load_options),
+            keeper: HostKeeper::new(settings.host_id.clone(), settings.hooks, trig_tx.clone()),
+            host: HostDesired::default(),
+        }));
+        let mut resync = tokio::time::interval(settings.resync_interval);
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Ok(AgentLoop {
+            connect_backoff: Backoff::for_connects(settings.connect.session_timeout),
+            settings,
+            metrics,
+            health,
+            view,
+            trig_tx,
+            tree_tx,
+            sess_tx,
+            files_watch,
+            ctx,
+            session: None,
+            generation: 0,
+            contention_backoff: Backoff::new(),
+            pass_backoff: Backoff::new(),
+            connect_at: Instant::now(),
+            retry_at: None,
+            pending: vec![Reason::Start],
+            pass_started: Instant::now(),
+            stop_at: None,
+            targets: WatchTargets::default(),
+            notified_ready: false,
+            reload_settings: false,
+            resync,
+            watchdog: systemd::watchdog_interval(),
+            last_watchdog: Instant::now(),
+        })
+    }
+
+    /// No session, not stopping, and the backoff has passed.
+    fn wants_session(&self) -> bool {
+        self.session.is_none() && self.stop_at.is_none() && Instant::now() >= self.connect_at
+    }
+
+    /// Session: opens one (and contends for the lock), or backs off saying why not.
+    async fn connect(&mut self, shutdown: &mut watch::Receiver<bool>) {
+        self.metrics.set_session_state("connecting");
+        self.generation += 1;
+        let connecting = open_session(
+            &self.settings,
+            self.generation,
+            self.sess_tx.clone(),
+            self.trig_tx.clone(),
+        );
+        tokio::select! {
+            r = connecting => match r {
+                Ok(s) => {
+                    tracing::info!(session = format!("{:#x}", s.session.id()), "connected to ZooKeeper");
+                    self.metrics.set_session_state("connected");
+                    report::set_connect_error(&self.view, None);
+                    self.connect_backoff.reset();
+                    self.session = Some(s);
+                    self.pending.push(Reason::Reconnected);
+                }
+                Err(e) => {
+                    let wait = self.connect_backoff.next();
+                    tracing::warn!(error = %e, retry_in = ?wait, "ZooKeeper unavailable; retrying");
+                    self.metrics.set_session_state("disconnected");
+                    report::set_connect_error(&self.view, Some(e.to_string()));
+                    systemd::status(&format!("waiting for ZooKeeper: {e}"));
+                    self.connect_at = Instant::now() + wait;
+                }
+            },
+            _ = shutdown.wait_for(|s| *s) => self.stop_at = Some(Instant::now()),
+        }
+    }
+
+    /// Pass: starts one when there is work, no pass runs and the session knows its role.
+    async fn start_pass(&mut self) -> Option<BoxFuture<'static, (Box<PassCtx>, PassSummary)>> {
+        if self.stop_at.is_some() || self.pending.is_empty() {
+            return None;
+        }
+        let s = self
+            .session
+            .as_mut()
+            .filter(|s| s.connected && *s.lock_known.borrow())?;
+        let c = self.ctx.take()?;
+        let reasons = std::mem::take(&mut self.pending);
+        self.retry_at = None;
+        let leader = s.leader.borrow().clone();
+        // Before the pass reads: a new leader's first pass re-reads what changed before its
+        // watches existed.
+        s.follow_role(&self.targets, leader.is_some(), &self.tree_tx)
+            .await;
+        let span = tracing::info_span!(
+            "pass",
+            trigger = %summarize(&reasons),
+            leader = leader.is_some(),
+            result = tracing::field::Empty,
+            creates = tracing::field::Empty,
+            updates = tracing::field::Empty,
+            deletes = tracing::field::Empty,
+            written = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        let fut = pass(
+            c,
+            s.session.clone(),
+            leader,
+            reasons,
+            self.settings.pass.clone(),
+            self.settings.observe,
+        );
+        self.pass_started = Instant::now();
+        Some(fut.instrument(span).boxed())
+    }
+
+    /// Pass: reports it (metrics, `/status`, readiness, systemd), follows the role's watches,
+    /// and acts on the error policy.
+    async fn on_pass_done(&mut self, c: Box<PassCtx>, mut report: PassSummary) {
+        self.ctx = Some(c);
+        let failed = report.result == PassResult::Error;
+        record(&self.metrics, &report);
+        self.metrics
+            .reconcile_duration
+            .observe(self.pass_started.elapsed().as_secs_f64());
+        // /status and /metrics describe the same pass.
+        update_view(&self.view, self.session.as_ref(), &report, &self.settings);
+        self.targets = std::mem::take(&mut report.watch);
+        if let Some(s) = self.session.as_mut() {
+            let leader = s.leader.borrow().is_some();
+            s.follow_role(&self.targets, leader, &self.tree_tx).await;
+        }
+        let standby = !report.leader && report.result == PassResult::Standby;
+        let ready = self.session.as_ref().is_some_and(|s| s.connected)
+            && (standby || (report.leader && !failed && report.result != PassResult::NoManifests));
+        self.health.set_ready(ready);
+        if ready && !self.notified_ready {
+            self.notified_ready = true;
+            systemd::ready(if standby {
+                "standby"
+            } else {
+                "leader: reconciled"
+            });
+        } else if ready {
+            systemd::status(if standby { "standby" } else { "leader" });
+        }
+        match policy(&report, &mut self.pass_backoff) {
+            Action::NewSession => {
+                tracing::warn!("lost the leader lock; starting a new session to contend again");
+                self.drop_session();
+                self.connect_at = Instant::now();
+            }
+            Action::RetryAfter(wait) => self.retry_at = Some(Instant::now() + wait),
+            Action::Idle => {}
+        }
+    }
+
+    /// Trigger: a tree event is one reason (capped per pass: the pass re-reads anyway).
+    fn on_tree_event(&mut self, path: String) {
+        let trees = self
+            .pending
+            .iter()
+            .filter(|r| matches!(r, Reason::Tree(_)))
+            .count();
+        if trees < MAX_TREE_REASONS {
+            self.pending.push(Reason::Tree(path));
+        }
+    }
+
+    /// Reload: SIGHUP marks the settings for re-reading after this event.
+    fn on_reload_signal(&mut self) {
+        systemd::reloading();
+        tracing::info!("SIGHUP: reloading the settings and the manifests");
+        self.reload_settings = true;
+        self.pending.push(Reason::Reload);
+    }
+
+    /// Session: a state change of the current session (events of older ones are ignored).
+    fn on_session_event(&mut self, generation: u64, event: SessionEvent) {
+        if self
+            .session
+            .as_ref()
+            .is_none_or(|s| s.generation != generation)
+        {
+            return;
+        }
+        match event {
+            SessionEvent::Connected => {
+                self.metrics.set_session_state("connected");
+                if let Some(s) = self.session.as_mut().filter(|s| !s.connected) {
+                    tracing::info!("reconnected; adding the watches again and resyncing");
+                    s.connected = true;
+                    // The server lost them; the pass the reason starts adds them.
+                    s.watches = None;
+                    s.watching = None;
+                    self.pending.push(Reason::Reconnected);
+                }
+            }
+            SessionEvent::Disconnected => {
+                tracing::warn!("disconnected from ZooKeeper; waiting for the session to reconnect");
+                self.metrics.set_session_state("disconnected");
+                self.health.set_ready(false);
+                if let Some(s) = self.session.as_mut() {
+                    s.connected = false;
+                }
+            }
+            SessionEvent::Ended(why) => {
+                tracing::warn!(why, "ZooKeeper session ended; opening a new one");
+                self.metrics.set_session_state("expired");
+                self.drop_session();
+                self.view.lock().map(|mut v| v.session = None).ok();
+                self.connect_at = Instant::now();
+            }
+            SessionEvent::ContentionFailed(error) => {
+                // Lock: not a lost session; retrying at once would only fail again.
+                let wait = self.contention_backoff.next();
+                self.metrics.set_session_state("disconnected");
+                self.drop_session();
+                report::set_connect_error(
+                    &self.view,
+                    Some(format!("failed to contend for the leader lock: {error}")),
+                );
+                self.connect_at = Instant::now() + wait;
+            }
+        }
+    }
+
+    /// Lock and session: forgets the session (its ephemerals and lock go with it).
+    fn drop_session(&mut self) {
+        self.metrics.leader.set(0);
+        self.health.set_ready(false);
+        self.session = None;
+        if let Some(c) = self.ctx.as_mut() {
+            c.keeper.session_lost();
+        }
+    }
+
+    fn on_shutdown(&mut self) {
+        systemd::stopping();
+        self.health.set_ready(false);
+        // The in-flight pass may finish its multi; bounded by the session timeout.
+        self.stop_at = Some(Instant::now() + self.settings.connect.session_timeout);
+    }
+
+    fn on_beat(&mut self) {
+        self.health.beat();
+        if let Some(w) = self.watchdog
+            && self.last_watchdog.elapsed() >= w
+        {
+            systemd::watchdog();
+            self.last_watchdog = Instant::now();
+        }
+    }
+
+    /// After every event: the leader gauge, and a pending reload of the settings.
+    fn after_event(&mut self) {
+        if let Some(s) = self.session.as_ref() {
+            self.metrics
+                .leader
+                .set(i64::from(s.leader.borrow().is_some()));
+        }
+        if self.reload_settings && self.ctx.is_some() {
+            self.reload_settings = false;
+            self.reload();
+        }
+    }
+
+    /// Reload: the settings resolved as at start; the next pass re-reads the manifests.
+    fn reload(&mut self) {
+        match reload::reread() {
+            Some(new) => {
+                let taken = reload::take(&mut self.settings, new);
+                if taken.files {
+                    tracing::info!(files = ?self.settings.files, "reload: new manifest paths");
+                    if let Some(c) = self.ctx.as_mut() {
+                        c.manifests.set_files(self.settings.files.clone());
+                    }
+                }
+                if taken.files || taken.debounce {
+                    match manifests::watch_files(
+                        &self.settings.files,
+                        self.settings.debounce,
+                        self.trig_tx.clone(),
+                    ) {
+                        Ok(w) => self.files_watch = w,
+                        Err(e) => {
+                            tracing::error!(error = %e, "failed to watch the new manifest paths")
+                        }
+                    }
+                }
+                if taken.resync {
+                    let period = self.settings.resync_interval;
+                    self.resync = tokio::time::interval_at(Instant::now() + period, period);
+                    self.resync
+                        .set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                }
+            }
+            None => {
+                tracing::error!("reload: the settings are invalid; the running ones stay in force")
+            }
+        }
+        // systemd waits for READY=1 after RELOADING=1; the pass reports the manifests.
+        if self.notified_ready {
+            systemd::ready("reloaded");
+        }
+    }
+
+    /// Stop: leave elections, release the lock, close the session.
+    async fn stop(mut self, running: Option<BoxFuture<'static, (Box<PassCtx>, PassSummary)>>) {
+        self.health.set_ready(false);
+        drop(running);
+        self.view.lock().map(|mut v| v.session = None).ok();
+        if let Some(live) = self.session.take() {
+            if let Some(c) = self.ctx.as_mut() {
+                let _ = tokio::time::timeout(Duration::from_secs(2), c.keeper.leave(&live.session))
+                    .await;
+            }
+            let held = live.leader.borrow().clone();
+            if let Some(l) = held {
+                let node = l.node().to_owned();
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(2),
+                    live.session.delete_if_present(&node),
+                )
+                .await;
+            }
+            let zs = live.session.clone();
+            drop(live);
+            agent_session::close(zs, Duration::from_secs(2)).await;
+        }
+        drop(self.ctx.take());
+        drop(self.files_watch);
+    }
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {
