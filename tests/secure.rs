@@ -20,6 +20,24 @@ use common::{Manifests, kazoo_with_env, wait_for, zkstate};
 /// How long a credential mistake may take to be reported (the limit).
 const MISTAKE_LIMIT: Duration = Duration::from_secs(5);
 
+/// A server that requires a client certificate of `pki` and names sessions by its DN.
+fn mutual_tls_zk(pki: &Pki) -> common::secure::SecureZk {
+    tls_zk(
+        pki,
+        TlsServerOptions {
+            client_auth_need: true,
+            x509_provider: true,
+            ..Default::default()
+        },
+    )
+}
+
+/// Copies `client`'s certificate and key over `cert` and `key` (a renewal on disk).
+fn install_cert(client: &ClientCert, cert: &Path, key: &Path) {
+    std::fs::copy(&client.cert, cert).expect("copy the certificate");
+    std::fs::copy(&client.key, key).expect("copy the key");
+}
+
 /// Runs `zkstate ARGS...` with `env`; (exit code, stdout, stderr, wall time).
 fn run(args: &[&str], env: &[(String, String)]) -> (i32, String, String, Duration) {
     let started = Instant::now();
@@ -112,14 +130,7 @@ fn assert_mistake(
 #[test]
 fn mutual_tls_applies_guards_the_state_and_kazoo_reads_it() {
     let pki = Pki::new();
-    let zk = tls_zk(
-        &pki,
-        TlsServerOptions {
-            client_auth_need: true,
-            x509_provider: true,
-            ..Default::default()
-        },
-    );
+    let zk = mutual_tls_zk(&pki);
     let me = pki.client("zkstate");
     let intruder = pki.client("intruder");
     let hosts = zk.tls_connect_string();
@@ -213,14 +224,7 @@ fn mutual_tls_applies_guards_the_state_and_kazoo_reads_it() {
 fn tls_mistakes_are_named_within_seconds() {
     let pki = Pki::new();
     let stranger_ca = Pki::new();
-    let zk = tls_zk(
-        &pki,
-        TlsServerOptions {
-            client_auth_need: true,
-            x509_provider: true,
-            ..Default::default()
-        },
-    );
+    let zk = mutual_tls_zk(&pki);
     let wrong_name = tls_zk(
         &pki,
         TlsServerOptions {
@@ -582,14 +586,7 @@ fn expire_session(agent: &Agent, lock_children: impl Fn() -> usize) {
 #[test]
 fn agent_over_tls_reverts_drift_and_takes_a_renewed_certificate() {
     let pki = Pki::new();
-    let zk = tls_zk(
-        &pki,
-        TlsServerOptions {
-            client_auth_need: true,
-            x509_provider: true,
-            ..Default::default()
-        },
-    );
+    let zk = mutual_tls_zk(&pki);
     let first = pki.client("agent-2026-12");
     let renewed = pki.client("agent-2027-01");
     let drifter = pki.client("drifter");
@@ -598,11 +595,7 @@ fn agent_over_tls_reverts_drift_and_takes_a_renewed_certificate() {
         creds.path().join("client.pem"),
         creds.path().join("client.key"),
     );
-    let install = |c: &ClientCert| {
-        std::fs::copy(&c.cert, &cert).expect("copy cert");
-        std::fs::copy(&c.key, &key).expect("copy key");
-    };
-    install(&first);
+    install_cert(&first, &cert, &key);
     let m = Manifests::new(&[("app.yaml", &open_tree("/app", "v1"))]);
     let logs = tempfile::tempdir().expect("tempdir");
     // The x509 id is the certificate's subject: this renewal changes it (so the test can see
@@ -658,7 +651,7 @@ fn agent_over_tls_reverts_drift_and_takes_a_renewed_certificate() {
     drift("drifted-1");
 
     // The certificate is renewed on disk; the agent's next session presents the new one.
-    install(&renewed);
+    install_cert(&renewed, &cert, &key);
     let lock_children = || {
         kazoo_with_env(&["children", &tls_hosts, "/zkstate/lock"], &env)
             .as_array()
@@ -680,14 +673,7 @@ fn agent_over_tls_reverts_drift_and_takes_a_renewed_certificate() {
 #[test]
 fn agent_with_bad_credentials_keeps_retrying_and_says_why() {
     let pki = Pki::new();
-    let zk = tls_zk(
-        &pki,
-        TlsServerOptions {
-            client_auth_need: true,
-            x509_provider: true,
-            ..Default::default()
-        },
-    );
+    let zk = mutual_tls_zk(&pki);
     let refused = pki.untrusted_client("agent");
     let good = pki.client("agent");
     let creds = tempfile::tempdir().expect("tempdir");
@@ -695,8 +681,7 @@ fn agent_with_bad_credentials_keeps_retrying_and_says_why() {
         creds.path().join("client.pem"),
         creds.path().join("client.key"),
     );
-    std::fs::copy(&refused.cert, &cert).expect("copy");
-    std::fs::copy(&refused.key, &key).expect("copy");
+    install_cert(&refused, &cert, &key);
     let m = Manifests::new(&[("app.yaml", &open_tree("/app", "v1"))]);
     let logs = tempfile::tempdir().expect("tempdir");
     let extra = [
@@ -732,8 +717,7 @@ fn agent_with_bad_credentials_keeps_retrying_and_says_why() {
     assert_eq!(agent.get("/healthz").map(|r| r.0), Some(200));
     assert!(agent.alive(), "the agent must keep running");
     // Fixed credentials are picked up without a restart.
-    std::fs::copy(&good.cert, &cert).expect("copy");
-    std::fs::copy(&good.key, &key).expect("copy");
+    install_cert(&good, &cert, &key);
     let env = pki.kazoo_env(Some(&good));
     assert!(
         wait_for(
