@@ -12,9 +12,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::raw::block;
 use common::{Manifests, zk};
-use zookeeper_client as zkc;
 
 fn nodes() -> usize {
     std::env::var("ZKSTATE_RECORDS_NODES")
@@ -34,30 +32,6 @@ fn tree(cycle: usize, n: usize) -> String {
         ));
     }
     s
-}
-
-/// Bytes of data of every persistent node under `root`.
-fn record_bytes(hosts: &str, root: &str) -> usize {
-    block(async {
-        let c = common::raw::client_with_session(hosts, Duration::from_secs(20)).await;
-        let mut total = 0;
-        let mut queue = vec![root.to_string()];
-        while let Some(p) = queue.pop() {
-            let Ok((data, stat)) = c.get_data(&p).await else {
-                continue;
-            };
-            if stat.ephemeral_owner != 0 {
-                continue;
-            }
-            total += data.len();
-            match c.list_children(&p).await {
-                Ok(children) => queue.extend(children.into_iter().map(|ch| format!("{p}/{ch}"))),
-                Err(zkc::Error::NoNode) => {}
-                Err(e) => panic!("list {p}: {e}"),
-            }
-        }
-        total
-    })
 }
 
 fn zkstate(hosts: &str, args: &[&str]) -> (i32, String, Duration) {
@@ -121,8 +95,8 @@ fn records_stay_within_1_5x_of_a_fresh_apply_over_12_rename_cycles() {
             ],
         );
         assert_eq!(code, 0, "fresh apply {cycle}: {err}");
-        let ours = record_bytes(&h, "/zkstate");
-        let base = record_bytes(&h, &fresh_state);
+        let ours = common::raw::record_bytes(&h, "/zkstate");
+        let base = common::raw::record_bytes(&h, &fresh_state);
         let ratio = ours as f64 / base as f64;
         worst = worst.max(ratio);
         println!(

@@ -58,28 +58,6 @@ fn open_fds(pid: i32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
 
-/// Bytes of data of every persistent node under `root`.
-fn record_bytes(hosts: &str, root: &str) -> usize {
-    block(async {
-        let c = common::raw::client(hosts).await;
-        let mut total = 0;
-        let mut queue = vec![root.to_string()];
-        while let Some(p) = queue.pop() {
-            let Ok((data, stat)) = c.get_data(&p).await else {
-                continue;
-            };
-            if stat.ephemeral_owner != 0 {
-                continue;
-            }
-            total += data.len();
-            if let Ok(children) = c.list_children(&p).await {
-                queue.extend(children.into_iter().map(|ch| format!("{p}/{ch}")));
-            }
-        }
-        total
-    })
-}
-
 fn converged(hosts: &str, expected: &[(String, String)]) -> bool {
     block(async {
         let c = common::raw::client(hosts).await;
@@ -200,7 +178,7 @@ fn the_agent_soaks_through_edits_drift_a_restart_and_an_expiry() {
     let (rss_start, fds_start) = start_sample.expect("a sample after the warm-up");
     let passes = metric(&agent, "zkstate_reconcile_total");
     let reverted = metric(&agent, "zkstate_drift_reverted_total");
-    let records = record_bytes(&h, "/zkstate");
+    let records = common::raw::record_bytes(&h, "/zkstate");
     // What one fresh apply of the last set writes.
     let (last, _) = manifest(edits);
     let fresh = Manifests::new(&[(
@@ -213,7 +191,7 @@ fn the_agent_soaks_through_edits_drift_a_restart_and_an_expiry() {
         .output()
         .expect("fresh apply");
     assert!(out.status.success());
-    let fresh_records = record_bytes(&h, "/fresh");
+    let fresh_records = common::raw::record_bytes(&h, "/fresh");
     println!(
         "soak {:?}: {edits} edits, {drifts} drift writes, ZooKeeper restarted, session expired; {passes} passes, {reverted} changes written; RSS {rss_start} kB after warm-up -> {rss_end} kB at the end; fds {fds_start} -> {fds_end}; records {records} bytes (a fresh apply of the last set: {fresh_records})",
         total

@@ -113,3 +113,28 @@ pub fn acl(hosts: &str, path: &str) -> Vec<String> {
             .collect()
     })
 }
+
+/// Bytes of data of every persistent node at or below `root` (ephemerals left out): the size of
+/// zkstate's records when `root` is its state path.
+pub fn record_bytes(hosts: &str, root: &str) -> usize {
+    block(async {
+        let c = client_with_session(hosts, Duration::from_secs(20)).await;
+        let mut total = 0;
+        let mut queue = vec![root.to_string()];
+        while let Some(p) = queue.pop() {
+            let Ok((data, stat)) = c.get_data(&p).await else {
+                continue;
+            };
+            if stat.ephemeral_owner != 0 {
+                continue;
+            }
+            total += data.len();
+            match c.list_children(&p).await {
+                Ok(children) => queue.extend(children.into_iter().map(|ch| format!("{p}/{ch}"))),
+                Err(zkc::Error::NoNode) => {}
+                Err(e) => panic!("list {p}: {e}"),
+            }
+        }
+        total
+    })
+}
