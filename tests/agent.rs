@@ -1027,3 +1027,144 @@ fn an_oversized_pass_is_refused_once_unless_allow_split() {
     assert!(wrong.is_empty(), "nodes with wrong bytes: {wrong:?}");
     assert_eq!(metric(&agent, refused), None, "{}", agent.logs());
 }
+
+/// Every node at or below `root` with its data, read by the raw client.
+fn tree_of(hosts: &str, root: &str) -> std::collections::BTreeMap<String, String> {
+    raw::block(async {
+        let c = raw::client(hosts).await;
+        let mut out = std::collections::BTreeMap::new();
+        let mut queue = vec![root.to_string()];
+        while let Some(p) = queue.pop() {
+            let Ok((d, _)) = c.get_data(&p).await else {
+                continue;
+            };
+            out.insert(p.clone(), String::from_utf8_lossy(&d).into_owned());
+            if let Ok(children) = c.list_children(&p).await {
+                queue.extend(children.iter().map(|ch| format!("{p}/{ch}")));
+            }
+        }
+        out
+    })
+}
+
+/// Deletes `path` and everything below it, children first.
+fn delete_tree(hosts: &str, path: &str) {
+    raw::block(async {
+        let c = raw::client(hosts).await;
+        let mut order = Vec::new();
+        let mut queue = vec![path.to_string()];
+        while let Some(p) = queue.pop() {
+            if let Ok(children) = c.list_children(&p).await {
+                queue.extend(children.iter().map(|ch| format!("{p}/{ch}")));
+            }
+            order.push(p);
+        }
+        for p in order.iter().rev() {
+            let _ = c.delete(p, None).await;
+        }
+    })
+}
+
+/// A 3x20 tree under /cache (parents declared), every value numbered by `round`.
+fn cache_tree(
+    round: usize,
+    extra: &[&str],
+) -> (String, std::collections::BTreeMap<String, String>) {
+    let mut yaml = String::from(
+        "apiVersion: zkstate/v1\nkind: ConfigTree\nmetadata: {name: cache}\nspec:\n  root: /cache\n  prune: exclusive\n  nodes:\n",
+    );
+    let mut want = std::collections::BTreeMap::from([("/cache".to_string(), String::new())]);
+    for g in 0..3 {
+        want.insert(format!("/cache/g{g}"), String::new());
+        for i in 0..20 {
+            let v = format!("v{round}-{g}-{i}");
+            yaml.push_str(&format!("    g{g}/n{i:02}: {v}\n"));
+            want.insert(format!("/cache/g{g}/n{i:02}"), v);
+        }
+    }
+    for e in extra {
+        yaml.push_str(&format!("    {e}: extra\n"));
+        want.insert(format!("/cache/{e}"), "extra".into());
+        // Its parent is created empty.
+        if let Some((parent, _)) = e.rsplit_once('/') {
+            want.insert(format!("/cache/{parent}"), String::new());
+        }
+    }
+    (yaml, want)
+}
+
+#[test]
+fn the_live_cache_answers_creates_deletes_and_edits_and_stays_exact() {
+    let zk = common::zk();
+    let h = zk.connect_string();
+    let (yaml, mut want) = cache_tree(0, &[]);
+    let fx = Fixture::new(&yaml);
+    fs::remove_file(fx.path().join("manifests/app.yaml")).ok();
+    fs::write(fx.path().join("manifests/cache.yaml"), &yaml).unwrap();
+    let agent = start_agent(&h, fx.path(), "host-a", &[]);
+    assert!(
+        wait_for(|| tree_of(&h, "/cache") == want, WAIT),
+        "initial apply\n{}",
+        agent.logs()
+    );
+    let converged = |want: &std::collections::BTreeMap<String, String>| {
+        wait_for(|| tree_of(&h, "/cache") == *want, WAIT)
+    };
+    // Out-of-band changes of every kind, each converged before the next; bounded.
+    for round in 0..12 {
+        let g = round % 3;
+        match round % 6 {
+            0 => delete_tree(&h, &format!("/cache/g{g}/n{:02}", round)),
+            1 => raw::create(&h, &format!("/cache/g{g}/stray{round}"), b"x"),
+            2 => {
+                raw::create(&h, &format!("/cache/stray{round}/a/b"), b"deep");
+            }
+            3 => raw::set(&h, &format!("/cache/g{g}/n{:02}", round), b"drift"),
+            4 => {
+                // Deleted and re-created with other data between two passes.
+                delete_tree(&h, &format!("/cache/g{g}/n05"));
+                raw::create(&h, &format!("/cache/g{g}/n05"), b"other");
+            }
+            _ => delete_tree(&h, &format!("/cache/g{g}")),
+        }
+        assert!(
+            converged(&want),
+            "round {round}: not converged: {:?}\n{}",
+            tree_of(&h, "/cache"),
+            agent.logs()
+        );
+    }
+    // Manifest edits: new values, an added node, then that node removed.
+    for (round, extra) in [(1, vec!["g9/added"]), (2, vec![])] {
+        let (yaml, w) = cache_tree(round, &extra);
+        want = w;
+        let tmp = fx.path().join("tmp.yaml");
+        fs::write(&tmp, &yaml).unwrap();
+        fs::rename(&tmp, fx.path().join("manifests/cache.yaml")).unwrap();
+        assert!(converged(&want), "edit {round}\n{}", agent.logs());
+    }
+    // The cache answered (passes planned from it), and the status says what it holds.
+    let cached = metric(&agent, "zkstate_pass_source_total{source=\"cache\"}").unwrap_or(0.0);
+    assert!(
+        cached >= 5.0,
+        "passes from the cache: {cached}\n{}",
+        agent.logs()
+    );
+    assert!(
+        wait_for(
+            || agent
+                .status()
+                .is_some_and(|s| s["agent"]["lastPass"]["cacheNodes"]
+                    .as_u64()
+                    .is_some_and(|n| n as usize >= want.len())),
+            WAIT
+        ),
+        "cacheNodes in /status: {:?}",
+        agent.status().map(|s| s["agent"]["lastPass"].clone())
+    );
+    assert_eq!(
+        metric(&agent, "zkstate_cache_nodes").map(|n| n as usize),
+        Some(want.len()),
+        "the cache holds exactly the tree"
+    );
+}

@@ -1,7 +1,7 @@
 //! The one place the agent calls the reconcile engine ([`crate::engine`]). Every pass goes
 //! through these functions, so a change of the engine's API changes this file only.
 use crate::engine::{
-    Engine, EngineError, Leadership, PassMode, PassReport, QueueStatus, StatusReport,
+    Engine, EngineError, Leadership, LiveCache, PassMode, PassReport, QueueStatus, StatusReport,
 };
 pub use crate::engine::{LockRequest, PassOptions};
 use crate::model::DesiredState;
@@ -9,15 +9,24 @@ use crate::zk::ZkError;
 use crate::zk::session::Session;
 
 /// A leader's pass: plan and apply under the held lock (fenced multi, conflicts re-planned).
+/// With a live cache it plans from it when `trust` and the cache can answer.
 pub async fn apply(
     session: &Session,
     leader: &Leadership,
     desired: &DesiredState,
     opts: &PassOptions,
+    cache: Option<&mut LiveCache>,
+    trust: bool,
 ) -> Result<PassReport, EngineError> {
-    Engine::new(session.clone(), opts.clone())
-        .pass(desired, PassMode::Apply(leader))
-        .await
+    let engine = Engine::new(session.clone(), opts.clone());
+    match cache {
+        Some(c) => {
+            engine
+                .pass_cached(desired, PassMode::Apply(leader), c, trust)
+                .await
+        }
+        None => engine.pass(desired, PassMode::Apply(leader)).await,
+    }
 }
 
 /// An observe-only pass (`--observe`): plan, write nothing.
@@ -25,10 +34,18 @@ pub async fn observe(
     session: &Session,
     desired: &DesiredState,
     opts: &PassOptions,
+    cache: Option<&mut LiveCache>,
+    trust: bool,
 ) -> Result<PassReport, EngineError> {
-    Engine::new(session.clone(), opts.clone())
-        .pass(desired, PassMode::Observe)
-        .await
+    let engine = Engine::new(session.clone(), opts.clone());
+    match cache {
+        Some(c) => {
+            engine
+                .pass_cached(desired, PassMode::Observe, c, trust)
+                .await
+        }
+        None => engine.pass(desired, PassMode::Observe).await,
+    }
 }
 
 /// The docs/contract.md §2 status report.

@@ -54,7 +54,7 @@ use self::report::{
     update_view,
 };
 use self::signals::Controls;
-use crate::engine::{CancellationToken, EngineError, Leadership, Outcome};
+use crate::engine::{CancellationToken, EngineError, Leadership, LiveCache, Outcome};
 use crate::manifest::{LoadOptions, LoadedSet};
 use crate::telemetry::http::{Endpoints, Health};
 use crate::telemetry::metrics::Metrics;
@@ -62,6 +62,7 @@ use crate::telemetry::systemd;
 use crate::zk::ZkError;
 use crate::zk::agent_session::{self, SessionEvent};
 use crate::zk::apply::ExecError;
+use crate::zk::cache::CacheKey;
 use crate::zk::lock::LockFormat;
 use crate::zk::reconcile::ApplyError;
 use crate::zk::session::{ConnectOptions, Session};
@@ -86,6 +87,9 @@ pub struct Settings {
     pub debounce: Duration,
     /// Election hooks: run (the agent) or only shown (`zkstate dev` without `--run-hooks`).
     pub hooks: host::Hooks,
+    /// Keep the leader's live cache (docs/agent.md, "The live cache"); off with
+    /// `ZKSTATE_LIVE_CACHE=off`, a diagnostic switch that makes every pass read in full.
+    pub live_cache: bool,
 }
 
 /// Why a pass runs. Only a reason: every pass re-reads and re-plans.
@@ -126,6 +130,13 @@ impl Reason {
             Reason::Check => "check",
             Reason::Retry => "retry",
         }
+    }
+
+    /// Reasons a pass may answer from the leader's live cache; any other reason in a pass
+    /// (start, reconnect, a new leader, the resync, a reload, a retry) reads the tree in full
+    /// (docs/agent.md, "The live cache").
+    fn trusts_cache(&self) -> bool {
+        matches!(self, Reason::Tree(_) | Reason::Files | Reason::Check)
     }
 
     /// Reasons that re-read the manifest files.
@@ -207,6 +218,8 @@ struct Live {
     watches: Option<TreeWatches>,
     /// The watch set last asked for (added or failed); `None` after a (re)connect.
     watching: Option<WatchSet>,
+    /// Bumped whenever the watches change: a live cache fed by other watches is void.
+    watch_epoch: u64,
     connected: bool,
 }
 
@@ -222,6 +235,8 @@ struct PassCtx {
     manifests: ManifestSource,
     keeper: HostKeeper,
     host: HostDesired,
+    /// The leader's live cache of the managed subtrees (docs/agent.md, "The live cache").
+    cache: Option<LiveCache>,
 }
 
 /// Runs the agent until `controls.shutdown` fires; returns after the lock is released and the
@@ -352,6 +367,8 @@ struct AgentLoop {
     connect_at: Instant,
     retry_at: Option<Instant>,
     pending: Vec<Reason>,
+    /// Paths the tree watches named since the last pass started, for the live cache.
+    changed: TreeChanges,
     /// When the running pass started: `zkstate_reconcile_duration_seconds`.
     pass_started: Instant,
     stop_at: Option<Instant>,
@@ -384,6 +401,7 @@ impl AgentLoop {
             manifests: ManifestSource::new(settings.files.clone(), load_options),
             keeper: HostKeeper::new(settings.host_id.clone(), settings.hooks, trig_tx.clone()),
             host: HostDesired::default(),
+            cache: None,
         }));
         let mut resync = tokio::time::interval(settings.resync_interval);
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -405,6 +423,7 @@ impl AgentLoop {
             connect_at: Instant::now(),
             retry_at: None,
             pending: vec![Reason::Start],
+            changed: TreeChanges::default(),
             pass_started: Instant::now(),
             stop_at: None,
             targets: WatchTargets::default(),
@@ -471,6 +490,12 @@ impl AgentLoop {
         // watches existed.
         s.follow_role(&self.targets, leader.is_some(), &self.tree_tx)
             .await;
+        let changes = CacheInput {
+            key: s
+                .cache_key()
+                .filter(|_| leader.is_some() && self.settings.live_cache),
+            changed: std::mem::take(&mut self.changed),
+        };
         let span = tracing::info_span!(
             "pass",
             trigger = %summarize(&reasons),
@@ -487,6 +512,7 @@ impl AgentLoop {
             s.session.clone(),
             leader,
             reasons,
+            changes,
             self.settings.pass.clone(),
             self.settings.observe,
         );
@@ -537,6 +563,7 @@ impl AgentLoop {
 
     /// Trigger: a tree event is one reason (capped per pass: the pass re-reads anyway).
     fn on_tree_event(&mut self, path: String) {
+        self.changed.add(path.clone());
         let trees = self
             .pending
             .iter()
@@ -573,6 +600,7 @@ impl AgentLoop {
                     // The server lost them; the pass the reason starts adds them.
                     s.watches = None;
                     s.watching = None;
+                    s.watch_epoch += 1;
                     self.pending.push(Reason::Reconnected);
                 }
             }
@@ -803,6 +831,7 @@ async fn open_session(
         state_task,
         watches: None,
         watching: None,
+        watch_epoch: 0,
         connected: true,
     })
 }
@@ -851,6 +880,25 @@ impl WatchTargets {
 }
 
 impl Live {
+    /// What a live cache filled now may be keyed by: the session, and the recursive watches in
+    /// force (`None` without any: nothing would keep a cache current).
+    fn cache_key(&self) -> Option<CacheKey> {
+        let w = self.watches.as_ref()?;
+        if w.set.recursive.is_empty() {
+            return None;
+        }
+        Some(CacheKey {
+            session: self.generation,
+            watches: self.watch_epoch,
+            roots: w
+                .set
+                .recursive
+                .iter()
+                .filter_map(|r| crate::model::ZPath::parse(r).ok())
+                .collect(),
+        })
+    }
+
     /// Makes the session's watches those of its role for `targets`; nothing to do when they
     /// already are. The new watches are added before the old ones are dropped, so a change of
     /// roots leaves no gap. A failure is logged and not retried until the set changes or the
@@ -866,6 +914,7 @@ impl Live {
             return;
         }
         self.watching = Some(wanted.clone());
+        self.watch_epoch += 1;
         if wanted.is_empty() {
             self.watches = None;
             return;
@@ -900,6 +949,7 @@ async fn pass(
     session: Session,
     leader: Option<Arc<Leadership>>,
     reasons: Vec<Reason>,
+    changes: CacheInput,
     opts: PassOptions,
     observe: bool,
 ) -> (Box<PassCtx>, PassSummary) {
@@ -936,6 +986,8 @@ async fn pass(
             report.result = PassResult::Error;
         }
     }
+    // The cache follows the watches that feed it; their events since the last pass are marked.
+    follow_cache(&mut ctx.cache, changes);
     // A standby reads nothing of the managed trees, not even the queues' depths.
     let Some(held) = leader else {
         if report.result == PassResult::Undecided {
@@ -951,6 +1003,8 @@ async fn pass(
         match held.revert_data(&session, &set.state, &paths, &opts).await {
             Ok(Some(r)) => {
                 report_revert(&mut report, &r);
+                report.source = Some("targeted");
+                report.cache_nodes = ctx.cache.as_ref().map_or(0, LiveCache::len);
                 finish(&report, started);
                 return (ctx, report);
             }
@@ -964,14 +1018,25 @@ async fn pass(
         }
     }
     let mut opts = opts;
+    let trust = reasons.iter().all(Reason::trusts_cache);
     let result = if observe {
         opts.planner.observe_all = true;
-        calls::observe(&session, &set.state, &opts).await
+        calls::observe(&session, &set.state, &opts, ctx.cache.as_mut(), trust).await
     } else {
-        calls::apply(&session, &held, &set.state, &opts).await
+        calls::apply(
+            &session,
+            &held,
+            &set.state,
+            &opts,
+            ctx.cache.as_mut(),
+            trust,
+        )
+        .await
     };
+    report.cache_nodes = ctx.cache.as_ref().map_or(0, LiveCache::len);
     match result {
         Ok(r) => {
+            report.source = Some(if r.from_cache { "cache" } else { "read" });
             fill_drift(&mut report, &set, &r);
             report.result = match &r.outcome {
                 Outcome::Planned => PassResult::Observe,
@@ -1016,6 +1081,56 @@ async fn pass(
     read_queue_depths(&mut report, &session, &set.state, &opts).await;
     finish(&report, started);
     (ctx, report)
+}
+
+/// Paths the tree watches named between two passes (bounded: past
+/// [`crate::zk::cache::MAX_DIRTY`] only the fact that some were lost is kept).
+#[derive(Debug, Default)]
+struct TreeChanges {
+    paths: std::collections::BTreeSet<String>,
+    lost: bool,
+}
+
+impl TreeChanges {
+    fn add(&mut self, path: String) {
+        if self.paths.len() < crate::zk::cache::MAX_DIRTY {
+            self.paths.insert(path);
+        } else {
+            self.lost = true;
+        }
+    }
+}
+
+/// What a pass needs to keep the live cache: the key of the watches in force (`None`: no
+/// cache) and the paths their events named.
+#[derive(Debug)]
+struct CacheInput {
+    key: Option<CacheKey>,
+    changed: TreeChanges,
+}
+
+/// Keeps `cache` in step with the watches: dropped without a key, replaced when the key
+/// changed, voided when events were lost, and the changed paths marked for a refresh.
+fn follow_cache(cache: &mut Option<LiveCache>, input: CacheInput) {
+    let Some(key) = input.key else {
+        *cache = None;
+        return;
+    };
+    let c = match cache {
+        Some(c) if *c.key() == key => c,
+        _ => cache.insert(LiveCache::new(key)),
+    };
+    if input.changed.lost {
+        c.invalidate();
+        return;
+    }
+    c.mark(
+        input
+            .changed
+            .paths
+            .iter()
+            .filter_map(|p| crate::model::ZPath::parse(p).ok()),
+    );
 }
 
 /// What the loop does after a pass (the error policy, kept apart from the pass itself).

@@ -15,7 +15,9 @@ use crate::engine::PassReport as EngineReport;
 use crate::manifest::LoadedSet;
 use crate::model::Kind;
 use crate::telemetry::http::StatusSource;
-use crate::telemetry::metrics::{Metrics, QueueLabel, ResultLabel, ServiceLabel, TreeLabel};
+use crate::telemetry::metrics::{
+    Metrics, QueueLabel, ResultLabel, ServiceLabel, SourceLabel, TreeLabel,
+};
 use crate::zk::session::Session;
 
 /// How a pass ended: the `result` label of `zkstate_reconcile_total` and `/status`'s
@@ -72,6 +74,11 @@ pub(super) struct PassSummary {
     pub(super) manifest_errors: Vec<String>,
     /// Depth of every declared queue, read after the pass.
     pub(super) queues: Vec<(String, u64)>,
+    /// Where a leader's pass got the tree: `targeted` (the named nodes only), `cache` (the live
+    /// cache) or `read` (a full read, which fills the cache); `None` for other passes.
+    pub(super) source: Option<&'static str>,
+    /// Nodes the live cache holds after the pass.
+    pub(super) cache_nodes: usize,
 }
 
 /// What `/status` needs between passes.
@@ -180,6 +187,15 @@ pub(super) fn record(metrics: &Metrics, report: &PassSummary) {
             metrics.multi_bytes.observe(*b as f64);
         }
     }
+    if let Some(source) = report.source {
+        metrics
+            .pass_sources
+            .get_or_create(&SourceLabel {
+                source: source.to_owned(),
+            })
+            .inc();
+    }
+    metrics.cache_nodes.set(report.cache_nodes as i64);
     for (queue, depth) in &report.queues {
         metrics
             .queue_depth
@@ -232,6 +248,8 @@ pub(super) fn update_view(
             "changes": report.changes,
             "written": report.written,
             "error": report.error,
+            "source": report.source,
+            "cacheNodes": report.cache_nodes,
         },
         "manifestErrors": report.manifest_errors,
         "registered": host.registered,

@@ -260,6 +260,7 @@ pub fn resolve(args: &AgentArgs, global: &GlobalArgs) -> Result<Settings, Exit> 
         listen,
         debounce,
         hooks: agent::host::Hooks::Run,
+        live_cache: std::env::var("ZKSTATE_LIVE_CACHE").map_or(true, |v| v != "off"),
     })
 }
 

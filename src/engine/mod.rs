@@ -43,6 +43,7 @@ use crate::plan::{Plan, Summary};
 use crate::records::StatePaths;
 use crate::zk::ZkError;
 use crate::zk::apply::ExecError;
+pub use crate::zk::cache::LiveCache;
 use crate::zk::lock::{self, LeaderLock, LockFormat};
 pub use crate::zk::reconcile::PassOptions;
 use crate::zk::reconcile::{self, ApplyError, ApplyOutcome, Observed};
@@ -254,6 +255,8 @@ pub struct PassReport {
     pub confirmed_by_record: bool,
     /// [`Engine::apply_once`]: state nodes whose open ACL was tightened while taking the lock.
     pub tightened: usize,
+    /// The last attempt planned from the leader's live cache ([`Engine::pass_cached`]).
+    pub from_cache: bool,
 }
 
 impl PassReport {
@@ -261,6 +264,7 @@ impl PassReport {
         let t = observed.timings;
         Self {
             suspended: observed.stored.suspended,
+            from_cache: observed.from_cache,
             plan: observed.plan,
             outcome,
             timings: Timings {
@@ -368,16 +372,52 @@ impl Engine {
         mode: PassMode<'_>,
         prefetched: Option<reconcile::Prefetch>,
     ) -> Result<PassReport, EngineError> {
+        self.run_pass(desired, mode, prefetched, None).await
+    }
+
+    /// [`Engine::pass`] that plans from the leader's live cache when it can answer, and
+    /// otherwise reads in full and fills it ([`LiveCache`], docs/agent.md "The live cache").
+    /// `trust = false` reads in full whatever the cache holds (start, reconnect, resync).
+    ///
+    /// # Errors
+    /// As [`Engine::pass`].
+    pub async fn pass_cached(
+        &self,
+        desired: &DesiredState,
+        mode: PassMode<'_>,
+        cache: &mut LiveCache,
+        trust: bool,
+    ) -> Result<PassReport, EngineError> {
+        if !trust {
+            cache.invalidate();
+        }
+        self.run_pass(desired, mode, None, Some(cache)).await
+    }
+
+    async fn run_pass(
+        &self,
+        desired: &DesiredState,
+        mode: PassMode<'_>,
+        prefetched: Option<reconcile::Prefetch>,
+        cache: Option<&mut LiveCache>,
+    ) -> Result<PassReport, EngineError> {
         let started = Instant::now();
         let client = self.session.client();
         let report = match mode {
             PassMode::Observe => {
-                let observed =
-                    reconcile::observe_prefetched(client, desired, &self.opts, prefetched).await?;
+                let observed = match cache {
+                    Some(c) => reconcile::observe_through(client, desired, &self.opts, c).await?,
+                    None => {
+                        reconcile::observe_prefetched(client, desired, &self.opts, prefetched)
+                            .await?
+                    }
+                };
                 PassReport::new(observed, Outcome::Planned, started.elapsed())
             }
             PassMode::Apply(leader) => {
-                match reconcile::apply(client, &leader.lock, desired, &self.opts).await? {
+                match reconcile::apply_cached(client, &leader.lock, desired, &self.opts, cache)
+                    .await?
+                {
                     ApplyOutcome::InSync(o) => {
                         PassReport::new(o, Outcome::InSync, started.elapsed())
                     }
@@ -415,6 +455,7 @@ impl Engine {
         let c = report.counts();
         tracing::info!(
             outcome = report.outcome.label(),
+            from_cache = report.from_cache,
             creates = c.create,
             updates = c.update,
             deletes = c.delete,

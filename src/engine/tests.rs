@@ -200,6 +200,7 @@ fn pass_report_counts_and_outcome_labels() {
         suspended: false,
         confirmed_by_record: false,
         tightened: 0,
+        from_cache: false,
     };
     assert_eq!(
         report.counts(),

@@ -34,6 +34,11 @@ pub struct ServiceLabel {
     pub service: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    pub source: String,
+}
+
 /// Session states reported by `zkstate_session_state{state}` (exactly one is 1).
 pub const SESSION_STATES: [&str; 4] = ["connected", "disconnected", "expired", "connecting"];
 
@@ -52,6 +57,8 @@ pub struct Metrics {
     pub queue_depth: Family<QueueLabel, Gauge>,
     pub services_registered: Family<ServiceLabel, Gauge>,
     pub manifest_errors: Gauge,
+    pub pass_sources: Family<SourceLabel, Counter>,
+    pub cache_nodes: Gauge,
 }
 
 impl Default for Metrics {
@@ -76,6 +83,8 @@ impl Metrics {
             queue_depth: Family::default(),
             services_registered: Family::default(),
             manifest_errors: Gauge::default(),
+            pass_sources: Family::default(),
+            cache_nodes: Gauge::default(),
             registry: Registry::default(),
         };
         // The counter type adds the `_total` suffix itself.
@@ -133,6 +142,16 @@ impl Metrics {
             "zkstate_services_registered",
             "Host-scoped instances this agent has registered, per service",
             m.services_registered.clone(),
+        );
+        registry.register(
+            "zkstate_pass_source",
+            "Leader passes by where they got the live tree (targeted, cache, read)",
+            m.pass_sources.clone(),
+        );
+        registry.register(
+            "zkstate_cache_nodes",
+            "Nodes the leader's live cache of the managed subtrees holds",
+            m.cache_nodes.clone(),
         );
         registry.register(
             "zkstate_manifest_errors",

@@ -8,6 +8,7 @@ use zookeeper_client as zk;
 
 use super::ZkError;
 use super::apply::{ExecError, ExecOptions, ExecReport, execute, set_acls};
+use super::cache::LiveCache;
 use super::lock::LeaderLock;
 use super::snapshot::{Areas, read_acls, snapshot, snapshot_batched, snapshot_structure};
 use crate::model::{DesiredState, Kind, LiveTree, Prune};
@@ -57,6 +58,8 @@ pub struct Observed {
     pub stored: StoredState,
     /// How long reading (records + managed subtrees) and planning took.
     pub timings: ObserveTimings,
+    /// The tree came from the leader's live cache, not a full read.
+    pub from_cache: bool,
 }
 
 /// Durations of the read and plan stages of one [`observe`].
@@ -293,6 +296,18 @@ pub async fn observe_prefetched(
         }
     };
     let read = started.elapsed();
+    Ok(plan_observed(desired, live, stored, opts, read + before))
+}
+
+/// The plan stage of every observe: plans `desired` against what was read.
+fn plan_observed(
+    desired: &DesiredState,
+    live: LiveTree,
+    stored: StoredState,
+    opts: &PassOptions,
+    read: std::time::Duration,
+) -> Observed {
+    let planning = std::time::Instant::now();
     let plan = if desired.roots.iter().any(|r| r.owner.kind == Kind::Service) {
         // Curator registrations keep the registrationTimeUTC already live, so re-applies are no-ops.
         // Planned with the new data as overrides: no copy of the desired state per pass.
@@ -306,15 +321,69 @@ pub async fn observe_prefetched(
         plan::plan(desired, &live, &stored.inventory, &opts.planner)
     };
     let timings = ObserveTimings {
-        snapshot: read + before,
-        plan: started.elapsed().saturating_sub(read),
+        snapshot: read,
+        plan: planning.elapsed(),
     };
-    Ok(Observed {
+    Observed {
         plan,
         live,
         stored,
         timings,
-    })
+        from_cache: false,
+    }
+}
+
+/// [`observe`] from the leader's live cache ([`LiveCache`]): the records are read, the dirty
+/// paths refreshed, and the tree assembled from the cache with only drifted, undeclared and
+/// unwatched nodes read. `Ok(None)` when the cache cannot answer (not filled, does not cover
+/// what `desired` needs, or was found behind): the caller reads in full and fills it.
+///
+/// # Errors
+/// Reading failed.
+pub async fn observe_cached(
+    client: &zk::Client,
+    desired: &DesiredState,
+    opts: &PassOptions,
+    cache: &mut LiveCache,
+) -> Result<Option<Observed>, ZkError> {
+    let started = std::time::Instant::now();
+    if !cache.is_filled() {
+        return Ok(None);
+    }
+    let stored = read_stored(client, &opts.state).await?;
+    let areas = areas_for(desired, &stored, &opts.planner);
+    if !cache.covers(&areas) {
+        return Ok(None);
+    }
+    cache.refresh(client).await?;
+    let Some(mut live) = cache.tree(client, desired, &areas).await? else {
+        return Ok(None);
+    };
+    read_acls(client, &areas, &mut live).await?;
+    let mut observed = plan_observed(desired, live, stored, opts, started.elapsed());
+    observed.from_cache = true;
+    Ok(Some(observed))
+}
+
+/// [`observe`], from `cache` when it can answer, else a full read that fills it.
+///
+/// # Errors
+/// Reading failed.
+pub async fn observe_through(
+    client: &zk::Client,
+    desired: &DesiredState,
+    opts: &PassOptions,
+    cache: &mut LiveCache,
+) -> Result<Observed, ZkError> {
+    if let Some(o) = observe_cached(client, desired, opts, cache).await? {
+        return Ok(o);
+    }
+    let observed = observe(client, desired, opts).await?;
+    cache.fill(
+        &areas_for(desired, &observed.stored, &opts.planner),
+        &observed.live,
+    );
+    Ok(observed)
 }
 
 /// What a targeted revert did.
@@ -508,10 +577,34 @@ pub async fn apply(
     desired: &DesiredState,
     opts: &PassOptions,
 ) -> Result<ApplyOutcome, ApplyError> {
+    apply_cached(client, lock, desired, opts, None).await
+}
+
+/// [`apply`] with the leader's live cache: the first attempt plans from it when it can answer
+/// (else reads in full and fills it); an attempt after a conflict always reads in full and
+/// fills it again, so a stale cache costs one failed multi, never a wrong write.
+///
+/// # Errors
+/// As [`apply`].
+pub async fn apply_cached(
+    client: &zk::Client,
+    lock: &LeaderLock,
+    desired: &DesiredState,
+    opts: &PassOptions,
+    mut cache: Option<&mut LiveCache>,
+) -> Result<ApplyOutcome, ApplyError> {
     let mut last_conflict = (String::new(), String::new());
     let mut connection_lost = false;
     for attempt in 1..=opts.max_attempts.max(1) {
-        let observed = observe(client, desired, opts).await?;
+        let observed = match cache.as_deref_mut() {
+            Some(c) => {
+                if attempt > 1 {
+                    c.invalidate();
+                }
+                observe_through(client, desired, opts, c).await?
+            }
+            None => observe(client, desired, opts).await?,
+        };
         if observed.stored.suspended {
             return Ok(ApplyOutcome::Suspended(observed));
         }
@@ -579,6 +672,9 @@ pub async fn apply(
         match execute(client, lock, &ops, &opts.exec).await {
             Ok(report) => {
                 tracing::info!(batches = report.batches, bytes = report.bytes, "applied");
+                if let Some(c) = cache.as_deref_mut() {
+                    c.committed(&ops);
+                }
                 set_acls(client, lock, &acl_changes).await?;
                 compact(client, lock, opts, &observed, &ops).await;
                 return Ok(ApplyOutcome::Applied {

@@ -100,6 +100,17 @@ async fn read_structure(
     })
 }
 
+/// Reads data, stat and children of `paths` (in batches, several in flight); returns those that
+/// exist, in order. The live cache re-reads the paths watch events name with it.
+pub async fn read_nodes(
+    client: &zk::Client,
+    paths: &[ZPath],
+) -> Result<Vec<(ZPath, LiveNode)>, ZkError> {
+    let mut read = Vec::new();
+    read_level(client, paths, BATCH, &mut read).await?;
+    Ok(read)
+}
+
 /// Reads data, stat and children of `paths`; appends those that exist to `read`, in order.
 async fn read_level(
     client: &zk::Client,
