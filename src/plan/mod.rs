@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::model::{
-    AclEntry, DataPolicy, DesiredState, Inventory, LiveTree, ManagedRoot, Mode, NodeMode, Owner,
-    OwnerInventory, Prune, ZPath,
+    AclEntry, DataPolicy, DesiredNode, DesiredState, Inventory, LiveNode, LiveTree, ManagedRoot,
+    Mode, NodeMode, Owner, OwnerInventory, Prune, ZPath,
 };
 
 /// What kind of change.
@@ -118,6 +118,7 @@ impl Change {
     }
 }
 
+/// The [`Target`] of a change to `path` made for `owner`.
 fn target(path: &str, owner: &Owner, observe: bool) -> Target {
     Target {
         path: path.to_owned(),
@@ -187,6 +188,18 @@ pub struct Summary {
     pub delete: usize,
 }
 
+impl Summary {
+    /// Counts one change under its op (`acl` counts as an update): the one place changes are
+    /// counted, for [`Plan::summary`] and [`Plan::drift_by_owner`].
+    fn count(&mut self, change: &Change) {
+        match change.op() {
+            Op::Create => self.create += 1,
+            Op::Update | Op::Acl => self.update += 1,
+            Op::Delete => self.delete += 1,
+        }
+    }
+}
+
 /// An owner the inventory records but the manifest set does not contain: its nodes are kept
 /// (docs/contract.md §3 "Only what it was given") unless `--prune-removed`.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -231,11 +244,7 @@ impl Plan {
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for c in &self.changes {
-            match c.op() {
-                Op::Create => s.create += 1,
-                Op::Update | Op::Acl => s.update += 1,
-                Op::Delete => s.delete += 1,
-            }
+            s.count(c);
         }
         s
     }
@@ -255,12 +264,7 @@ impl Plan {
         let mut m: BTreeMap<Owner, Summary> = BTreeMap::new();
         for c in &self.changes {
             if let Some(o) = c.owner() {
-                let s = m.entry(o.clone()).or_default();
-                match c.op() {
-                    Op::Create => s.create += 1,
-                    Op::Update | Op::Acl => s.update += 1,
-                    Op::Delete => s.delete += 1,
-                }
+                m.entry(o.clone()).or_default().count(c);
             }
         }
         m
@@ -287,6 +291,7 @@ pub fn is_sequential_name(name: &str) -> bool {
     crate::recipes::sequence::has_sequence_suffix(name)
 }
 
+/// `acl` in sorted order: ACLs are compared as sets of entries.
 fn acl_sorted(acl: &[AclEntry]) -> Vec<AclEntry> {
     let mut v = acl.to_vec();
     v.sort();
@@ -305,6 +310,10 @@ pub fn plan(
 
 /// [`plan`] with some nodes' desired data replaced by `data` (by path), as if `desired` held
 /// it: a pass adjusts a few nodes (service registration times) without copying the state.
+///
+/// The phases run in this order over one `Planning`: pairing (creates, updates, ACL changes),
+/// seeds, protection, delete candidates per root, removed owners, children-first deletes, the
+/// new inventory, and the assembled [`Plan`].
 pub fn plan_with(
     desired: &DesiredState,
     data: &HashMap<ZPath, Vec<u8>>,
@@ -312,281 +321,432 @@ pub fn plan_with(
     inventory: &Inventory,
     opts: &Options,
 ) -> Plan {
-    let roots: BTreeMap<&Owner, RootInfo<'_>> = desired
-        .roots
-        .iter()
-        .filter(|r| !(opts.skip_host_scoped && r.host_scoped))
-        .map(|r| {
-            (
-                &r.owner,
-                RootInfo {
-                    root: r,
-                    observe: opts.observe_all || r.mode == Mode::Observe,
-                },
-            )
-        })
-        .collect();
-    let active = |owner: &Owner| roots.get(owner);
-    let ignored = |path: &ZPath| roots.values().any(|r| r.ignores(path));
+    let mut planning = Planning::new(desired, data, live, inventory, opts);
+    planning.pair();
+    planning.seed();
+    planning.protect();
+    planning.prune_roots();
+    planning.prune_removed_owners();
+    planning.order_deletes();
+    let inventory = planning.new_inventory();
+    planning.into_plan(inventory)
+}
 
-    let mut creates = Vec::new();
-    let mut updates = Vec::new();
-    let mut acls = Vec::new();
-    let mut notes = Vec::new();
-    let mut created: BTreeSet<&ZPath> = BTreeSet::new();
-    let mut implicit: BTreeSet<ZPath> = BTreeSet::new();
+/// One planning pass: the inputs, the roots it acts on, and what the phases of [`plan_with`]
+/// accumulate (each phase reads what the earlier ones left).
+struct Planning<'a> {
+    desired: &'a DesiredState,
+    /// Per-path data that replaces the declared data (see [`plan_with`]).
+    data: &'a HashMap<ZPath, Vec<u8>>,
+    live: &'a LiveTree,
+    inventory: &'a Inventory,
+    opts: &'a Options,
+    /// The roots this plan acts on, by owner (host-scoped ones left out when asked).
+    roots: BTreeMap<&'a Owner, RootInfo<'a>>,
+    /// Creates in path order (parents first); seeds are slotted in after their parent.
+    creates: Vec<Change>,
+    updates: Vec<Change>,
+    acls: Vec<Change>,
+    notes: Vec<Note>,
+    /// Declared nodes this plan creates.
+    created: BTreeSet<&'a ZPath>,
+    /// Missing ancestors nobody declared, created empty.
+    implicit: BTreeSet<ZPath>,
+    /// Nodes no owner may prune: orphans, a moved root's nodes, a kept owner's nodes.
+    protected: BTreeSet<&'a ZPath>,
+    /// Delete candidates by path: the owner that deletes it, and whether it is observed.
+    delete_set: BTreeMap<ZPath, (Owner, bool)>,
+    /// Deletes, children first.
+    deletes: Vec<Change>,
+    /// The paths `deletes` removes.
+    deleted: BTreeSet<ZPath>,
+    kept_owners: Vec<KeptOwner>,
+    orphaned: BTreeMap<Owner, Vec<ZPath>>,
+    adopted: Vec<Adopted>,
+}
 
-    // Both maps are sorted by path: the live node of each desired one is found by walking the
-    // live map alongside (a merge), not by a lookup per node.
-    let mut live_cursor = live.nodes.iter().peekable();
-    for (path, want) in &desired.nodes {
-        let mut have_here = None;
-        while let Some((p, node)) = live_cursor.peek() {
-            match (*p).cmp(path) {
-                std::cmp::Ordering::Less => {
-                    live_cursor.next();
-                }
-                std::cmp::Ordering::Equal => {
-                    have_here = Some(*node);
-                    break;
-                }
-                std::cmp::Ordering::Greater => break,
-            }
-        }
-        let Some(info) = active(&want.owner) else {
-            continue;
-        };
-        if ignored(path) {
-            continue;
-        }
-        let observe = info.observe;
-        let want_data = if data.is_empty() {
-            &want.data
-        } else {
-            data.get(path).unwrap_or(&want.data)
-        };
-        match have_here {
-            None => {
-                // Defensive: a missing ancestor that nobody declared is created empty first.
-                let mut missing: Vec<ZPath> = path
-                    .ancestors()
-                    .take_while(|a| {
-                        !live.nodes.contains_key(a) && !created.contains(a) && !implicit.contains(a)
-                    })
-                    .collect();
-                missing.reverse();
-                for a in missing {
-                    creates.push(Change::Create {
-                        at: target(a.as_str(), &want.owner, observe),
-                        data: Vec::new(),
-                        secret: false,
-                        mode: CreateKind::Persistent,
-                        acl: vec![AclEntry::open()],
-                    });
-                    implicit.insert(a);
-                }
-                creates.push(Change::Create {
-                    at: target(path.as_str(), &want.owner, observe),
-                    data: want_data.clone(),
-                    secret: want.secret,
-                    mode: match want.mode {
-                        NodeMode::Persistent => CreateKind::Persistent,
-                        NodeMode::Container => CreateKind::Container,
-                        NodeMode::Ephemeral => CreateKind::Ephemeral,
+impl<'a> Planning<'a> {
+    /// The roots this plan acts on: every declared root, host-scoped ones only without
+    /// `skip_host_scoped`; a root is observed in `mode: observe` or with `observe_all`
+    /// (docs/design.md "Planning").
+    fn new(
+        desired: &'a DesiredState,
+        data: &'a HashMap<ZPath, Vec<u8>>,
+        live: &'a LiveTree,
+        inventory: &'a Inventory,
+        opts: &'a Options,
+    ) -> Self {
+        let roots = desired
+            .roots
+            .iter()
+            .filter(|r| !(opts.skip_host_scoped && r.host_scoped))
+            .map(|r| {
+                (
+                    &r.owner,
+                    RootInfo {
+                        root: r,
+                        observe: opts.observe_all || r.mode == Mode::Observe,
                     },
-                    acl: want.acl.clone().unwrap_or_else(|| vec![AclEntry::open()]),
-                });
-                created.insert(path);
-            }
-            Some(have) => {
-                if have.is_ephemeral() && want.mode != NodeMode::Ephemeral {
-                    notes.push(Note {
-                        path: path.to_string(),
-                        message: "declared persistent but an ephemeral node of another session is there; left alone".into(),
-                    });
-                    continue;
-                }
-                if want.policy == DataPolicy::Enforce && have.data != *want_data {
-                    updates.push(Change::Update {
-                        at: target(path.as_str(), &want.owner, observe),
-                        before: have.data.clone(),
-                        after: want_data.clone(),
-                        secret: want.secret,
-                        version: have.version,
-                    });
-                }
-                if let (Some(want_acl), Some(have_acl)) = (&want.acl, &have.acl)
-                    && want.policy != DataPolicy::CreateOnly
-                    && acl_sorted(want_acl) != acl_sorted(have_acl)
-                {
-                    acls.push(Change::Acl {
-                        at: target(path.as_str(), &want.owner, observe),
-                        before: have_acl.clone(),
-                        after: want_acl.clone(),
-                        aversion: have.aversion,
-                    });
-                }
-            }
+                )
+            })
+            .collect();
+        Planning {
+            desired,
+            data,
+            live,
+            inventory,
+            opts,
+            roots,
+            creates: Vec::new(),
+            updates: Vec::new(),
+            acls: Vec::new(),
+            notes: Vec::new(),
+            created: BTreeSet::new(),
+            implicit: BTreeSet::new(),
+            protected: BTreeSet::new(),
+            delete_set: BTreeMap::new(),
+            deletes: Vec::new(),
+            deleted: BTreeSet::new(),
+            kept_owners: Vec::new(),
+            orphaned: BTreeMap::new(),
+            adopted: Vec::new(),
         }
     }
 
-    // Seeds ride in the transaction that creates their parent.
-    let mut seeds_by_parent: BTreeMap<&ZPath, Vec<Change>> = BTreeMap::new();
-    for seed in &desired.seeds {
-        if !created.contains(&seed.parent) {
-            continue;
-        }
-        let Some(info) = active(&seed.owner) else {
-            continue;
-        };
-        let c = Change::Create {
-            at: target(&seed.prefix, &seed.owner, info.observe),
-            data: seed.data.clone(),
-            secret: false,
-            mode: CreateKind::PersistentSequential,
-            acl: desired
-                .nodes
-                .get(&seed.parent)
-                .and_then(|n| n.acl.clone())
-                .unwrap_or_else(|| vec![AclEntry::open()]),
-        };
-        seeds_by_parent.entry(&seed.parent).or_default().push(c);
-    }
-    let mut ordered_creates = Vec::with_capacity(creates.len());
-    for c in creates {
-        let seeds = ZPath::parse(c.path())
-            .ok()
-            .and_then(|p| seeds_by_parent.remove(&p));
-        ordered_creates.push(c);
-        if let Some(s) = seeds {
-            ordered_creates.extend(s);
-        }
+    /// True when an `ignore` pattern of a root this plan acts on matches `path`.
+    fn ignored(&self, path: &ZPath) -> bool {
+        self.roots.values().any(|r| r.ignores(path))
     }
 
-    // Deletes: candidates per owner, never outside the owner's root, never a node applied under
-    // an earlier root (orphaned: a moved root never deletes under the old one, docs/contract.md §3).
-    let mut protected: BTreeSet<&ZPath> = inventory
-        .owners
-        .values()
-        .flat_map(|o| o.orphaned.iter())
-        .collect();
-    for info in roots.values() {
-        if let Some(inv) = inventory.owners.get(&info.root.owner)
-            && inv.root != info.root.root
-        {
-            protected.extend(inv.paths.iter());
-        }
+    /// True when the manifest set declares `owner` (host-scoped or not).
+    fn declared(&self, owner: &Owner) -> bool {
+        self.desired.roots.iter().any(|r| &r.owner == owner)
     }
-    // A kept owner's nodes are not another owner's to prune either (`prune: exclusive` on an
-    // enclosing root included).
-    for (owner, inv) in &inventory.owners {
-        if !desired.roots.iter().any(|r| &r.owner == owner)
-            && (!opts.prune_removed || inv.prune == Prune::Off)
-        {
-            protected.extend(inv.paths.iter());
-        }
+
+    /// True when a recorded owner that the manifest set lacks is kept: without `prune_removed`,
+    /// or when its last recorded `prune` was off (docs/contract.md §3 "Only what it was given").
+    fn keeps_removed(&self, inv: &OwnerInventory) -> bool {
+        !self.opts.prune_removed || inv.prune == Prune::Off
     }
-    let mut delete_set: BTreeMap<ZPath, (Owner, bool)> = BTreeMap::new();
-    let mut orphaned: BTreeMap<Owner, Vec<ZPath>> = BTreeMap::new();
-    for info in roots.values() {
-        let r = info.root;
-        if r.prune == Prune::Off {
-            continue;
-        }
-        let mut candidates: Vec<&ZPath> = Vec::new();
-        if let Some(inv) = inventory.owners.get(&r.owner)
-            && inv.root == r.root
-        {
-            candidates.extend(inv.paths.iter().filter(|p| p.is_within(&r.root)));
-        }
-        if r.prune == Prune::Exclusive {
-            candidates.extend(
-                live.nodes
-                    .range(r.root.clone()..)
-                    .take_while(|(p, _)| p.is_within(&r.root))
-                    .map(|(p, _)| p),
-            );
-        }
-        for p in candidates {
-            if *p == r.root || desired.nodes.contains_key(p) || ignored(p) || protected.contains(p)
-            {
-                continue;
+
+    /// Pairing: walks the declared and the live nodes together and plans, for each declared
+    /// node of a root this plan acts on, a create when it is missing, or an update and an ACL
+    /// change when it differs.
+    fn pair(&mut self) {
+        let (desired, data, live) = (self.desired, self.data, self.live);
+        // Both maps are sorted by path: the live node of each desired one is found by walking the
+        // live map alongside (a merge), not by a lookup per node.
+        let mut live_cursor = live.nodes.iter().peekable();
+        for (path, want) in &desired.nodes {
+            let mut have_here = None;
+            while let Some((p, node)) = live_cursor.peek() {
+                match (*p).cmp(path) {
+                    std::cmp::Ordering::Less => {
+                        live_cursor.next();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        have_here = Some(*node);
+                        break;
+                    }
+                    std::cmp::Ordering::Greater => break,
+                }
             }
-            let Some(node) = live.nodes.get(p) else {
+            let Some(info) = self.roots.get(&want.owner) else {
                 continue;
             };
-            if node.is_ephemeral() || is_sequential_name(p.name()) {
+            if self.ignored(path) {
                 continue;
             }
-            delete_set.insert(p.clone(), (r.owner.clone(), info.observe));
-        }
-    }
-    // Owners whose documents are not in the set: kept, unless `prune_removed` and they pruned.
-    let mut kept_owners = Vec::new();
-    for (owner, inv) in &inventory.owners {
-        if desired.roots.iter().any(|r| &r.owner == owner) {
-            continue;
-        }
-        if !opts.prune_removed || inv.prune == Prune::Off {
-            kept_owners.push(KeptOwner {
-                owner: owner.clone(),
-                root: inv.root.clone(),
-                nodes: inv.paths.len() + inv.orphaned.len(),
-                prune: inv.prune,
-            });
-            continue;
-        }
-        for p in &inv.paths {
-            if !p.is_within(&inv.root)
-                || desired.nodes.contains_key(p)
-                || ignored(p)
-                || protected.contains(p)
-            {
-                continue;
-            }
-            if let Some(node) = live.nodes.get(p)
-                && !node.is_ephemeral()
-            {
-                delete_set.insert(p.clone(), (owner.clone(), opts.observe_all));
+            let observe = info.observe;
+            let want_data = if data.is_empty() {
+                &want.data
+            } else {
+                data.get(path).unwrap_or(&want.data)
+            };
+            match have_here {
+                None => self.create(path, want, want_data, observe),
+                Some(have) => self.update(path, want, want_data, have, observe),
             }
         }
-    }
-    // Children first; a node keeps living if any live child of it is not deleted too.
-    let mut deletes = Vec::new();
-    let mut deleted: BTreeSet<ZPath> = BTreeSet::new();
-    for (p, (owner, observe)) in delete_set.iter().rev() {
-        let node = &live.nodes[p];
-        let blocked = node
-            .children
-            .iter()
-            .map(|c| p.child(c))
-            .find(|c| !deleted.contains(c));
-        if let Some(child) = blocked {
-            notes.push(Note {
-                path: p.to_string(),
-                message: format!(
-                    "not pruned: it still has a child zkstate does not delete ({child})"
-                ),
-            });
-            continue;
-        }
-        deleted.insert(p.clone());
-        deletes.push(Change::Delete {
-            at: target(p.as_str(), owner, *observe),
-            version: node.version,
-            size: node.data.len(),
-        });
     }
 
-    // The inventory after this plan.
-    let mut new_inv = inventory.clone();
-    let mut adopted = Vec::new();
-    for info in roots.values() {
-        let r = info.root;
-        if r.host_scoped || info.observe {
-            continue;
+    /// The create of a missing declared node, after its missing ancestors that nobody declared
+    /// (defensive: those are created empty first, docs/design.md "Planning").
+    fn create(&mut self, path: &'a ZPath, want: &DesiredNode, data: &[u8], observe: bool) {
+        let live = self.live;
+        let mut missing: Vec<ZPath> = path
+            .ancestors()
+            .take_while(|a| {
+                !live.nodes.contains_key(a)
+                    && !self.created.contains(a)
+                    && !self.implicit.contains(a)
+            })
+            .collect();
+        missing.reverse();
+        for a in missing {
+            self.creates.push(Change::Create {
+                at: target(a.as_str(), &want.owner, observe),
+                data: Vec::new(),
+                secret: false,
+                mode: CreateKind::Persistent,
+                acl: vec![AclEntry::open()],
+            });
+            self.implicit.insert(a);
         }
-        let old = inventory.owners.get(&r.owner);
+        self.creates.push(Change::Create {
+            at: target(path.as_str(), &want.owner, observe),
+            data: data.to_vec(),
+            secret: want.secret,
+            mode: match want.mode {
+                NodeMode::Persistent => CreateKind::Persistent,
+                NodeMode::Container => CreateKind::Container,
+                NodeMode::Ephemeral => CreateKind::Ephemeral,
+            },
+            acl: want.acl.clone().unwrap_or_else(|| vec![AclEntry::open()]),
+        });
+        self.created.insert(path);
+    }
+
+    /// The changes of a declared node that exists: an update when its enforced data differs, an
+    /// ACL change when its declared ACL differs (not for `create-only`). An ephemeral node of
+    /// another session where a persistent one is declared is left alone, with a note.
+    fn update(
+        &mut self,
+        path: &ZPath,
+        want: &DesiredNode,
+        data: &[u8],
+        have: &LiveNode,
+        observe: bool,
+    ) {
+        if have.is_ephemeral() && want.mode != NodeMode::Ephemeral {
+            self.notes.push(Note {
+                path: path.to_string(),
+                message: "declared persistent but an ephemeral node of another session is there; left alone".into(),
+            });
+            return;
+        }
+        if want.policy == DataPolicy::Enforce && have.data != data {
+            self.updates.push(Change::Update {
+                at: target(path.as_str(), &want.owner, observe),
+                before: have.data.clone(),
+                after: data.to_vec(),
+                secret: want.secret,
+                version: have.version,
+            });
+        }
+        if let (Some(want_acl), Some(have_acl)) = (&want.acl, &have.acl)
+            && want.policy != DataPolicy::CreateOnly
+            && acl_sorted(want_acl) != acl_sorted(have_acl)
+        {
+            self.acls.push(Change::Acl {
+                at: target(path.as_str(), &want.owner, observe),
+                before: have_acl.clone(),
+                after: want_acl.clone(),
+                aversion: have.aversion,
+            });
+        }
+    }
+
+    /// Seeds: a queue seed whose parent this plan creates rides right after that create, in the
+    /// same transaction (docs/design.md "Planning").
+    fn seed(&mut self) {
+        let desired = self.desired;
+        let mut seeds_by_parent: BTreeMap<&ZPath, Vec<Change>> = BTreeMap::new();
+        for seed in &desired.seeds {
+            if !self.created.contains(&seed.parent) {
+                continue;
+            }
+            let Some(info) = self.roots.get(&seed.owner) else {
+                continue;
+            };
+            let c = Change::Create {
+                at: target(&seed.prefix, &seed.owner, info.observe),
+                data: seed.data.clone(),
+                secret: false,
+                mode: CreateKind::PersistentSequential,
+                acl: desired
+                    .nodes
+                    .get(&seed.parent)
+                    .and_then(|n| n.acl.clone())
+                    .unwrap_or_else(|| vec![AclEntry::open()]),
+            };
+            seeds_by_parent.entry(&seed.parent).or_default().push(c);
+        }
+        let creates = std::mem::take(&mut self.creates);
+        self.creates.reserve(creates.len());
+        for c in creates {
+            let seeds = ZPath::parse(c.path())
+                .ok()
+                .and_then(|p| seeds_by_parent.remove(&p));
+            self.creates.push(c);
+            if let Some(s) = seeds {
+                self.creates.extend(s);
+            }
+        }
+    }
+
+    /// Protection: nodes no root may prune, never delete candidates (docs/contract.md §3
+    /// "Moving a root", "Only what it was given"): orphans, what an owner applied under an
+    /// earlier root, and a kept owner's nodes (`prune: exclusive` on an enclosing root included).
+    fn protect(&mut self) {
+        let inventory = self.inventory;
+        self.protected = inventory
+            .owners
+            .values()
+            .flat_map(|o| o.orphaned.iter())
+            .collect();
+        for info in self.roots.values() {
+            if let Some(inv) = inventory.owners.get(&info.root.owner)
+                && inv.root != info.root.root
+            {
+                self.protected.extend(inv.paths.iter());
+            }
+        }
+        for (owner, inv) in &inventory.owners {
+            if !self.declared(owner) && self.keeps_removed(inv) {
+                self.protected.extend(inv.paths.iter());
+            }
+        }
+    }
+
+    /// Delete candidates per root with `prune` on (docs/design.md "Ownership inventory"): its
+    /// recorded nodes inside it (none when the root moved), and with `prune: exclusive` every
+    /// live node under it; never the root itself, a declared, ignored or protected node, an
+    /// ephemeral node or a sequential child.
+    fn prune_roots(&mut self) {
+        let (desired, live, inventory) = (self.desired, self.live, self.inventory);
+        for info in self.roots.values() {
+            let r = info.root;
+            if r.prune == Prune::Off {
+                continue;
+            }
+            let mut candidates: Vec<&ZPath> = Vec::new();
+            if let Some(inv) = inventory.owners.get(&r.owner)
+                && inv.root == r.root
+            {
+                candidates.extend(inv.paths.iter().filter(|p| p.is_within(&r.root)));
+            }
+            if r.prune == Prune::Exclusive {
+                candidates.extend(
+                    live.nodes
+                        .range(r.root.clone()..)
+                        .take_while(|(p, _)| p.is_within(&r.root))
+                        .map(|(p, _)| p),
+                );
+            }
+            for p in candidates {
+                if *p == r.root
+                    || desired.nodes.contains_key(p)
+                    || self.ignored(p)
+                    || self.protected.contains(p)
+                {
+                    continue;
+                }
+                let Some(node) = live.nodes.get(p) else {
+                    continue;
+                };
+                if node.is_ephemeral() || is_sequential_name(p.name()) {
+                    continue;
+                }
+                self.delete_set
+                    .insert(p.clone(), (r.owner.clone(), info.observe));
+            }
+        }
+    }
+
+    /// Removed owners, recorded but not in the manifest set (docs/contract.md §3 "Only what it
+    /// was given"): kept and reported, unless `prune_removed` and their last recorded `prune`
+    /// was on; then their recorded nodes inside their recorded root are delete candidates
+    /// (never a declared, ignored, protected or ephemeral node).
+    fn prune_removed_owners(&mut self) {
+        let (desired, live, inventory) = (self.desired, self.live, self.inventory);
+        for (owner, inv) in &inventory.owners {
+            if self.declared(owner) {
+                continue;
+            }
+            if self.keeps_removed(inv) {
+                self.kept_owners.push(KeptOwner {
+                    owner: owner.clone(),
+                    root: inv.root.clone(),
+                    nodes: inv.paths.len() + inv.orphaned.len(),
+                    prune: inv.prune,
+                });
+                continue;
+            }
+            for p in &inv.paths {
+                if !p.is_within(&inv.root)
+                    || desired.nodes.contains_key(p)
+                    || self.ignored(p)
+                    || self.protected.contains(p)
+                {
+                    continue;
+                }
+                if let Some(node) = live.nodes.get(p)
+                    && !node.is_ephemeral()
+                {
+                    self.delete_set
+                        .insert(p.clone(), (owner.clone(), self.opts.observe_all));
+                }
+            }
+        }
+    }
+
+    /// Children-first deletes (reverse path order, docs/design.md "Planning"): a candidate
+    /// that still has a live child not deleted too keeps living, with a note.
+    fn order_deletes(&mut self) {
+        let live = self.live;
+        for (p, (owner, observe)) in self.delete_set.iter().rev() {
+            let node = &live.nodes[p];
+            let blocked = node
+                .children
+                .iter()
+                .map(|c| p.child(c))
+                .find(|c| !self.deleted.contains(c));
+            if let Some(child) = blocked {
+                self.notes.push(Note {
+                    path: p.to_string(),
+                    message: format!(
+                        "not pruned: it still has a child zkstate does not delete ({child})"
+                    ),
+                });
+                continue;
+            }
+            self.deleted.insert(p.clone());
+            self.deletes.push(Change::Delete {
+                at: target(p.as_str(), owner, *observe),
+                version: node.version,
+                size: node.data.len(),
+            });
+        }
+    }
+
+    /// The inventory after this plan (docs/design.md "Ownership inventory"): a new record for
+    /// each enforced, not host-scoped root this plan acts on, and removed owners' records
+    /// without what this plan deletes.
+    fn new_inventory(&mut self) -> Inventory {
+        let mut new_inv = self.inventory.clone();
+        let recorded: Vec<&'a ManagedRoot> = self
+            .roots
+            .values()
+            .filter(|info| !(info.root.host_scoped || info.observe))
+            .map(|info| info.root)
+            .collect();
+        for r in recorded {
+            let record = self.record_root(r);
+            new_inv.owners.insert(r.owner.clone(), record);
+        }
+        self.forget_removed_owners(&mut new_inv);
+        new_inv
+    }
+
+    /// One root's record after this plan: its declared nodes (not `create-only`, ephemeral or
+    /// ignored; parents only when this plan creates them or the record holds them), recorded
+    /// nodes it no longer declares that still live (prune off, or blocked), and orphans: what
+    /// the record held under an earlier root or outside this one (docs/contract.md §3 "Moving a
+    /// root"). Also notes its orphans and the nodes it adopts.
+    fn record_root(&mut self, r: &'a ManagedRoot) -> OwnerInventory {
+        let (desired, live) = (self.desired, self.live);
+        let old = self.inventory.owners.get(&r.owner);
         let mut paths: BTreeSet<ZPath> = desired
             .nodes
             .iter()
@@ -595,9 +755,9 @@ pub fn plan_with(
                     && p.is_within(&r.root)
                     && n.policy != DataPolicy::CreateOnly
                     && n.mode != NodeMode::Ephemeral
-                    && !ignored(p)
+                    && !self.ignored(p)
                     && (n.policy != DataPolicy::Parent
-                        || created.contains(p)
+                        || self.created.contains(p)
                         || old.is_some_and(|o| o.paths.contains(*p)))
             })
             .map(|(p, _)| p.clone())
@@ -612,7 +772,7 @@ pub fn plan_with(
                 if moved || !p.is_within(&r.root) {
                     // Moved root: never deleted, kept on record and reported.
                     orphans.insert(p.clone());
-                } else if !deleted.contains(p)
+                } else if !self.deleted.contains(p)
                     && live.nodes.contains_key(p)
                     && !desired.nodes.contains_key(p)
                 {
@@ -623,9 +783,26 @@ pub fn plan_with(
             // Declared again: owned again; else stays orphaned.
             orphans.extend(old.orphaned.iter().filter(|p| !paths.contains(*p)).cloned());
         }
-        // Declared data nodes that exist but no inventory recorded: taken over (adopted).
-        for p in &paths {
-            if !created.contains(p)
+        self.adopt(r, old, &paths);
+        if !orphans.is_empty() {
+            self.orphaned
+                .insert(r.owner.clone(), orphans.iter().cloned().collect());
+        }
+        OwnerInventory {
+            root: r.root.clone(),
+            prune: r.prune,
+            paths,
+            orphaned: orphans,
+            recipe: desired.recipes.get(&r.owner).cloned(),
+        }
+    }
+
+    /// Adoption (docs/design.md "Ownership inventory"): declared data nodes in a root's new
+    /// record that exist but that neither this plan creates nor its old record holds.
+    fn adopt(&mut self, r: &ManagedRoot, old: Option<&OwnerInventory>, paths: &BTreeSet<ZPath>) {
+        let (desired, live) = (self.desired, self.live);
+        for p in paths {
+            if !self.created.contains(p)
                 && !old.is_some_and(|o| o.paths.contains(p))
                 && live.nodes.contains_key(p)
                 && desired
@@ -633,59 +810,55 @@ pub fn plan_with(
                     .get(p)
                     .is_some_and(|n| n.policy != DataPolicy::Parent)
             {
-                adopted.push(Adopted {
+                self.adopted.push(Adopted {
                     path: p.clone(),
                     owner: r.owner.clone(),
                 });
             }
         }
-        if !orphans.is_empty() {
-            orphaned.insert(r.owner.clone(), orphans.iter().cloned().collect());
-        }
-        new_inv.owners.insert(
-            r.owner.clone(),
-            OwnerInventory {
-                root: r.root.clone(),
-                prune: r.prune,
-                paths,
-                orphaned: orphans,
-                recipe: desired.recipes.get(&r.owner).cloned(),
-            },
-        );
     }
-    for (owner, inv) in &inventory.owners {
-        if roots.contains_key(owner) || desired.roots.iter().any(|r| &r.owner == owner) {
-            continue;
-        }
-        if opts.observe_all {
-            continue;
-        }
-        let left: BTreeSet<ZPath> = inv
-            .paths
-            .iter()
-            .filter(|p| !deleted.contains(*p))
-            .cloned()
-            .collect();
-        if left.is_empty() && inv.orphaned.is_empty() {
-            new_inv.owners.remove(owner);
-        } else if let Some(o) = new_inv.owners.get_mut(owner) {
-            o.paths = left;
+
+    /// Removed owners' records lose the nodes this plan deletes, and go once nothing of them is
+    /// left (docs/contract.md §3 "Only what it was given"); with `observe_all` they stay as read.
+    fn forget_removed_owners(&self, new_inv: &mut Inventory) {
+        for (owner, inv) in &self.inventory.owners {
+            if self.roots.contains_key(owner) || self.declared(owner) {
+                continue;
+            }
+            if self.opts.observe_all {
+                continue;
+            }
+            let left: BTreeSet<ZPath> = inv
+                .paths
+                .iter()
+                .filter(|p| !self.deleted.contains(*p))
+                .cloned()
+                .collect();
+            if left.is_empty() && inv.orphaned.is_empty() {
+                new_inv.owners.remove(owner);
+            } else if let Some(o) = new_inv.owners.get_mut(owner) {
+                o.paths = left;
+            }
         }
     }
 
-    let mut changes = ordered_creates;
-    changes.extend(updates);
-    changes.extend(deletes);
-    changes.extend(acls);
-    let inventory_changed = new_inv != *inventory;
-    Plan {
-        changes,
-        inventory: new_inv,
-        inventory_changed,
-        orphaned,
-        kept_owners,
-        adopted,
-        notes,
+    /// Assembling: the changes in execution order (creates with their seeds, updates, deletes,
+    /// then ACL changes, docs/design.md "Planning"), the new inventory and what was reported.
+    fn into_plan(self, inventory: Inventory) -> Plan {
+        let mut changes = self.creates;
+        changes.extend(self.updates);
+        changes.extend(self.deletes);
+        changes.extend(self.acls);
+        let inventory_changed = inventory != *self.inventory;
+        Plan {
+            changes,
+            inventory,
+            inventory_changed,
+            orphaned: self.orphaned,
+            kept_owners: self.kept_owners,
+            adopted: self.adopted,
+            notes: self.notes,
+        }
     }
 }
 
