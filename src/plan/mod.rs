@@ -627,10 +627,13 @@ impl<'a> Planning<'a> {
                 candidates.extend(inv.paths.iter().filter(|p| p.is_within(&r.root)));
             }
             if r.prune == Prune::Exclusive {
+                // Byte order puts `/c-x` and `/c.x` between `/c` and `/c/...`: walk the whole
+                // prefix, keep what is inside the root.
                 candidates.extend(
                     live.nodes
                         .range(r.root.clone()..)
-                        .take_while(|(p, _)| p.is_within(&r.root))
+                        .take_while(|(p, _)| p.as_str().starts_with(r.root.as_str()))
+                        .filter(|(p, _)| p.is_within(&r.root))
                         .map(|(p, _)| p),
                 );
             }

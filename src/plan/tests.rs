@@ -202,6 +202,15 @@ fn exclusive_prunes_undeclared_but_not_ignored_ephemeral_or_sequential() {
 }
 
 #[test]
+fn exclusive_sees_past_a_neighbour_whose_name_extends_the_root() {
+    // `/c-x` sorts between `/c` and `/c/stray` (`-` is below `/`).
+    let d = desired(Prune::Exclusive, &[]);
+    let l = live(&[("/c", "", 0), ("/c-x", "", 0), ("/c/stray", "s", 0)]);
+    let plan = plan(&d, &l, &Inventory::default(), &Options::default());
+    assert_eq!(ops(&plan), vec![(Op::Delete, "/c/stray")]);
+}
+
+#[test]
 fn a_node_with_a_foreign_child_is_not_pruned() {
     let d = desired(Prune::Owned, &[]);
     let l = live(&[
