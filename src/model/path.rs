@@ -1,11 +1,13 @@
 use std::fmt;
 
 /// A validated absolute znode path, as ZooKeeper accepts it (`PathUtils.validatePath`).
+/// A boxed `str` (16 bytes, no spare capacity): a 100k-node tree holds several copies of every
+/// path (desired state, inventory, the agent's live cache).
 ///
 /// Ordering is byte-lexicographic, so every ancestor sorts before its descendants: iterating a
 /// `BTreeMap<ZPath, _>` forwards gives parents first, backwards gives children first.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ZPath(String);
+pub struct ZPath(Box<str>);
 
 /// Why a string is not a valid znode path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,7 +31,7 @@ pub enum PathError {
 impl ZPath {
     /// The root `/`.
     pub fn root() -> Self {
-        ZPath("/".to_owned())
+        ZPath("/".into())
     }
 
     /// Validates an absolute path.
@@ -47,7 +49,7 @@ impl ZPath {
             return Err(PathError::TrailingSlash);
         }
         check_segments(&s[1..])?;
-        Ok(ZPath(s.to_owned()))
+        Ok(ZPath(s.into()))
     }
 
     /// Appends a relative path (`a/b`) below this one.
@@ -63,9 +65,9 @@ impl ZPath {
         }
         check_segments(rel)?;
         if self.is_root() {
-            Ok(ZPath(format!("/{rel}")))
+            Ok(ZPath(format!("/{rel}").into()))
         } else {
-            Ok(ZPath(format!("{}/{rel}", self.0)))
+            Ok(ZPath(format!("{}/{rel}", self.0).into()))
         }
     }
 
@@ -73,9 +75,9 @@ impl ZPath {
     pub fn child(&self, name: &str) -> Self {
         debug_assert!(!name.contains('/') && !name.is_empty());
         if self.is_root() {
-            ZPath(format!("/{name}"))
+            ZPath(format!("/{name}").into())
         } else {
-            ZPath(format!("{}/{name}", self.0))
+            ZPath(format!("{}/{name}", self.0).into())
         }
     }
 
@@ -84,7 +86,7 @@ impl ZPath {
     }
 
     pub fn is_root(&self) -> bool {
-        self.0 == "/"
+        &*self.0 == "/"
     }
 
     /// The parent path, `None` for the root.
@@ -94,7 +96,7 @@ impl ZPath {
         }
         match self.0.rfind('/') {
             Some(0) => Some(Self::root()),
-            Some(i) => Some(ZPath(self.0[..i].to_owned())),
+            Some(i) => Some(ZPath(self.0[..i].into())),
             None => None,
         }
     }
@@ -113,7 +115,8 @@ impl ZPath {
             return true;
         }
         self.0 == other.0
-            || (self.0.starts_with(&other.0) && self.0.as_bytes().get(other.0.len()) == Some(&b'/'))
+            || (self.0.starts_with(&*other.0)
+                && self.0.as_bytes().get(other.0.len()) == Some(&b'/'))
     }
 
     /// The path of `self` relative to `base` (`""` when equal), if `self` is within `base`.

@@ -32,15 +32,15 @@ pub const MAX_DIRTY: usize = 10_000;
 /// leaves the cache to a full read.
 const MAX_REFRESH: usize = 20_000;
 
-/// One node as the cache keeps it: what the planner compares, without the data.
+/// One node as the cache keeps it: what the planner compares, without the data (16 bytes).
+/// `aversion` is not kept (declared ACLs are read each pass, with their `aversion`), and the
+/// few ephemeral nodes' owners are kept beside ([`LiveCache`]'s `ephemerals`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CachedNode {
     /// Keyed digest of the data ([`LiveCache::digest`]).
     pub digest: u64,
     pub version: i32,
     pub cversion: i32,
-    pub aversion: i32,
-    pub ephemeral_owner: i64,
 }
 
 /// Which session and which watches fed a cache; any change voids it.
@@ -70,6 +70,8 @@ pub struct LiveCache {
     /// What the last full read covered; `None` until filled and after [`Self::invalidate`].
     areas: Option<Areas>,
     nodes: BTreeMap<ZPath, CachedNode>,
+    /// `ephemeralOwner` of the cached ephemeral nodes.
+    ephemerals: BTreeMap<ZPath, i64>,
     dirty: BTreeSet<ZPath>,
     keys: RandomState,
     stats: CacheStats,
@@ -82,6 +84,7 @@ impl LiveCache {
             key,
             areas: None,
             nodes: BTreeMap::new(),
+            ephemerals: BTreeMap::new(),
             dirty: BTreeSet::new(),
             keys: RandomState::new(),
             stats: CacheStats::default(),
@@ -120,6 +123,7 @@ impl LiveCache {
     pub fn invalidate(&mut self) {
         self.areas = None;
         self.nodes = BTreeMap::new();
+        self.ephemerals = BTreeMap::new();
         self.dirty = BTreeSet::new();
     }
 
@@ -138,6 +142,12 @@ impl LiveCache {
             .map(|(p, n)| (p.clone(), self.entry(n)))
             .collect();
         self.nodes = nodes;
+        self.ephemerals = live
+            .nodes
+            .iter()
+            .filter(|(p, n)| n.ephemeral_owner != 0 && self.watched(p))
+            .map(|(p, n)| (p.clone(), n.ephemeral_owner))
+            .collect();
         self.dirty.clear();
         self.areas = Some(areas.clone());
     }
@@ -147,8 +157,30 @@ impl LiveCache {
             digest: self.digest(&n.data),
             version: n.version,
             cversion: n.cversion,
-            aversion: n.aversion,
-            ephemeral_owner: n.ephemeral_owner,
+        }
+    }
+
+    /// Puts what a read of `p` gave.
+    fn put(&mut self, p: &ZPath, n: &LiveNode) {
+        if n.ephemeral_owner != 0 {
+            self.ephemerals.insert(p.clone(), n.ephemeral_owner);
+        } else {
+            self.ephemerals.remove(p);
+        }
+        self.nodes.insert(p.clone(), self.entry(n));
+    }
+
+    /// Forgets `p` and everything below it.
+    fn forget(&mut self, p: &ZPath) {
+        remove_subtree(&mut self.nodes, p);
+        let gone: Vec<ZPath> = self
+            .ephemerals
+            .keys()
+            .filter(|k| k.is_within(p))
+            .cloned()
+            .collect();
+        for k in gone {
+            self.ephemerals.remove(&k);
         }
     }
 
@@ -204,8 +236,6 @@ impl LiveCache {
                         digest: self.digest(data),
                         version: 0,
                         cversion: 0,
-                        aversion: 0,
-                        ephemeral_owner: 0,
                     };
                     self.nodes.insert(p.clone(), entry);
                     self.child_changed(&p);
@@ -223,7 +253,7 @@ impl LiveCache {
                     }
                 }
                 WriteOp::Delete { .. } => {
-                    remove_subtree(&mut self.nodes, &p);
+                    self.forget(&p);
                     self.child_changed(&p);
                 }
                 _ => {
@@ -293,6 +323,9 @@ impl LiveCache {
         desired: &DesiredState,
         areas: &Areas,
     ) -> Result<Option<LiveTree>, ZkError> {
+        // Cached nodes in the areas, each with the declared bytes when its digest matches them.
+        // Both maps are sorted: one merge walk, no lookup per node.
+        let mut slots: Vec<(&ZPath, &CachedNode, Option<&Vec<u8>>)> = Vec::new();
         let mut verify: Vec<ZPath> = areas
             .nodes
             .iter()
@@ -300,98 +333,69 @@ impl LiveCache {
             .cloned()
             .collect();
         for root in outermost(&areas.subtrees) {
-            for (p, n) in subtree(&self.nodes, root) {
-                let same = desired
-                    .nodes
-                    .get(p)
-                    .is_some_and(|d| self.digest(&d.data) == n.digest);
-                if !same {
+            let mut declared = desired.nodes.range(root.clone()..).peekable();
+            for (p, c) in subtree(&self.nodes, root) {
+                while declared.next_if(|(k, _)| *k < p).is_some() {}
+                let same = declared
+                    .peek()
+                    .filter(|(k, d)| *k == p && self.digest(&d.data) == c.digest)
+                    .map(|(_, d)| &d.data);
+                if same.is_none() {
                     verify.push(p.clone());
                 }
+                slots.push((p, c, same));
             }
         }
         self.stats.verified += verify.len();
-        let read = match read_nodes(client, &verify).await {
-            Ok(r) => r,
-            Err(e) => {
-                self.invalidate();
-                return Err(e);
-            }
+        let read = read_nodes(client, &verify).await;
+        let Ok(read) = read else {
+            self.invalidate();
+            return read.map(|_| None);
         };
-        let mut fresh: BTreeMap<ZPath, LiveNode> = read.into_iter().collect();
+        let fresh: BTreeMap<ZPath, LiveNode> = read.into_iter().collect();
         // A verified node that changed or vanished since its entry was made means events are
         // still on their way: plan from a full read instead.
-        for p in &verify {
-            if !self.watched(p) {
+        let behind = verify.iter().filter(|p| self.watched(p)).find(|p| {
+            match (self.nodes.get(*p), fresh.get(*p)) {
+                (Some(c), Some(n)) => c.version != n.version || c.cversion != n.cversion,
+                _ => true,
+            }
+        });
+        if let Some(p) = behind {
+            tracing::debug!(path = %p, "the live cache was behind; reading in full");
+            self.invalidate();
+            return Ok(None);
+        }
+        // Nodes not read in this pass carry no child names: the planner consults children only
+        // of nodes it may delete, and those are undeclared, so never given the declared bytes,
+        // so always read (with their children).
+        let mut fresh = fresh.into_iter().peekable();
+        let mut tree: Vec<(ZPath, LiveNode)> = Vec::with_capacity(slots.len() + 16);
+        for (p, c, same) in slots {
+            while let Some(f) = fresh.next_if(|(k, _)| k < p) {
+                tree.push(f);
+            }
+            if let Some(f) = fresh.next_if(|(k, _)| k == p) {
+                tree.push(f);
                 continue;
             }
-            let cached = self.nodes.get(p);
-            let now = fresh.get(p);
-            let agrees = match (cached, now) {
-                (Some(c), Some(n)) => c.version == n.version && c.cversion == n.cversion,
-                _ => false,
+            let node = LiveNode {
+                data: same.cloned().unwrap_or_default(),
+                version: c.version,
+                cversion: c.cversion,
+                aversion: 0,
+                ephemeral_owner: self.ephemerals.get(p).copied().unwrap_or(0),
+                acl: None,
+                children: Vec::new(),
             };
-            if !agrees {
-                tracing::debug!(path = %p, "the live cache was behind; reading in full");
-                self.invalidate();
-                return Ok(None);
-            }
+            tree.push((p.clone(), node));
         }
-        let mut tree = self.assemble(desired, areas, &mut fresh);
-        // Singles outside the watched roots come from the read alone.
         tree.extend(fresh);
+        // Runs from several roots and the singles: sorting merges them.
         tree.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(Some(LiveTree {
             nodes: tree.into_iter().collect(),
         }))
-    }
-
-    /// Builds the cached part of a pass's tree: every cached node inside `areas`' subtrees, with
-    /// its children from the cache, its bytes from `fresh` (taken out) or from `desired`.
-    fn assemble(
-        &self,
-        desired: &DesiredState,
-        areas: &Areas,
-        fresh: &mut BTreeMap<ZPath, LiveNode>,
-    ) -> Vec<(ZPath, LiveNode)> {
-        let mut out: Vec<(ZPath, LiveNode)> = Vec::new();
-        for root in outermost(&areas.subtrees) {
-            for (p, c) in subtree(&self.nodes, root) {
-                let data = match fresh.remove(p) {
-                    Some(n) => n.data,
-                    None => desired
-                        .nodes
-                        .get(p)
-                        .map(|d| d.data.clone())
-                        .unwrap_or_default(),
-                };
-                out.push((
-                    p.clone(),
-                    LiveNode {
-                        data,
-                        version: c.version,
-                        cversion: c.cversion,
-                        aversion: c.aversion,
-                        ephemeral_owner: c.ephemeral_owner,
-                        acl: None,
-                        children: Vec::new(),
-                    },
-                ));
-            }
-        }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        // Children from the entries themselves: in path order, each name lands in its parent's
-        // list already sorted.
-        for i in 0..out.len() {
-            let Some(parent) = out[i].0.parent() else {
-                continue;
-            };
-            if let Ok(j) = out.binary_search_by(|(k, _)| k.cmp(&parent)) {
-                let name = out[i].0.name().to_owned();
-                out[j].1.children.push(name);
-            }
-        }
-        out
     }
 }
 
@@ -410,12 +414,11 @@ fn fold(cache: &mut LiveCache, asked: &[ZPath], read: Vec<(ZPath, LiveNode)>) ->
     for p in asked {
         match read.remove(p) {
             Some(n) => {
-                let entry = cache.entry(&n);
                 let listed: BTreeSet<&str> = n.children.iter().map(String::as_str).collect();
                 let held: Vec<ZPath> = direct_children(&cache.nodes, p);
                 for c in held {
                     if !listed.contains(c.name()) {
-                        remove_subtree(&mut cache.nodes, &c);
+                        cache.forget(&c);
                     }
                 }
                 for name in &n.children {
@@ -424,9 +427,9 @@ fn fold(cache: &mut LiveCache, asked: &[ZPath], read: Vec<(ZPath, LiveNode)>) ->
                         missing.insert(c);
                     }
                 }
-                cache.nodes.insert(p.clone(), entry);
+                cache.put(p, &n);
             }
-            None => remove_subtree(&mut cache.nodes, p),
+            None => cache.forget(p),
         }
     }
     missing
@@ -591,18 +594,5 @@ mod tests {
         assert!(c.covers(&want));
         want.subtrees.insert(p("/other"));
         assert!(!c.covers(&want));
-    }
-
-    #[test]
-    fn children_come_from_the_entries_in_order() {
-        let c = filled();
-        let mut areas = Areas::default();
-        areas.subtrees.insert(p("/app"));
-        let desired = DesiredState::default();
-        let tree = c.assemble(&desired, &areas, &mut BTreeMap::new());
-        let app = &tree.iter().find(|(k, _)| *k == p("/app")).unwrap().1;
-        assert_eq!(app.children, ["a", "a-b"]);
-        let a = &tree.iter().find(|(k, _)| *k == p("/app/a")).unwrap().1;
-        assert_eq!(a.children, ["deep"]);
     }
 }

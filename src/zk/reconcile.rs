@@ -355,13 +355,24 @@ pub async fn observe_cached(
     if !cache.covers(&areas) {
         return Ok(None);
     }
+    let records = started.elapsed();
     cache.refresh(client).await?;
+    let refreshed = started.elapsed();
     let Some(mut live) = cache.tree(client, desired, &areas).await? else {
         return Ok(None);
     };
     read_acls(client, &areas, &mut live).await?;
-    let mut observed = plan_observed(desired, live, stored, opts, started.elapsed());
+    let read = started.elapsed();
+    let mut observed = plan_observed(desired, live, stored, opts, read);
     observed.from_cache = true;
+    tracing::debug!(
+        records_ms = records.as_secs_f64() * 1e3,
+        refresh_ms = (refreshed - records).as_secs_f64() * 1e3,
+        tree_ms = (read - refreshed).as_secs_f64() * 1e3,
+        plan_ms = observed.timings.plan.as_secs_f64() * 1e3,
+        cached = cache.len(),
+        "planned from the live cache"
+    );
     Ok(Some(observed))
 }
 
