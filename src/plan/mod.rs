@@ -280,8 +280,10 @@ struct RootInfo<'a> {
 impl RootInfo<'_> {
     /// The loader's compiled matcher: a declared node it accepted is never ignored here.
     fn ignores(&self, path: &ZPath) -> bool {
-        path.relative_to(&self.root.root)
-            .is_some_and(|rel| self.root.ignore.is_match(rel))
+        !self.root.ignore.is_empty()
+            && path
+                .relative_to(&self.root.root)
+                .is_some_and(|rel| self.root.ignore.is_match(rel))
     }
 }
 
@@ -330,6 +332,19 @@ pub fn plan_with(
     planning.order_deletes();
     let inventory = planning.new_inventory();
     planning.into_plan(inventory)
+}
+
+/// The paths of `sorted` (ascending) that `desired` does not declare, found by walking the
+/// declared nodes alongside.
+fn not_declared<'p>(
+    desired: &'p DesiredState,
+    sorted: impl Iterator<Item = &'p ZPath>,
+) -> impl Iterator<Item = &'p ZPath> {
+    let mut declared = desired.nodes.keys().peekable();
+    sorted.filter(move |p| {
+        while declared.next_if(|k| k < p).is_some() {}
+        declared.peek() != Some(p)
+    })
 }
 
 /// One planning pass: the inputs, the roots it acts on, and what the phases of [`plan_with`]
@@ -620,29 +635,31 @@ impl<'a> Planning<'a> {
             if r.prune == Prune::Off {
                 continue;
             }
+            // Two sorted runs of candidates; declared ones are skipped by walking the declared
+            // nodes alongside each run (a merge), not by a lookup per candidate.
             let mut candidates: Vec<&ZPath> = Vec::new();
             if let Some(inv) = inventory.owners.get(&r.owner)
                 && inv.root == r.root
             {
-                candidates.extend(inv.paths.iter().filter(|p| p.is_within(&r.root)));
+                candidates.extend(not_declared(
+                    desired,
+                    inv.paths.iter().filter(|p| p.is_within(&r.root)),
+                ));
             }
             if r.prune == Prune::Exclusive {
                 // Byte order puts `/c-x` and `/c.x` between `/c` and `/c/...`: walk the whole
                 // prefix, keep what is inside the root.
-                candidates.extend(
+                candidates.extend(not_declared(
+                    desired,
                     live.nodes
                         .range(r.root.clone()..)
                         .take_while(|(p, _)| p.as_str().starts_with(r.root.as_str()))
                         .filter(|(p, _)| p.is_within(&r.root))
                         .map(|(p, _)| p),
-                );
+                ));
             }
             for p in candidates {
-                if *p == r.root
-                    || desired.nodes.contains_key(p)
-                    || self.ignored(p)
-                    || self.protected.contains(p)
-                {
+                if *p == r.root || self.ignored(p) || self.protected.contains(p) {
                     continue;
                 }
                 let Some(node) = live.nodes.get(p) else {
@@ -727,13 +744,22 @@ impl<'a> Planning<'a> {
     /// each enforced, not host-scoped root this plan acts on, and removed owners' records
     /// without what this plan deletes.
     fn new_inventory(&mut self) -> Inventory {
-        let mut new_inv = self.inventory.clone();
         let recorded: Vec<&'a ManagedRoot> = self
             .roots
             .values()
             .filter(|info| !(info.root.host_scoped || info.observe))
             .map(|info| info.root)
             .collect();
+        // Records this plan rewrites are not copied first.
+        let mut new_inv = Inventory {
+            owners: self
+                .inventory
+                .owners
+                .iter()
+                .filter(|(o, _)| !recorded.iter().any(|r| r.owner == **o))
+                .map(|(o, inv)| (o.clone(), inv.clone()))
+                .collect(),
+        };
         for r in recorded {
             let record = self.record_root(r);
             new_inv.owners.insert(r.owner.clone(), record);
@@ -768,10 +794,9 @@ impl<'a> Planning<'a> {
         let mut orphans: BTreeSet<ZPath> = BTreeSet::new();
         if let Some(old) = old {
             let moved = old.root != r.root;
-            for p in &old.paths {
-                if paths.contains(p) {
-                    continue;
-                }
+            // Both sets are sorted: `difference` merges them.
+            let mut still: Vec<ZPath> = Vec::new();
+            for p in old.paths.difference(&paths) {
                 if moved || !p.is_within(&r.root) {
                     // Moved root: never deleted, kept on record and reported.
                     orphans.insert(p.clone());
@@ -780,9 +805,10 @@ impl<'a> Planning<'a> {
                     && !desired.nodes.contains_key(p)
                 {
                     // Still there (prune off or blocked): stays on record.
-                    paths.insert(p.clone());
+                    still.push(p.clone());
                 }
             }
+            paths.extend(still);
             // Declared again: owned again; else stays orphaned.
             orphans.extend(old.orphaned.iter().filter(|p| !paths.contains(*p)).cloned());
         }
@@ -804,9 +830,10 @@ impl<'a> Planning<'a> {
     /// record that exist but that neither this plan creates nor its old record holds.
     fn adopt(&mut self, r: &ManagedRoot, old: Option<&OwnerInventory>, paths: &BTreeSet<ZPath>) {
         let (desired, live) = (self.desired, self.live);
-        for p in paths {
+        let empty = BTreeSet::new();
+        // Both sets are sorted: `difference` merges them.
+        for p in paths.difference(old.map_or(&empty, |o| &o.paths)) {
             if !self.created.contains(p)
-                && !old.is_some_and(|o| o.paths.contains(p))
                 && live.nodes.contains_key(p)
                 && desired
                     .nodes
