@@ -21,20 +21,23 @@ pub fn run(args: &ApplyArgs, global: &GlobalArgs) -> Exit {
         // A flag is wrong: the ordinary order reports it after the manifests.
         return block_on(run_async(args, global));
     };
-    // The session opens while the manifests load (nothing is read before they are valid).
+    // The session opens and the records and the subtrees they name are read while the
+    // manifests load, as for `diff`; the apply reads its records again under the lock and
+    // plans its first attempt from that tree (docs/design.md, "Reading while the manifests load").
     let read = async {
-        Session::connect(&copts)
-            .await
-            .map(|s| Engine::new(s, common::pass_options(global, state, String::new())))
-            .map_err(|e| e.to_string())
+        let session = Session::connect(&copts).await.map_err(|e| e.to_string())?;
+        let engine = Engine::new(session, common::pass_options(global, state, String::new()));
+        // A failed read ahead is not reported: the pass reads again and reports that.
+        let prefetched = engine.prefetch().await.ok();
+        Ok::<_, String>((engine, prefetched))
     };
     load_while(&args.plan.files.files, global, read, async |m, read| {
-        let mut engine = match read {
+        let (mut engine, prefetched) = match read {
             Ok(x) => x,
             Err(e) => return fail(Exit::Trouble, e),
         };
         engine.options_mut().digest.clone_from(&m.digest);
-        finish(args, engine, m).await
+        finish(args, engine, m, prefetched).await
     })
 }
 
@@ -48,15 +51,20 @@ async fn run_async(args: &ApplyArgs, global: &GlobalArgs) -> Exit {
         Ok(x) => x,
         Err(e) => return e,
     };
-    finish(args, engine, m).await
+    finish(args, engine, m, None).await
 }
 
-async fn finish(args: &ApplyArgs, mut engine: Engine, m: Manifests) -> Exit {
+async fn finish(
+    args: &ApplyArgs,
+    mut engine: Engine,
+    m: Manifests,
+    prefetched: Option<crate::zk::reconcile::Prefetch>,
+) -> Exit {
     pass_options(args, engine.options_mut());
     // A one-shot command: Ctrl-C kills the process (the session goes, and with it the lock).
     let never = CancellationToken::new();
     let result = engine
-        .apply_once(&m.desired, &lock_request(args), &never)
+        .apply_once_prefetched(&m.desired, &lock_request(args), &never, prefetched)
         .await;
     let exit = render(&result, args.plan.output, true, &engine.options().state);
     // The process exits next: freeing 100k-node trees piece by piece only costs time.

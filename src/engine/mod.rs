@@ -360,8 +360,9 @@ impl Engine {
         reconcile::prefetch(self.session.client(), &self.opts).await
     }
 
-    /// [`Engine::pass`]; a [`PassMode::Observe`] pass reuses `prefetched` when it covers what
-    /// `desired` needs (an apply always reads afresh, under its lock).
+    /// [`Engine::pass`] reusing `prefetched` when it covers what `desired` needs: an observe
+    /// pass takes it whole, an apply pass reads the records again under its lock and reuses
+    /// the tree for its first attempt.
     ///
     /// # Errors
     /// As [`Engine::pass`].
@@ -415,8 +416,15 @@ impl Engine {
                 PassReport::new(observed, Outcome::Planned, started.elapsed())
             }
             PassMode::Apply(leader) => {
-                match reconcile::apply_cached(client, &leader.lock, desired, &self.opts, cache)
-                    .await?
+                match reconcile::apply_with(
+                    client,
+                    &leader.lock,
+                    desired,
+                    &self.opts,
+                    cache,
+                    prefetched,
+                )
+                .await?
                 {
                     ApplyOutcome::InSync(o) => {
                         PassReport::new(o, Outcome::InSync, started.elapsed())
@@ -477,6 +485,22 @@ impl Engine {
         req: &LockRequest,
         cancel: &CancellationToken,
     ) -> Result<PassReport, EngineError> {
+        self.apply_once_prefetched(desired, req, cancel, None).await
+    }
+
+    /// [`Engine::apply_once`] whose first attempt plans from the tree in `prefetched` (read
+    /// while the manifests loaded, [`Engine::prefetch`]); the records are read again under the
+    /// lock, and a tree that changed in between only fails a version check, which re-reads.
+    ///
+    /// # Errors
+    /// As [`Engine::apply_once`].
+    pub async fn apply_once_prefetched(
+        &self,
+        desired: &DesiredState,
+        req: &LockRequest,
+        cancel: &CancellationToken,
+        prefetched: Option<reconcile::Prefetch>,
+    ) -> Result<PassReport, EngineError> {
         let leader = Leadership::acquire(
             &self.session,
             &self.opts.state,
@@ -489,7 +513,9 @@ impl Engine {
             let _ = leader.release(&self.session).await;
             return Err(EngineError::Cancelled);
         }
-        let mut result = self.pass(desired, PassMode::Apply(&leader)).await;
+        let mut result = self
+            .pass_prefetched(desired, PassMode::Apply(&leader), prefetched)
+            .await;
         if let Ok(r) = &mut result {
             r.tightened = leader.tightened;
         }

@@ -272,10 +272,28 @@ pub async fn observe_prefetched(
     opts: &PassOptions,
     prefetched: Option<Prefetch>,
 ) -> Result<Observed, ZkError> {
+    observe_from(client, desired, opts, prefetched, false).await
+}
+
+/// [`observe_prefetched`]; with `reread_records` the records are read again now and only the
+/// prefetched tree is reused: an apply takes its records under the lock, while the tree read
+/// ahead is safe to plan from because every write checks the version it was planned with.
+async fn observe_from(
+    client: &zk::Client,
+    desired: &DesiredState,
+    opts: &PassOptions,
+    prefetched: Option<Prefetch>,
+    reread_records: bool,
+) -> Result<Observed, ZkError> {
     let started = std::time::Instant::now();
     let (stored, live, before) = match prefetched {
         Some(p) => {
-            let areas = areas_for(desired, &p.stored, &opts.planner);
+            let stored = if reread_records {
+                read_stored(client, &opts.state).await?
+            } else {
+                p.stored
+            };
+            let areas = areas_for(desired, &stored, &opts.planner);
             let live = if p.areas.covers(&areas) {
                 let mut live = p.live;
                 if live.nodes.keys().any(|k| !areas.contains(k)) {
@@ -286,7 +304,7 @@ pub async fn observe_prefetched(
             } else {
                 snapshot(client, &areas).await?
             };
-            (p.stored, live, p.read)
+            (stored, live, p.read)
         }
         None => {
             let stored = read_stored(client, &opts.state).await?;
@@ -602,19 +620,36 @@ pub async fn apply_cached(
     lock: &LeaderLock,
     desired: &DesiredState,
     opts: &PassOptions,
+    cache: Option<&mut LiveCache>,
+) -> Result<ApplyOutcome, ApplyError> {
+    apply_with(client, lock, desired, opts, cache, None).await
+}
+
+/// [`apply`] whose first attempt plans from `prefetched` (the tree read while the manifests
+/// loaded; the records are read again under the lock), or from `cache`.
+///
+/// # Errors
+/// As [`apply`].
+pub async fn apply_with(
+    client: &zk::Client,
+    lock: &LeaderLock,
+    desired: &DesiredState,
+    opts: &PassOptions,
     mut cache: Option<&mut LiveCache>,
+    mut prefetched: Option<Prefetch>,
 ) -> Result<ApplyOutcome, ApplyError> {
     let mut last_conflict = (String::new(), String::new());
     let mut connection_lost = false;
     for attempt in 1..=opts.max_attempts.max(1) {
-        let observed = match cache.as_deref_mut() {
-            Some(c) => {
+        let observed = match (cache.as_deref_mut(), prefetched.take()) {
+            (Some(c), _) => {
                 if attempt > 1 {
                     c.invalidate();
                 }
                 observe_through(client, desired, opts, c).await?
             }
-            None => observe(client, desired, opts).await?,
+            (None, Some(p)) => observe_from(client, desired, opts, Some(p), true).await?,
+            (None, None) => observe(client, desired, opts).await?,
         };
         if observed.stored.suspended {
             return Ok(ApplyOutcome::Suspended(observed));
