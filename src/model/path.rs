@@ -1,13 +1,13 @@
 use std::fmt;
 
 /// A validated absolute znode path, as ZooKeeper accepts it (`PathUtils.validatePath`).
-/// A boxed `str` (16 bytes, no spare capacity): a 100k-node tree holds several copies of every
-/// path (desired state, inventory, the agent's live cache).
+/// A shared `str` (16 bytes, no spare capacity): a clone is a reference count, so the desired
+/// state, the plan, the new inventory and the agent's live cache can hold one copy of each path.
 ///
 /// Ordering is byte-lexicographic, so every ancestor sorts before its descendants: iterating a
 /// `BTreeMap<ZPath, _>` forwards gives parents first, backwards gives children first.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ZPath(Box<str>);
+pub struct ZPath(std::sync::Arc<str>);
 
 /// Why a string is not a valid znode path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -134,12 +134,19 @@ impl LiveCache {
     /// Takes the nodes a full read found (`live`, read for `areas`) as the new contents. Only
     /// nodes inside the watched roots are kept; paths named before this read are forgotten
     /// (the read is newer than their events).
-    pub fn fill(&mut self, areas: &Areas, live: &LiveTree) {
+    pub fn fill(&mut self, areas: &Areas, live: &LiveTree, desired: &DesiredState) {
+        // Keys are shared with the declared nodes where they are the same path (a clone of a
+        // `ZPath` is a reference count): one merge walk, both maps being sorted.
+        let mut declared = desired.nodes.keys().peekable();
         let nodes: BTreeMap<ZPath, CachedNode> = live
             .nodes
             .iter()
             .filter(|(p, _)| self.watched(p))
-            .map(|(p, n)| (p.clone(), self.entry(n)))
+            .map(|(p, n)| {
+                while declared.next_if(|k| *k < p).is_some() {}
+                let key = declared.peek().filter(|k| **k == p).unwrap_or(&p);
+                ((*key).clone(), self.entry(n))
+            })
             .collect();
         self.nodes = nodes;
         self.ephemerals = live
@@ -495,7 +502,7 @@ mod tests {
         let mut areas = Areas::default();
         areas.subtrees.insert(p("/app"));
         areas.nodes.insert(p("/"));
-        c.fill(&areas, &live);
+        c.fill(&areas, &live, &DesiredState::default());
         c
     }
 

@@ -411,6 +411,7 @@ pub async fn observe_through(
     cache.fill(
         &areas_for(desired, &observed.stored, &opts.planner),
         &observed.live,
+        desired,
     );
     Ok(observed)
 }
