@@ -11,7 +11,10 @@
 //!                      pass report ─► metrics, /status, /readyz, sd_notify, one tracing span
 //! ```
 //!
-//! - A trigger is a [`Reason`], never a diff: every pass re-reads the live tree and re-plans.
+//! - A trigger is a [`Reason`], never a diff: every pass reads the live tree and re-plans; the
+//!   leader reads it through its live cache ([`LiveCache`], fed by its watches and its own
+//!   commits; docs/agent.md "The live cache"), in full at start, reconnects, leadership,
+//!   resyncs, reloads and retries.
 //!   Reasons that arrive while a pass runs are drained into the next one, so a burst of watch
 //!   events (including those the agent's own writes fire) costs at most one extra pass.
 //! - The reconcile itself is the engine's ([`engine`]); the agent adds triggers, the leader
@@ -92,7 +95,7 @@ pub struct Settings {
     pub live_cache: bool,
 }
 
-/// Why a pass runs. Only a reason: every pass re-reads and re-plans.
+/// Why a pass runs. Only a reason: every pass reads and re-plans.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reason {
     Start,

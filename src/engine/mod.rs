@@ -18,8 +18,9 @@
 //!   [`Engine::apply_once`], which acquires, runs one pass and releases.
 //! - [`Engine::pass`] runs one pass: [`PassMode::Observe`] plans and reports without the lock and
 //!   writes nothing (`diff`, `status`, the agent's `--observe`, a standby); [`PassMode::Apply`]
-//!   borrows the held [`Leadership`] and commits. Every pass re-reads the live tree and the
-//!   inventory: a trigger is a reason, never a diff.
+//!   borrows the held [`Leadership`] and commits. Every pass reads the inventory and the live
+//!   tree (a trigger is a reason, never a diff); [`Engine::pass_cached`] takes the tree from the
+//!   agent's live cache ([`LiveCache`]), reading only the nodes that differ.
 //! - [`Engine::suspended`] / [`Engine::set_suspended`] read and write `<state-path>/suspend`;
 //!   an apply pass also reports [`Outcome::Suspended`] by itself.
 //! - [`Engine::status`] builds the docs/contract.md §2 [`StatusReport`].
