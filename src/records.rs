@@ -41,24 +41,28 @@ const COMPACT_SEGMENTS: usize = 8;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WriteOp {
     Create {
-        path: String,
+        path: ZPath,
         data: Vec<u8>,
         mode: CreateKind,
         acl: Vec<crate::model::AclEntry>,
     },
     Set {
-        path: String,
+        path: ZPath,
         data: Vec<u8>,
         version: i32,
     },
     Delete {
-        path: String,
+        path: ZPath,
         version: i32,
     },
 }
 
 impl WriteOp {
     pub fn path(&self) -> &str {
+        self.zpath().as_str()
+    }
+
+    pub fn zpath(&self) -> &ZPath {
         match self {
             WriteOp::Create { path, .. }
             | WriteOp::Set { path, .. }
@@ -448,7 +452,7 @@ fn segment_ops(
     let flush = |buf: &mut String, seq: &mut u64, ops: &mut Vec<WriteOp>| {
         if buf.len() > header.len() {
             ops.push(WriteOp::Create {
-                path: owner_path.child(&format!("seg-{:010}", *seq)).to_string(),
+                path: owner_path.child(&format!("seg-{:010}", *seq)),
                 data: std::mem::replace(buf, header.clone()).into_bytes(),
                 mode: CreateKind::Persistent,
                 acl: acl.to_vec(),
@@ -487,19 +491,19 @@ pub fn inventory_ops(paths: &StatePaths, stored: &StoredState, new: &Inventory) 
                 if let Some(rec) = rec {
                     for (sp, v, _) in &rec.segments {
                         ops.push(WriteOp::Delete {
-                            path: sp.to_string(),
+                            path: sp.clone(),
                             version: *v,
                         });
                     }
                     ops.push(WriteOp::Delete {
-                        path: owner_path.to_string(),
+                        path: owner_path.clone(),
                         version: rec.header_version,
                     });
                 }
             }
             (None, Some(n)) => {
                 ops.push(WriteOp::Create {
-                    path: owner_path.to_string(),
+                    path: owner_path.clone(),
                     data: header_bytes(owner, n),
                     mode: CreateKind::Persistent,
                     acl: paths.acl.clone(),
@@ -511,7 +515,7 @@ pub fn inventory_ops(paths: &StatePaths, stored: &StoredState, new: &Inventory) 
                 let rec = rec.cloned().unwrap_or_default();
                 if o.root != n.root || o.prune != n.prune || o.recipe != n.recipe {
                     ops.push(WriteOp::Set {
-                        path: owner_path.to_string(),
+                        path: owner_path.clone(),
                         data: header_bytes(owner, n),
                         version: rec.header_version,
                     });
@@ -523,7 +527,7 @@ pub fn inventory_ops(paths: &StatePaths, stored: &StoredState, new: &Inventory) 
                 if rec.segments.len() + 1 >= COMPACT_SEGMENTS && full_bytes <= SEGMENT_BYTES {
                     for (sp, v, _) in &rec.segments {
                         ops.push(WriteOp::Delete {
-                            path: sp.to_string(),
+                            path: sp.clone(),
                             version: *v,
                         });
                     }
@@ -628,14 +632,14 @@ pub fn compaction(
                 _ => None,
             })
             .collect();
-        let mut segs: Vec<(String, i32, usize)> = stored
+        let mut segs: Vec<(ZPath, i32, usize)> = stored
             .records
             .get(owner)
             .map(|r| {
                 r.segments
                     .iter()
                     .filter(|(p, _, _)| !deleted.contains(p.as_str()))
-                    .map(|(p, v, b)| (p.to_string(), *v, *b))
+                    .map(|(p, v, b)| (p.clone(), *v, *b))
                     .collect()
             })
             .unwrap_or_default();
@@ -676,14 +680,14 @@ pub fn format_ops(paths: &StatePaths, stored: &StoredState) -> Vec<WriteOp> {
         && let Some(version) = stored.root_version
     {
         ops.push(WriteOp::Set {
-            path: paths.root.to_string(),
+            path: paths.root.clone(),
             data: data.clone(),
             version,
         });
     }
     if !stored.format_marker {
         ops.push(WriteOp::Create {
-            path: paths.inventory().child(FORMAT_MARKER).to_string(),
+            path: paths.inventory().child(FORMAT_MARKER),
             data,
             mode: CreateKind::Persistent,
             acl: paths.acl.clone(),
@@ -697,12 +701,12 @@ pub fn applied_op(paths: &StatePaths, stored: &StoredState, rec: &AppliedRecord)
     let data = serde_json::to_vec(rec).unwrap_or_default();
     match &stored.applied {
         Some((_, version)) => WriteOp::Set {
-            path: paths.applied().to_string(),
+            path: paths.applied(),
             data,
             version: *version,
         },
         None => WriteOp::Create {
-            path: paths.applied().to_string(),
+            path: paths.applied(),
             data,
             mode: CreateKind::Persistent,
             acl: paths.acl.clone(),

@@ -293,16 +293,28 @@ async fn acl_changes_check_the_lock_right_before_each_set_acl() {
         perms: Perms(Perms::READ.0 | Perms::ADMIN.0),
     }];
     // Holding the lock: the ACL is set.
-    zkstate::zk::apply::set_acls(&c, &l, &[("/acl".into(), read_only.clone(), 0)])
-        .await
-        .unwrap();
+    zkstate::zk::apply::set_acls(
+        &c,
+        &l,
+        &[(
+            zkstate::model::ZPath::parse("/acl").unwrap(),
+            read_only.clone(),
+            0,
+        )],
+    )
+    .await
+    .unwrap();
     let (_, stat) = c.get_acl("/acl").await.unwrap();
     assert_eq!(stat.aversion, 1);
     // Lost the lock (our node deleted, as an operator or an expired session would): refused.
     c.delete(&l.node, None).await.unwrap();
-    let err = zkstate::zk::apply::set_acls(&c, &l, &[("/acl".into(), read_only, 1)])
-        .await
-        .unwrap_err();
+    let err = zkstate::zk::apply::set_acls(
+        &c,
+        &l,
+        &[(zkstate::model::ZPath::parse("/acl").unwrap(), read_only, 1)],
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, ExecError::LockLost { .. }), "{err:?}");
     let (_, stat) = c.get_acl("/acl").await.unwrap();
     assert_eq!(stat.aversion, 1, "nothing was set without the lock");

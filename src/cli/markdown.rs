@@ -268,7 +268,7 @@ mod tests {
 
     fn at(path: &str, owner: &Owner) -> Target {
         Target {
-            path: path.into(),
+            path: crate::model::ZPath::parse(path).unwrap(),
             owner: Some(owner.clone()),
             observe: false,
         }

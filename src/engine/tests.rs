@@ -5,7 +5,7 @@ use crate::plan::{Change, CreateKind, Plan, Target};
 
 fn at(path: &str) -> Target {
     Target {
-        path: path.to_owned(),
+        path: crate::model::ZPath::parse(path).unwrap(),
         owner: Some(Owner::new(Kind::ConfigTree, "t")),
         observe: false,
     }

@@ -180,6 +180,14 @@ fn check_segments(rel: &str) -> Result<(), PathError> {
 
 /// Lets path maps be searched with a `&str` (no allocation); consistent with the derived `Ord`,
 /// `Eq` and `Hash`, which are the inner string's.
+/// A path reads as the `str` it is (the client's calls take `&str`).
+impl std::ops::Deref for ZPath {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 impl std::borrow::Borrow<str> for ZPath {
     fn borrow(&self) -> &str {
         &self.0

@@ -106,7 +106,7 @@ pub struct SeedItem {
     /// The queue node the item is created under (must be created by the same plan).
     pub parent: ZPath,
     /// Path prefix of the persistent-sequential create, e.g. `/queues/jobs/entry-100-`.
-    pub prefix: String,
+    pub prefix: ZPath,
     pub data: Vec<u8>,
     pub owner: Owner,
 }

@@ -33,7 +33,8 @@ pub enum CreateKind {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Target {
     /// The znode; for a sequential create the path prefix the server appends a sequence to.
-    pub path: String,
+    /// The declared node's own path, shared (docs/design.md "Planning").
+    pub path: ZPath,
     pub owner: Option<Owner>,
     /// In an `observe` tree: reported, never written.
     pub observe: bool,
@@ -87,7 +88,7 @@ impl Change {
     }
 
     pub fn path(&self) -> &str {
-        &self.at().path
+        self.at().path.as_str()
     }
 
     pub fn owner(&self) -> Option<&Owner> {
@@ -119,9 +120,9 @@ impl Change {
 }
 
 /// The [`Target`] of a change to `path` made for `owner`.
-fn target(path: &str, owner: &Owner, observe: bool) -> Target {
+fn target(path: &ZPath, owner: &Owner, observe: bool) -> Target {
     Target {
-        path: path.to_owned(),
+        path: path.clone(),
         owner: Some(owner.clone()),
         observe,
     }
@@ -500,7 +501,7 @@ impl<'a> Planning<'a> {
         missing.reverse();
         for a in missing {
             self.creates.push(Change::Create {
-                at: target(a.as_str(), &want.owner, observe),
+                at: target(&a, &want.owner, observe),
                 data: Vec::new(),
                 secret: false,
                 mode: CreateKind::Persistent,
@@ -509,7 +510,7 @@ impl<'a> Planning<'a> {
             self.implicit.insert(a);
         }
         self.creates.push(Change::Create {
-            at: target(path.as_str(), &want.owner, observe),
+            at: target(path, &want.owner, observe),
             data: data.to_vec(),
             secret: want.secret,
             mode: match want.mode {
@@ -542,7 +543,7 @@ impl<'a> Planning<'a> {
         }
         if want.policy == DataPolicy::Enforce && have.data != data {
             self.updates.push(Change::Update {
-                at: target(path.as_str(), &want.owner, observe),
+                at: target(path, &want.owner, observe),
                 before: have.data.clone(),
                 after: data.to_vec(),
                 secret: want.secret,
@@ -554,7 +555,7 @@ impl<'a> Planning<'a> {
             && acl_sorted(want_acl) != acl_sorted(have_acl)
         {
             self.acls.push(Change::Acl {
-                at: target(path.as_str(), &want.owner, observe),
+                at: target(path, &want.owner, observe),
                 before: have_acl.clone(),
                 after: want_acl.clone(),
                 aversion: have.aversion,
@@ -590,9 +591,7 @@ impl<'a> Planning<'a> {
         let creates = std::mem::take(&mut self.creates);
         self.creates.reserve(creates.len());
         for c in creates {
-            let seeds = ZPath::parse(c.path())
-                .ok()
-                .and_then(|p| seeds_by_parent.remove(&p));
+            let seeds = seeds_by_parent.remove(&c.at().path);
             self.creates.push(c);
             if let Some(s) = seeds {
                 self.creates.extend(s);
@@ -733,7 +732,7 @@ impl<'a> Planning<'a> {
             }
             self.deleted.insert(p.clone());
             self.deletes.push(Change::Delete {
-                at: target(p.as_str(), owner, *observe),
+                at: target(p, owner, *observe),
                 version: node.version,
                 size: node.data.len(),
             });

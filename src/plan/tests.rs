@@ -261,7 +261,7 @@ fn seeds_ride_with_the_create_of_their_queue_only() {
     let mut d = desired(Prune::Off, &[node("/c/q", "", DataPolicy::Enforce)]);
     d.seeds.push(SeedItem {
         parent: p("/c/q"),
-        prefix: "/c/q/entry-100-".into(),
+        prefix: p("/c/q/entry-100-"),
         data: b"a".to_vec(),
         owner: owner(),
     });

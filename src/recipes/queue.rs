@@ -101,7 +101,7 @@ pub fn expand_queue(
         }
         QueueFormat::Curator => (path.clone(), curator::QUEUE_ITEM_PREFIX.to_owned()),
     };
-    let prefix = items_parent.child(&item_prefix).as_str().to_owned();
+    let prefix = items_parent.child(&item_prefix);
     let seeds = seeds_data
         .into_iter()
         .map(|data| SeedItem {
@@ -182,7 +182,7 @@ mod tests {
         );
         assert_eq!(e.seeds.len(), 2);
         assert_eq!(e.seeds[0].parent, path);
-        assert_eq!(e.seeds[0].prefix, "/queues/jobs/entry-100-");
+        assert_eq!(e.seeds[0].prefix.as_str(), "/queues/jobs/entry-100-");
         assert_eq!(e.seeds[0].data, b"job-a");
         assert_eq!(e.seeds[1].data, b"job-b");
         assert_eq!(e.seeds[1].owner, Owner::new(Kind::Queue, "jobs"));
@@ -204,7 +204,7 @@ mod tests {
             ]
         );
         assert_eq!(e.seeds[0].parent.as_str(), "/q/entries");
-        assert_eq!(e.seeds[0].prefix, "/q/entries/entry-100-");
+        assert_eq!(e.seeds[0].prefix.as_str(), "/q/entries/entry-100-");
         assert_eq!(
             items_parent(QueueFormat::KazooLocking, &path).as_str(),
             "/q/entries"
@@ -225,7 +225,7 @@ mod tests {
                 ("/a/b/jobs", DataPolicy::Parent, NodeMode::Persistent),
             ]
         );
-        assert_eq!(e.seeds[0].prefix, "/a/b/jobs/queue-");
+        assert_eq!(e.seeds[0].prefix.as_str(), "/a/b/jobs/queue-");
         assert_eq!(
             e.seeds[0].data,
             [0, 1, 0, 1, 1, 0, 0, 0, 5, b'j', b'o', b'b', b'-', b'a', 2]

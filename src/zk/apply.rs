@@ -361,7 +361,7 @@ fn classify(e: zk::MultiWriteError, batch: &[WriteOp], landed: usize) -> ExecErr
 pub async fn set_acls(
     client: &zk::Client,
     lock: &LeaderLock,
-    changes: &[(String, Vec<AclEntry>, i32)],
+    changes: &[(crate::model::ZPath, Vec<AclEntry>, i32)],
 ) -> Result<(), ExecError> {
     for (path, acl, version) in changes {
         let acl: Vec<zk::Acl> = acl.iter().map(super::snapshot::to_zk_acl).collect();
@@ -383,11 +383,11 @@ pub async fn set_acls(
             .await
             .map_err(|source| match source {
                 zk::Error::BadVersion | zk::Error::NoNode => ExecError::Conflict {
-                    path: path.clone(),
+                    path: path.to_string(),
                     source,
                     landed: 0,
                 },
-                e => ExecError::Zk(ZkError::op("set ACL of", path, e)),
+                e => ExecError::Zk(ZkError::op("set ACL of", path.as_str(), e)),
             })?;
     }
     Ok(())

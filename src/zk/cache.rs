@@ -227,9 +227,7 @@ impl LiveCache {
             return;
         }
         for op in ops {
-            let Ok(p) = ZPath::parse(op.path()) else {
-                continue;
-            };
+            let p = op.zpath().clone();
             if !self.watched(&p) {
                 continue;
             }
@@ -557,28 +555,28 @@ mod tests {
         let mut c = filled();
         c.committed(&[
             WriteOp::Set {
-                path: "/app/a".into(),
+                path: p("/app/a"),
                 data: b"new".to_vec(),
                 version: 1,
             },
             WriteOp::Create {
-                path: "/app/c".into(),
+                path: p("/app/c"),
                 data: b"c".to_vec(),
                 mode: CreateKind::Persistent,
                 acl: Vec::new(),
             },
             WriteOp::Delete {
-                path: "/app/a-b".into(),
+                path: p("/app/a-b"),
                 version: 2,
             },
             WriteOp::Create {
-                path: "/app/q-".into(),
+                path: p("/app/q-"),
                 data: Vec::new(),
                 mode: CreateKind::PersistentSequential,
                 acl: Vec::new(),
             },
             WriteOp::Set {
-                path: "/zkstate/applied".into(),
+                path: p("/zkstate/applied"),
                 data: Vec::new(),
                 version: 3,
             },

@@ -501,13 +501,13 @@ pub async fn revert_data(
     let mut ops: Vec<WriteOp> = changes
         .iter()
         .map(|(n, version)| WriteOp::Set {
-            path: n.path.to_string(),
+            path: n.path.clone(),
             data: n.data.clone(),
             version: *version,
         })
         .collect();
     ops.push(WriteOp::Set {
-        path: state.applied().to_string(),
+        path: state.applied(),
         data: serde_json::to_vec(&record).unwrap_or_default(),
         version: applied_stat.version,
     });
@@ -668,7 +668,7 @@ pub async fn apply_with(
             return Ok(ApplyOutcome::Refused { observed, reason });
         }
         let mut ops = plan_ops(&observed.plan);
-        let acl_changes: Vec<(String, Vec<crate::model::AclEntry>, i32)> = observed
+        let acl_changes: Vec<(crate::model::ZPath, Vec<crate::model::AclEntry>, i32)> = observed
             .plan
             .writable()
             .filter_map(|c| match c {
