@@ -178,9 +178,9 @@ fn main() {
             which,
         }) => {
             match which.as_str() {
-                "update" => write_manifest(dir, *shape, *n, new_value),
-                "prune" => write_manifest(dir, *shape, 0, value),
-                _ => write_manifest(dir, *shape, *n, value),
+                "update" => write_manifest(dir, *shape, *n, new_value, true),
+                "prune" => write_manifest(dir, *shape, *n, value, false),
+                _ => write_manifest(dir, *shape, *n, value, true),
             };
         }
         None => bench_main(&cli),

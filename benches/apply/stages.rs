@@ -13,7 +13,7 @@ use crate::baselines::{connect, runtime, verify};
 use crate::measure::{Run, measure, os, sample};
 use crate::report::{Results, report};
 use crate::workloads::{
-    Shape, new_value, tree_nodes, tree_rel, value, write_manifest, write_validate_set,
+    Shape, new_value, parts, tree_nodes, tree_rel, value, write_manifest, write_validate_set,
 };
 use crate::{Cli, Config, config, log};
 
@@ -149,10 +149,21 @@ pub(crate) fn bench_main(cli: &Cli) {
             let manifest_dir = base.join("apply");
             let update_dir = base.join("update");
             let prune_dir = base.join("prune");
-            let manifest = write_manifest(&manifest_dir, shape, n, value);
-            write_manifest(&update_dir, shape, n, new_value);
-            write_manifest(&prune_dir, shape, 0, value);
-            let bytes = fs::metadata(&manifest).map(|m| m.len()).unwrap_or(0);
+            let manifest = write_manifest(&manifest_dir, shape, n, value, true);
+            write_manifest(&update_dir, shape, n, new_value, true);
+            write_manifest(&prune_dir, shape, n, value, false);
+            // One file, or (over 100k nodes) a directory of one file per part.
+            let bytes: u64 = if manifest.is_dir() {
+                fs::read_dir(&manifest)
+                    .map(|d| {
+                        d.filter_map(|e| e.ok()?.metadata().ok())
+                            .map(|m| m.len())
+                            .sum()
+                    })
+                    .unwrap_or(0)
+            } else {
+                fs::metadata(&manifest).map(|m| m.len()).unwrap_or(0)
+            };
             results.manifest_bytes.insert((shape, n), bytes);
             log(format!(
                 "{} N = {n}: manifest {} ({bytes} bytes)",
@@ -236,8 +247,18 @@ pub(crate) fn bench_main(cli: &Cli) {
                             Subject::ZkstateUpdate | Subject::RawUpdate => {
                                 Some(tree_nodes(root, shape, n, new_value))
                             }
-                            Subject::ZkstatePrune | Subject::RawPrune => {
-                                Some(vec![(root.to_owned(), String::new())])
+                            Subject::RawPrune => Some(vec![(root.to_owned(), String::new())]),
+                            // A tree split in parts (over 100k nodes, one ConfigTree per part)
+                            // keeps each part's root: zkstate never deletes a root.
+                            Subject::ZkstatePrune => {
+                                let mut want = vec![(root.to_owned(), String::new())];
+                                let k = parts(n).len();
+                                if k > 1 {
+                                    want.extend(
+                                        (0..k).map(|j| (format!("{root}/p{j}"), String::new())),
+                                    );
+                                }
+                                Some(want)
                             }
                             _ => None,
                         };

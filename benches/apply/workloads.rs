@@ -62,8 +62,35 @@ fn leaf(i: usize, n: usize) -> String {
 }
 
 /// Every node below the root in create order (parents first), as (relative path, data index):
-/// `None` for the flat shape's empty groups.
+/// `None` for the flat shape's empty groups. Over [`NODES_PER_FILE`] nodes the tree is split in
+/// parts `p0`, `p1`, ... (empty parents), each the shape's tree of its share of the nodes, as the
+/// manifests are ([`write_manifest`]).
 pub(crate) fn tree_rel(shape: Shape, n: usize) -> Vec<(String, Option<usize>)> {
+    let parts = parts(n);
+    if parts.len() > 1 {
+        let mut out = Vec::with_capacity(n + parts.len() * (GROUPS + 1));
+        let mut offset = 0;
+        for (j, count) in parts.iter().enumerate() {
+            out.push((format!("p{j}"), None));
+            out.extend(
+                one_tree(shape, *count)
+                    .into_iter()
+                    .map(|(p, i)| (format!("p{j}/{p}"), i.map(|i| offset + i))),
+            );
+            offset += count;
+        }
+        return out;
+    }
+    one_tree(shape, n)
+}
+
+/// How many nodes each part of an `n`-node tree holds (one part up to [`NODES_PER_FILE`]).
+pub(crate) fn parts(n: usize) -> Vec<usize> {
+    let k = n.div_ceil(NODES_PER_FILE).max(1);
+    (0..k).map(|f| n / k + usize::from(f < n % k)).collect()
+}
+
+fn one_tree(shape: Shape, n: usize) -> Vec<(String, Option<usize>)> {
     match shape {
         Shape::Flat => (0..groups(n))
             .map(|k| (format!("g{k:04}"), None))
@@ -109,19 +136,48 @@ pub(crate) fn tree_nodes(
 }
 
 /// Writes a ConfigTree manifest (`prune: true`) of the tree under `/bench/zkstate` into
-/// `dir/bench.yaml`, with each node's data from `data`; `n = 0` declares no node (prunes all).
+/// `dir/bench.yaml`, with each node's data from `data`. Over [`NODES_PER_FILE`] nodes, one
+/// ConfigTree per part (`bench-pJ`, root `/bench/zkstate/pJ`, file `bench-pJ.yaml`). With
+/// `declare` false the documents declare no node (the prune-all manifest of the same tree).
 pub(crate) fn write_manifest(
     dir: &Path,
     shape: Shape,
     n: usize,
     data: fn(usize) -> String,
+    declare: bool,
 ) -> PathBuf {
-    write_manifest_as(dir, "bench", "/bench/zkstate", shape, n, data)
+    let parts = parts(n);
+    if parts.len() == 1 {
+        return write_manifest_as(
+            dir,
+            "bench",
+            "/bench/zkstate",
+            shape,
+            n * usize::from(declare),
+            data,
+        );
+    }
+    let mut offset = 0;
+    for (j, count) in parts.iter().enumerate() {
+        let name = format!("bench-p{j}");
+        write_part(
+            dir,
+            &name,
+            &format!("/bench/zkstate/p{j}"),
+            shape,
+            *count * usize::from(declare),
+            data,
+            offset,
+        );
+        offset += count;
+    }
+    dir.to_path_buf()
 }
 
-/// Nodes per file in the `validate` rows: the loader refuses files over 64 MiB, so larger sets
-/// are written as several ConfigTrees of this many nodes, one file each (as an operator would).
-const VALIDATE_NODES_PER_FILE: usize = 100_000;
+/// Nodes per manifest file: the loader refuses files over 64 MiB, so larger sets are written
+/// as several ConfigTrees of at most this many nodes, one file each (as an operator would).
+pub(crate) const NODES_PER_FILE: usize = 100_000;
+const VALIDATE_NODES_PER_FILE: usize = NODES_PER_FILE;
 
 /// The manifest set `zkstate validate` is timed on: `n` nested nodes in files of at most
 /// [`VALIDATE_NODES_PER_FILE`]; returns their total size in bytes.
@@ -131,7 +187,7 @@ pub(crate) fn write_validate_set(dir: &Path, n: usize, data: fn(usize) -> String
     for f in 0..files {
         let count = (n / files) + usize::from(f < n % files);
         let file = if files == 1 {
-            write_manifest(dir, Shape::Nested, count, data)
+            write_manifest(dir, Shape::Nested, count, data, true)
         } else {
             let name = format!("bench-{f:02}");
             write_manifest_as(
@@ -156,6 +212,20 @@ fn write_manifest_as(
     n: usize,
     data: fn(usize) -> String,
 ) -> PathBuf {
+    write_part(dir, name, root, shape, n, data, 0)
+}
+
+/// One ConfigTree file: the shape's tree of `n` nodes under `root`, node `i`'s data
+/// `data(offset + i)`.
+fn write_part(
+    dir: &Path,
+    name: &str,
+    root: &str,
+    shape: Shape,
+    n: usize,
+    data: fn(usize) -> String,
+    offset: usize,
+) -> PathBuf {
     let mut text = String::with_capacity(n * 130 + 200);
     let _ = writeln!(
         text,
@@ -165,9 +235,9 @@ fn write_manifest_as(
         text.push_str("  nodes: {}\n");
     } else {
         text.push_str("  nodes:\n");
-        for (p, i) in tree_rel(shape, n) {
+        for (p, i) in one_tree(shape, n) {
             if let Some(i) = i {
-                let _ = writeln!(text, "    {p}: \"{}\"", data(i));
+                let _ = writeln!(text, "    {p}: \"{}\"", data(offset + i));
             }
         }
     }
