@@ -110,6 +110,20 @@ pub fn quiet_session_args(global: &GlobalArgs) -> Option<(ConnectOptions, StateP
 /// one; the manifests' verdict comes first: when they are invalid, their exit code is returned
 /// (whatever `read` found is dropped unreported) without waiting for `read`. Otherwise returns
 /// both; `read`'s errors are for the caller to report.
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// Notes when the command started, for the timeline [`load_while`] logs at `-vv`.
+pub fn mark_start() {
+    STARTED.get_or_init(std::time::Instant::now);
+}
+
+/// Milliseconds since the command started.
+fn since_start_ms() -> f64 {
+    STARTED
+        .get()
+        .map_or(0.0, |t| t.elapsed().as_secs_f64() * 1e3)
+}
+
 pub fn load_while<T, E>(
     files: &[PathBuf],
     global: &GlobalArgs,
@@ -119,16 +133,22 @@ pub fn load_while<T, E>(
     let (tx, mut rx) = tokio::sync::oneshot::channel();
     std::thread::scope(|scope| {
         scope.spawn(move || {
+            tracing::debug!(at_ms = since_start_ms(), "timeline: loading the manifests");
             let _ = tx.send(load_manifests(files, global));
+            tracing::debug!(at_ms = since_start_ms(), "timeline: manifests loaded");
         });
         block_on(async move {
+            tracing::debug!(at_ms = since_start_ms(), "timeline: connecting and reading ahead");
             let mut read = std::pin::pin!(read);
             let mut early = None;
             let loaded = loop {
                 tokio::select! {
                     biased;
                     m = &mut rx => break m,
-                    r = &mut read, if early.is_none() => early = Some(r),
+                    r = &mut read, if early.is_none() => {
+                        tracing::debug!(at_ms = since_start_ms(), "timeline: read ahead done");
+                        early = Some(r);
+                    }
                 }
             };
             let m = match loaded {
@@ -138,9 +158,15 @@ pub fn load_while<T, E>(
             };
             let r = match early {
                 Some(r) => r,
-                None => read.await,
+                None => {
+                    let r = read.await;
+                    tracing::debug!(at_ms = since_start_ms(), "timeline: read ahead done");
+                    r
+                }
             };
-            then(m, r).await
+            let exit = then(m, r).await;
+            tracing::debug!(at_ms = since_start_ms(), "timeline: planned (and applied)");
+            exit
         })
     })
 }

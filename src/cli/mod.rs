@@ -327,6 +327,7 @@ impl GlobalArgs {
 
 /// Runs one parsed command.
 pub fn run(mut cli: Cli) -> Exit {
+    common::mark_start();
     if let Err(e) = config::apply(&mut cli.global) {
         return e;
     }
