@@ -138,7 +138,10 @@ pub fn load_while<T, E>(
             tracing::debug!(at_ms = since_start_ms(), "timeline: manifests loaded");
         });
         block_on(async move {
-            tracing::debug!(at_ms = since_start_ms(), "timeline: connecting and reading ahead");
+            tracing::debug!(
+                at_ms = since_start_ms(),
+                "timeline: connecting and reading ahead"
+            );
             let mut read = std::pin::pin!(read);
             let mut early = None;
             let loaded = loop {

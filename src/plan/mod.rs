@@ -3,7 +3,7 @@
 //! (carrying the version read), deletes (children first, only what pruning allows), ACL changes,
 //! queue seeds, and the new ownership inventory. No I/O; the executor in `zk` turns a plan into
 //! multi-op transactions.
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::model::{
     AclEntry, DataPolicy, DesiredNode, DesiredState, Inventory, LiveNode, LiveTree, ManagedRoot,
@@ -348,6 +348,19 @@ fn not_declared<'p>(
     })
 }
 
+/// The paths of `sorted` (ascending) that `live` holds, with their nodes, found by walking the
+/// live nodes alongside.
+fn present<'p>(
+    live: &'p LiveTree,
+    sorted: impl IntoIterator<Item = &'p ZPath>,
+) -> impl Iterator<Item = (&'p ZPath, &'p LiveNode)> {
+    let mut nodes = live.nodes.iter().peekable();
+    sorted.into_iter().filter_map(move |p| {
+        while nodes.next_if(|(k, _)| *k < p).is_some() {}
+        nodes.peek().filter(|(k, _)| *k == p).copied()
+    })
+}
+
 /// One planning pass: the inputs, the roots it acts on, and what the phases of [`plan_with`]
 /// accumulate (each phase reads what the earlier ones left).
 struct Planning<'a> {
@@ -371,7 +384,7 @@ struct Planning<'a> {
     /// Nodes no owner may prune: orphans, a moved root's nodes, a kept owner's nodes.
     protected: BTreeSet<&'a ZPath>,
     /// Delete candidates by path: the owner that deletes it, and whether it is observed.
-    delete_set: BTreeMap<ZPath, (Owner, bool)>,
+    delete_set: BTreeMap<ZPath, (Owner, bool, &'a LiveNode)>,
     /// Deletes, children first.
     deletes: Vec<Change>,
     /// The paths `deletes` removes.
@@ -657,18 +670,18 @@ impl<'a> Planning<'a> {
                         .map(|(p, _)| p),
                 ));
             }
-            for p in candidates {
+            // Two sorted runs: one merge makes them one.
+            candidates.sort();
+            candidates.dedup();
+            for (p, node) in present(live, candidates) {
                 if *p == r.root || self.ignored(p) || self.protected.contains(p) {
                     continue;
                 }
-                let Some(node) = live.nodes.get(p) else {
-                    continue;
-                };
                 if node.is_ephemeral() || is_sequential_name(p.name()) {
                     continue;
                 }
                 self.delete_set
-                    .insert(p.clone(), (r.owner.clone(), info.observe));
+                    .insert(p.clone(), (r.owner.clone(), info.observe, node));
             }
         }
     }
@@ -692,20 +705,17 @@ impl<'a> Planning<'a> {
                 });
                 continue;
             }
-            for p in &inv.paths {
+            let undeclared = not_declared(desired, inv.paths.iter());
+            for (p, node) in present(live, undeclared) {
                 if !p.is_within(&inv.root)
-                    || desired.nodes.contains_key(p)
                     || self.ignored(p)
                     || self.protected.contains(p)
+                    || node.is_ephemeral()
                 {
                     continue;
                 }
-                if let Some(node) = live.nodes.get(p)
-                    && !node.is_ephemeral()
-                {
-                    self.delete_set
-                        .insert(p.clone(), (owner.clone(), self.opts.observe_all));
-                }
+                self.delete_set
+                    .insert(p.clone(), (owner.clone(), self.opts.observe_all, node));
             }
         }
     }
@@ -713,30 +723,46 @@ impl<'a> Planning<'a> {
     /// Children-first deletes (reverse path order, docs/design.md "Planning"): a candidate
     /// that still has a live child not deleted too keeps living, with a note.
     fn order_deletes(&mut self) {
-        let live = self.live;
-        for (p, (owner, observe)) in self.delete_set.iter().rev() {
-            let node = &live.nodes[p];
-            let blocked = node
-                .children
-                .iter()
-                .map(|c| p.child(c))
-                .find(|c| !self.deleted.contains(c));
-            if let Some(child) = blocked {
-                self.notes.push(Note {
-                    path: p.to_string(),
-                    message: format!(
-                        "not pruned: it still has a child zkstate does not delete ({child})"
-                    ),
-                });
-                continue;
+        let delete_set = std::mem::take(&mut self.delete_set);
+        // Reverse path order meets every child before its parent: a parent is free to go when
+        // as many of its children were deleted as it has (counted by parent, no path built),
+        // and only a blocked one looks for the child that stays.
+        let mut gone: HashSet<&str> = HashSet::with_capacity(delete_set.len());
+        let mut gone_children: HashMap<&str, usize> = HashMap::new();
+        let mut deleted: Vec<ZPath> = Vec::with_capacity(delete_set.len());
+        for (p, (owner, observe, node)) in delete_set.iter().rev() {
+            let all_gone =
+                gone_children.get(p.as_str()).copied().unwrap_or(0) == node.children.len();
+            if !all_gone {
+                let child = node
+                    .children
+                    .iter()
+                    .map(|c| p.child(c))
+                    .find(|c| !gone.contains(c.as_str()));
+                if let Some(child) = child {
+                    self.notes.push(Note {
+                        path: p.to_string(),
+                        message: format!(
+                            "not pruned: it still has a child zkstate does not delete ({child})"
+                        ),
+                    });
+                    continue;
+                }
             }
-            self.deleted.insert(p.clone());
+            gone.insert(p.as_str());
+            if let Some(i) = p.as_str().rfind('/') {
+                let parent = if i == 0 { "/" } else { &p.as_str()[..i] };
+                *gone_children.entry(parent).or_default() += 1;
+            }
+            deleted.push(p.clone());
             self.deletes.push(Change::Delete {
                 at: target(p, owner, *observe),
                 version: node.version,
                 size: node.data.len(),
             });
         }
+        deleted.reverse();
+        self.deleted = deleted.into_iter().collect();
     }
 
     /// The inventory after this plan (docs/design.md "Ownership inventory"): a new record for
