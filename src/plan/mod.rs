@@ -378,7 +378,7 @@ struct Planning<'a> {
     acls: Vec<Change>,
     notes: Vec<Note>,
     /// Declared nodes this plan creates.
-    created: BTreeSet<&'a ZPath>,
+    created: HashSet<&'a str>,
     /// Missing ancestors nobody declared, created empty.
     implicit: BTreeSet<ZPath>,
     /// Nodes no owner may prune: orphans, a moved root's nodes, a kept owner's nodes.
@@ -430,7 +430,7 @@ impl<'a> Planning<'a> {
             updates: Vec::new(),
             acls: Vec::new(),
             notes: Vec::new(),
-            created: BTreeSet::new(),
+            created: HashSet::new(),
             implicit: BTreeSet::new(),
             protected: BTreeSet::new(),
             delete_set: BTreeMap::new(),
@@ -503,14 +503,22 @@ impl<'a> Planning<'a> {
     /// (defensive: those are created empty first, docs/design.md "Planning").
     fn create(&mut self, path: &'a ZPath, want: &DesiredNode, data: &[u8], observe: bool) {
         let live = self.live;
-        let mut missing: Vec<ZPath> = path
-            .ancestors()
-            .take_while(|a| {
-                !live.nodes.contains_key(a)
-                    && !self.created.contains(a)
-                    && !self.implicit.contains(a)
-            })
-            .collect();
+        // Ancestors as slices of the path: usually the parent exists or was just planned, and
+        // nothing is built to find that out.
+        let mut missing: Vec<ZPath> = Vec::new();
+        let mut cur = path.as_str();
+        while let Some(i) = cur.rfind('/').filter(|i| *i > 0) {
+            cur = &cur[..i];
+            if live.nodes.contains_key(cur)
+                || self.created.contains(cur)
+                || self.implicit.contains(cur)
+            {
+                break;
+            }
+            if let Ok(a) = ZPath::parse(cur) {
+                missing.push(a);
+            }
+        }
         missing.reverse();
         for a in missing {
             self.creates.push(Change::Create {
@@ -533,7 +541,7 @@ impl<'a> Planning<'a> {
             },
             acl: want.acl.clone().unwrap_or_else(|| vec![AclEntry::open()]),
         });
-        self.created.insert(path);
+        self.created.insert(path.as_str());
     }
 
     /// The changes of a declared node that exists: an update when its enforced data differs, an
@@ -582,7 +590,7 @@ impl<'a> Planning<'a> {
         let desired = self.desired;
         let mut seeds_by_parent: BTreeMap<&ZPath, Vec<Change>> = BTreeMap::new();
         for seed in &desired.seeds {
-            if !self.created.contains(&seed.parent) {
+            if !self.created.contains(seed.parent.as_str()) {
                 continue;
             }
             let Some(info) = self.roots.get(&seed.owner) else {
@@ -811,7 +819,7 @@ impl<'a> Planning<'a> {
                     && n.mode != NodeMode::Ephemeral
                     && !self.ignored(p)
                     && (n.policy != DataPolicy::Parent
-                        || self.created.contains(p)
+                        || self.created.contains(p.as_str())
                         || old.is_some_and(|o| o.paths.contains(*p)))
             })
             .map(|(p, _)| p.clone())
@@ -858,7 +866,7 @@ impl<'a> Planning<'a> {
         let empty = BTreeSet::new();
         // Both sets are sorted: `difference` merges them.
         for p in paths.difference(old.map_or(&empty, |o| &o.paths)) {
-            if !self.created.contains(p)
+            if !self.created.contains(p.as_str())
                 && live.nodes.contains_key(p)
                 && desired
                     .nodes
