@@ -27,6 +27,7 @@
 //!   session timeout), then the lock is released and the session closed, so ephemeral nodes
 //!   vanish at once.
 pub mod calls;
+pub mod git;
 pub mod host;
 pub mod manifests;
 pub mod reload;
@@ -72,6 +73,8 @@ use crate::zk::watch::{TreeWatches, WatchSet, watch};
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub files: Vec<PathBuf>,
+    /// `--git`: follow a Git repository instead of `files` (docs/contract.md §4a).
+    pub git: Option<git::GitSettings>,
     pub connect: ConnectOptions,
     /// Engine options (state paths, max deletes, identifier = host id, ...).
     pub pass: PassOptions,
@@ -114,6 +117,8 @@ pub enum Reason {
     Check,
     /// Retrying after a failed pass.
     Retry,
+    /// `--git`: the poll timer (or its backoff after a failed fetch).
+    Git,
 }
 
 impl Reason {
@@ -129,6 +134,7 @@ impl Reason {
             Reason::Standby => "standby",
             Reason::Check => "check",
             Reason::Retry => "retry",
+            Reason::Git => "git",
         }
     }
 
@@ -136,15 +142,28 @@ impl Reason {
     /// (start, reconnect, a new leader, the resync, a reload, a retry) reads the tree in full
     /// (docs/agent.md, "The live cache").
     fn trusts_cache(&self) -> bool {
-        matches!(self, Reason::Tree(_) | Reason::Files | Reason::Check)
+        matches!(
+            self,
+            Reason::Tree(_) | Reason::Files | Reason::Check | Reason::Git
+        )
     }
 
     /// Reasons that re-read the manifest files.
     fn reloads(&self) -> bool {
         matches!(
             self,
-            Reason::Start | Reason::Files | Reason::Reload | Reason::Resync | Reason::Retry
+            Reason::Start
+                | Reason::Files
+                | Reason::Reload
+                | Reason::Resync
+                | Reason::Retry
+                | Reason::Git
         )
+    }
+
+    /// Reasons that fetch from Git (`--git`); the others re-check what was fetched last.
+    fn fetches(&self) -> bool {
+        matches!(self, Reason::Start | Reason::Reload | Reason::Git)
     }
 }
 
@@ -397,8 +416,15 @@ impl AgentLoop {
         let files_watch =
             manifests::watch_files(&settings.files, settings.debounce, trig_tx.clone())
                 .map_err(AgentError::Watch)?;
+        let manifests = match &settings.git {
+            Some(g) => ManifestSource::from_git(
+                git::GitSource::new(g.clone(), load_options.clone(), trig_tx.clone()),
+                load_options,
+            ),
+            None => ManifestSource::new(settings.files.clone(), load_options),
+        };
         let ctx = Some(Box::new(PassCtx {
-            manifests: ManifestSource::new(settings.files.clone(), load_options),
+            manifests,
             keeper: HostKeeper::new(settings.host_id.clone(), settings.hooks, trig_tx.clone()),
             host: HostDesired::default(),
             cache: None,
@@ -960,7 +986,19 @@ async fn pass(
     };
     if reasons.iter().any(Reason::reloads) || ctx.manifests.current.is_none() {
         let before = ctx.manifests.current.as_ref().map(|s| s.digest.clone());
-        ctx.manifests.reload().await;
+        // Git: the applied record names the commit a new one must descend from.
+        let base = match ctx.manifests.git {
+            Some(_) => applied_commit(&session, &opts).await,
+            None => None,
+        };
+        // Only the leader polls; a standby fetches when the applied record moves past the
+        // commit it holds, and takes that commit (docs/contract.md §4a).
+        let fetch = match (&leader, ctx.manifests.git.as_ref()) {
+            (Some(_), _) => reasons.iter().any(Reason::fetches),
+            (None, Some(g)) => base.is_some() && base != g.applied,
+            (None, None) => false,
+        };
+        ctx.manifests.refresh(fetch, base, leader.is_none()).await;
         let after = ctx.manifests.current.as_ref().map(|s| s.digest.clone());
         if (before != after || ctx.host == HostDesired::default())
             && let Some(set) = &ctx.manifests.current
@@ -969,6 +1007,11 @@ async fn pass(
         }
     }
     report.manifest_errors = ctx.manifests.errors.clone();
+    report.git = ctx.manifests.git.as_ref().map(git::GitSource::status);
+    let mut opts = opts;
+    if let Some(revision) = ctx.manifests.revision() {
+        opts.revision = Some(revision);
+    }
     let Some(set) = ctx.manifests.current.clone() else {
         report.result = PassResult::NoManifests;
         report.error = Some("no valid manifest set yet".into());
@@ -996,6 +1039,13 @@ async fn pass(
         finish(&report, started);
         return (ctx, report);
     };
+    // Git: the commit in force lost its signer; nothing is applied until a verified one comes.
+    if let Some(why) = ctx.manifests.hold() {
+        report.error = Some(why);
+        report.result = PassResult::Refused;
+        finish(&report, started);
+        return (ctx, report);
+    }
     // Drift of declared data alone (the usual out-of-band `set`) is reverted from the paths the
     // watch events name, without reading the whole tree (docs/agent.md, "How a pass is
     // triggered"); anything else, or any doubt, falls through to the full pass.
@@ -1017,7 +1067,6 @@ async fn pass(
             Err(e) => tracing::debug!(error = %e, "targeted revert failed; full pass"),
         }
     }
-    let mut opts = opts;
     let trust = reasons.iter().all(Reason::trusts_cache);
     let result = if observe {
         opts.planner.observe_all = true;
@@ -1081,6 +1130,17 @@ async fn pass(
     read_queue_depths(&mut report, &session, &set.state, &opts).await;
     finish(&report, started);
     (ctx, report)
+}
+
+/// The commit the applied record names (`<ref>@sha1:<id>`), if any; unreadable counts as none.
+async fn applied_commit(session: &Session, opts: &PassOptions) -> Option<String> {
+    let data = session
+        .child_data(&opts.state.root, &["applied".to_owned()])
+        .await
+        .ok()?;
+    let (_, bytes, _) = data.into_iter().next()?;
+    let record: crate::records::AppliedRecord = serde_json::from_slice(&bytes).ok()?;
+    git::commit_of_revision(&record.revision)
 }
 
 /// Paths the tree watches named between two passes (bounded: past

@@ -79,6 +79,8 @@ pub(super) struct PassSummary {
     pub(super) source: Option<&'static str>,
     /// Nodes the live cache holds after the pass.
     pub(super) cache_nodes: usize,
+    /// `--git`: the source's status (docs/contract.md §4a).
+    pub(super) git: Option<serde_json::Value>,
 }
 
 /// What `/status` needs between passes.
@@ -254,6 +256,7 @@ pub(super) fn update_view(
         "manifestErrors": report.manifest_errors,
         "registered": host.registered,
         "elected": host.elected,
+        "git": report.git,
     });
 }
 
@@ -290,6 +293,10 @@ pub(super) fn status_source(view: Arc<Mutex<StatusView>>, metrics: Arc<Metrics>)
             record_queues(&metrics, &report);
             let mut v = serde_json::to_value(&report).map_err(|e| e.to_string())?;
             if let Some(obj) = v.as_object_mut() {
+                // docs/contract.md §4a: `source` at the top, the same as `agent.git`.
+                if let Some(git) = agent.get("git").filter(|g| !g.is_null()) {
+                    obj.insert("source".into(), git.clone());
+                }
                 obj.insert("agent".into(), agent);
             }
             Ok(v)

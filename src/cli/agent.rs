@@ -54,6 +54,27 @@ pub struct AgentArgs {
     /// 1048575].
     #[arg(long)]
     pub max_request_bytes: Option<usize>,
+    /// Follow this Git repository instead of -f (file://, git://, ssh://; docs/contract.md §4a).
+    #[arg(long, value_name = "URL")]
+    pub git: Option<String>,
+    /// The branch, tag (refs/tags/...) or commit id to follow [default: main].
+    #[arg(long, value_name = "REF")]
+    pub git_ref: Option<String>,
+    /// The manifest directory inside the repository [default: its root].
+    #[arg(long, value_name = "DIR")]
+    pub git_path: Option<PathBuf>,
+    /// How often the leader fetches [default: 60s].
+    #[arg(long, value_name = "DUR")]
+    pub git_interval: Option<humantime::Duration>,
+    /// Apply only commits with an SSH signature by a key in this allowed-signers file.
+    #[arg(long, value_name = "FILE")]
+    pub git_verify: Option<PathBuf>,
+    /// Apply a commit that does not descend from the applied one (a force-push, a rollback).
+    #[arg(long)]
+    pub git_allow_rewrite: bool,
+    /// Where the clone lives [default: $STATE_DIRECTORY/git, else a directory in the temp dir].
+    #[arg(long, value_name = "DIR")]
+    pub git_dir: Option<PathBuf>,
 }
 
 pub fn run(args: &AgentArgs, global: &GlobalArgs) -> Exit {
@@ -180,10 +201,17 @@ pub fn resolve(args: &AgentArgs, global: &GlobalArgs) -> Result<Settings, Exit> 
             None => Vec::new(),
         }
     };
-    if files.is_empty() {
+    let git = resolve_git(args, file.as_ref())?;
+    if git.is_some() && !files.is_empty() {
         return Err(fail(
             Exit::Trouble,
-            "no manifests given: pass -f PATH (repeatable) or `files:` in --config",
+            "-f (or `files:`) and --git (or `git:`) cannot be used together",
+        ));
+    }
+    if files.is_empty() && git.is_none() {
+        return Err(fail(
+            Exit::Trouble,
+            "no manifests given: pass -f PATH (repeatable), `files:` in --config, or --git URL",
         ));
     }
     let listen = match string("listen", &args.listen)? {
@@ -250,6 +278,7 @@ pub fn resolve(args: &AgentArgs, global: &GlobalArgs) -> Result<Settings, Exit> 
     pass.planner.prune_removed = prune_removed;
     Ok(Settings {
         files,
+        git,
         connect,
         pass,
         observe: flag_or_bool("observe", args.observe)?,
@@ -271,4 +300,130 @@ fn relative_to_config(file: &ConfigFile, p: String) -> PathBuf {
         return p;
     }
     file.path.parent().map(|d| d.join(&p)).unwrap_or(p)
+}
+
+/// The `--git*` flags over their config keys (docs/contract.md §4a); `None` without `--git`.
+fn resolve_git(
+    args: &AgentArgs,
+    file: Option<&ConfigFile>,
+) -> Result<Option<agent::git::GitSettings>, Exit> {
+    let get = |key: &str| file.and_then(|f| f.get(key).map(|e| (f, e)));
+    let string = |key: &str, flag: &Option<String>| -> Result<Option<String>, Exit> {
+        if flag.is_some() {
+            return Ok(flag.clone());
+        }
+        match get(key) {
+            Some((f, e)) => as_string(&e.value)
+                .map(Some)
+                .ok_or_else(|| f.bad(e, "a string")),
+            None => Ok(None),
+        }
+    };
+    let path = |key: &str, flag: &Option<PathBuf>| -> Result<Option<PathBuf>, Exit> {
+        if flag.is_some() {
+            return Ok(flag.clone());
+        }
+        match get(key) {
+            Some((f, e)) => f.path_value(e).map(Some),
+            None => Ok(None),
+        }
+    };
+    let Some(url) = string("git", &args.git)? else {
+        return Ok(None);
+    };
+    let url = url.trim().to_owned();
+    let redacted = agent::git::redact_url(&url);
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("file" | "git" | "ssh") => {}
+        Some("http" | "https") => {
+            return Err(fail(
+                Exit::Trouble,
+                format!(
+                    "--git {redacted}: HTTP(S) is not built yet in this version; use file://, git:// or ssh:// (docs/agent.md, \"Following Git\")"
+                ),
+            ));
+        }
+        _ => {
+            return Err(fail(
+                Exit::Trouble,
+                format!("--git {redacted}: expected a file://, git:// or ssh:// URL"),
+            ));
+        }
+    }
+    let reference = string("git-ref", &args.git_ref)?.unwrap_or_else(|| "main".into());
+    if reference.trim().is_empty() || reference.contains(char::is_whitespace) {
+        return Err(fail(
+            Exit::Trouble,
+            "--git-ref must be a branch, tag or commit id",
+        ));
+    }
+    let git_path = match &args.git_path {
+        Some(p) => p.clone(),
+        None => match get("git-path") {
+            Some((f, e)) => PathBuf::from(as_string(&e.value).ok_or_else(|| f.bad(e, "a path"))?),
+            None => PathBuf::new(),
+        },
+    };
+    if git_path.is_absolute()
+        || git_path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(fail(
+            Exit::Trouble,
+            format!(
+                "--git-path {}: must be a directory inside the repository",
+                git_path.display()
+            ),
+        ));
+    }
+    let interval: Duration = match args.git_interval {
+        Some(d) => d.into(),
+        None => match get("git-interval") {
+            Some((f, e)) => as_string(&e.value)
+                .and_then(|s| humantime::parse_duration(&s).ok())
+                .ok_or_else(|| f.bad(e, "a duration like 60s"))?,
+            None => Duration::from_secs(60),
+        },
+    };
+    if interval < Duration::from_millis(100) {
+        return Err(fail(Exit::Trouble, "--git-interval must be at least 100ms"));
+    }
+    let allow_rewrite = args.git_allow_rewrite
+        || match get("git-allow-rewrite") {
+            Some((f, e)) => as_bool(&e.value).ok_or_else(|| f.bad(e, "true or false"))?,
+            None => false,
+        };
+    let dir = match path("git-dir", &args.git_dir)? {
+        Some(d) => d,
+        None => default_git_dir(),
+    };
+    Ok(Some(agent::git::GitSettings {
+        url,
+        reference,
+        path: git_path,
+        interval,
+        verify: path("git-verify", &args.git_verify)?,
+        allow_rewrite,
+        dir,
+    }))
+}
+
+/// `$STATE_DIRECTORY/git` under systemd's `StateDirectory=`, otherwise a directory of this
+/// process under the temp dir.
+fn default_git_dir() -> PathBuf {
+    match std::env::var_os("STATE_DIRECTORY") {
+        Some(d) if !d.is_empty() => {
+            // systemd lists several directories separated by ':' when the unit names several.
+            let first = d
+                .to_string_lossy()
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            PathBuf::from(first).join("git")
+        }
+        _ => std::env::temp_dir().join(format!("zkstate-git-{}", std::process::id())),
+    }
 }

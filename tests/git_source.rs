@@ -1,0 +1,665 @@
+//! `zkstate agent --git` against real repositories (made with the `git` CLI in temp dirs),
+//! served over `file://` and by a real `git daemon` on a loopback port, and a real ZooKeeper
+//! (docs/contract.md §4a): a pushed commit is applied with its `<ref>@sha1:<id>` revision, an
+//! invalid commit keeps the last good one, a force-push back is refused (and followed with
+//! `--git-allow-rewrite`), SSH-signed commits against an allowed-signers file, a URL
+//! credential never shown, and a Git server that goes away and comes back.
+mod common;
+
+use std::fs;
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::agent::{Agent, free_port};
+use common::{raw, wait_for};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn tree(value: &str) -> String {
+    format!(
+        "apiVersion: zkstate/v1\nkind: ConfigTree\nmetadata: {{name: app}}\nspec:\n  root: /app\n  prune: true\n  nodes:\n    db/url: {value}\n"
+    )
+}
+
+fn data(hosts: &str, path: &str) -> Option<String> {
+    raw::get(hosts, path).map(|(d, _)| String::from_utf8_lossy(&d).into_owned())
+}
+
+/// The applied record's revision.
+fn applied_revision(hosts: &str) -> Option<String> {
+    let (d, _) = raw::get(hosts, "/zkstate/applied")?;
+    let v: Value = serde_json::from_slice(&d).ok()?;
+    v["revision"].as_str().map(str::to_owned)
+}
+
+/// A repository to push to (`origin.git`, bare, what the agent follows) and a working clone
+/// (`work`) that commits; git runs with a private HOME so no user config leaks in.
+struct Repo {
+    dir: tempfile::TempDir,
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let r = Repo {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        fs::create_dir(r.home()).expect("home");
+        r.git(
+            r.dir.path(),
+            &["init", "-q", "--bare", "-b", "main", "origin.git"],
+        );
+        r.git(r.dir.path(), &["init", "-q", "-b", "main", "work"]);
+        r.git(
+            &r.work(),
+            &["remote", "add", "origin", &r.origin().display().to_string()],
+        );
+        r
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    fn work(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    fn origin(&self) -> PathBuf {
+        self.dir.path().join("origin.git")
+    }
+
+    fn file_url(&self) -> String {
+        format!("file://{}", self.origin().display())
+    }
+
+    fn git_output(&self, cwd: &Path, args: &[&str], stdin: Option<&[u8]>) -> String {
+        let mut cmd = Command::new("git");
+        cmd.current_dir(cwd)
+            .args(args)
+            .env("HOME", self.home())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("run git");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input)
+                .expect("write to git");
+        }
+        let out = child.wait_with_output().expect("git output");
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn git(&self, cwd: &Path, args: &[&str]) -> String {
+        self.git_output(cwd, args, None)
+    }
+
+    /// Writes `manifests/app.yaml`, commits (signed with `key` when given) and pushes; returns
+    /// the commit id.
+    fn commit(&self, manifest: &str, key: Option<&Path>) -> String {
+        let dir = self.work().join("manifests");
+        fs::create_dir_all(&dir).expect("mkdir");
+        fs::write(dir.join("app.yaml"), manifest).expect("write manifest");
+        self.git(&self.work(), &["add", "-A"]);
+        match key {
+            Some(k) => {
+                let key = format!("user.signingkey={}", k.display());
+                self.git(
+                    &self.work(),
+                    &[
+                        "-c",
+                        "gpg.format=ssh",
+                        "-c",
+                        &key,
+                        "commit",
+                        "-q",
+                        "-S",
+                        "--allow-empty",
+                        "-m",
+                        "change",
+                    ],
+                );
+            }
+            None => {
+                self.git(
+                    &self.work(),
+                    &["commit", "-q", "--allow-empty", "-m", "change"],
+                );
+            }
+        }
+        self.push("HEAD");
+        self.head()
+    }
+
+    fn head(&self) -> String {
+        self.git(&self.work(), &["rev-parse", "HEAD"])
+    }
+
+    /// Force-pushes `commit` to `main`.
+    fn push(&self, commit: &str) {
+        let spec = format!("+{commit}:refs/heads/main");
+        self.git(&self.work(), &["push", "-q", "origin", &spec]);
+    }
+}
+
+/// A real `git daemon` serving the repository's directory on a loopback port; killed on drop.
+struct Daemon {
+    child: Child,
+    port: u16,
+}
+
+impl Daemon {
+    fn start(repo: &Repo, port: u16) -> Daemon {
+        let base = repo.dir.path().display().to_string();
+        // git-daemon itself (not `git daemon`, which would run it as a child that a kill of
+        // the parent leaves listening).
+        let exec_path = repo.git(repo.dir.path(), &["--exec-path"]);
+        let child = Command::new(Path::new(&exec_path).join("git-daemon"))
+            .args([
+                "--reuseaddr",
+                "--export-all",
+                "--informative-errors",
+                "--listen=127.0.0.1",
+            ])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={base}"))
+            .arg(&base)
+            .env("HOME", repo.home())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Its own process group: stopping it stops the children serving connections too.
+            .process_group(0)
+            .spawn()
+            .expect("start git daemon");
+        assert!(
+            wait_for(
+                || TcpStream::connect(("127.0.0.1", port)).is_ok(),
+                Duration::from_secs(10)
+            ),
+            "git daemon did not listen"
+        );
+        Daemon { child, port }
+    }
+
+    fn stop(mut self) {
+        self.kill();
+    }
+
+    fn kill(&mut self) {
+        // SAFETY: signalling the process group of our own child.
+        unsafe {
+            libc::kill(-(self.child.id() as i32), libc::SIGKILL);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port = self.port;
+        assert!(
+            wait_for(
+                || TcpStream::connect(("127.0.0.1", port)).is_err(),
+                Duration::from_secs(10)
+            ),
+            "git daemon did not stop"
+        );
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: signalling the process group of our own child.
+        unsafe {
+            libc::kill(-(self.child.id() as i32), libc::SIGKILL);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `zkstate agent --git URL --git-path manifests --git-interval 300ms ...` with its log in `dir`.
+fn start_agent(hosts: &str, url: &str, dir: &Path, name: &str, extra: &[&str]) -> Agent {
+    let port = free_port();
+    let log = dir.join(format!("{name}.log"));
+    let git_dir = dir.join(format!("{name}-git"));
+    let child = common::zkstate()
+        .args(["--zk", hosts, "--session-timeout", "4s"])
+        .args(["agent", "--git", url, "--git-path", "manifests"])
+        .args(["--git-interval", "300ms", "--git-dir"])
+        .arg(&git_dir)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--host-id", name])
+        .args(extra)
+        .env("RUST_LOG", "zkstate=debug")
+        .env_remove("ZKSTATE_ZK")
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("spawn zkstate agent");
+    Agent::adopt(child, log, port)
+}
+
+fn source(agent: &Agent) -> Value {
+    agent
+        .status()
+        .map(|s| s["source"].clone())
+        .unwrap_or(Value::Null)
+}
+
+#[test]
+fn pushed_commits_are_applied_bad_ones_and_rewrites_are_refused() {
+    let zk = common::zk();
+    let h = zk.connect_string();
+    let repo = Repo::new();
+    let logs = tempfile::tempdir().expect("tempdir");
+    let a = repo.commit(&tree("postgres://a"), None);
+    let agent = start_agent(&h, &repo.file_url(), logs.path(), "host-a", &[]);
+    assert!(
+        wait_for(
+            || data(&h, "/app/db/url").as_deref() == Some("postgres://a"),
+            WAIT
+        ),
+        "first commit applied"
+    );
+    assert_eq!(
+        applied_revision(&h).as_deref(),
+        Some(format!("main@sha1:{a}").as_str())
+    );
+    assert!(wait_for(|| source(&agent)["applied"] == a.as_str(), WAIT));
+    let s = source(&agent);
+    assert_eq!(s["fetched"], Value::from(a.clone()));
+    assert_eq!(s["ref"], "main");
+    assert_eq!(s["url"], Value::from(repo.file_url()));
+
+    // A pushed commit is applied with its revision.
+    let b = repo.commit(&tree("postgres://b"), None);
+    assert!(
+        wait_for(
+            || data(&h, "/app/db/url").as_deref() == Some("postgres://b"),
+            WAIT
+        ),
+        "second commit applied"
+    );
+    assert!(wait_for(
+        || applied_revision(&h) == Some(format!("main@sha1:{b}")),
+        WAIT
+    ));
+    // `zkstate status` shows the applied commit.
+    let (code, out, _) = common::run(&h, &["status", "--output", "json"]);
+    assert_eq!(code, 0, "{out}");
+    let st: Value = serde_json::from_str(&out).expect("status json");
+    assert_eq!(
+        st["lastApply"]["revision"],
+        Value::from(format!("main@sha1:{b}"))
+    );
+    let (_, text, _) = common::run(&h, &["status"]);
+    assert!(text.contains(&b), "status text names the commit: {text}");
+
+    // An invalid commit: the last good one stays, and the error names the commit.
+    let bad = repo.commit("apiVersion: zkstate/v1\nkind: ConfigTree\nspec: [\n", None);
+    assert!(
+        wait_for(
+            || {
+                agent.status().is_some_and(|s| {
+                    s["agent"]["manifestErrors"].as_array().is_some_and(|e| {
+                        e.iter()
+                            .any(|l| l.as_str().is_some_and(|l| l.contains(&bad)))
+                    })
+                })
+            },
+            WAIT
+        ),
+        "the invalid commit is reported with its id"
+    );
+    assert_eq!(
+        source(&agent)["refused"]["commit"],
+        Value::from(bad.clone())
+    );
+    assert_eq!(source(&agent)["refused"]["reason"], "invalid");
+    assert_eq!(source(&agent)["applied"], Value::from(b.clone()));
+    assert_eq!(data(&h, "/app/db/url").as_deref(), Some("postgres://b"));
+    assert_eq!(applied_revision(&h), Some(format!("main@sha1:{b}")));
+    assert!(agent.logs().contains(&bad), "the log names the commit");
+
+    // A fix on top of it is applied.
+    let c = repo.commit(&tree("postgres://c"), None);
+    assert!(
+        wait_for(
+            || applied_revision(&h) == Some(format!("main@sha1:{c}")),
+            WAIT
+        ),
+        "the fix is applied"
+    );
+    assert_eq!(data(&h, "/app/db/url").as_deref(), Some("postgres://c"));
+    assert!(source(&agent)["refused"].is_null());
+
+    // A force-push back to an older commit is refused: it does not descend from the applied one.
+    repo.push(&a);
+    assert!(
+        wait_for(|| source(&agent)["refused"]["commit"] == a.as_str(), WAIT),
+        "the rewrite is reported"
+    );
+    assert_eq!(source(&agent)["refused"]["reason"], "rewrite");
+    assert_eq!(data(&h, "/app/db/url").as_deref(), Some("postgres://c"));
+    assert_eq!(applied_revision(&h), Some(format!("main@sha1:{c}")));
+    drop(agent);
+
+    // The rule holds across a restart (it reads the applied record), in a fresh clone ...
+    let again = start_agent(&h, &repo.file_url(), logs.path(), "host-b", &[]);
+    assert!(
+        wait_for(|| source(&again)["refused"]["reason"] == "rewrite", WAIT),
+        "a new agent refuses the rewrite too"
+    );
+    assert_eq!(data(&h, "/app/db/url").as_deref(), Some("postgres://c"));
+    drop(again);
+    // ... and --git-allow-rewrite follows it.
+    let allow = start_agent(
+        &h,
+        &repo.file_url(),
+        logs.path(),
+        "host-c",
+        &["--git-allow-rewrite"],
+    );
+    assert!(
+        wait_for(
+            || data(&h, "/app/db/url").as_deref() == Some("postgres://a"),
+            WAIT
+        ),
+        "the rewrite is followed with --git-allow-rewrite"
+    );
+    assert_eq!(applied_revision(&h), Some(format!("main@sha1:{a}")));
+    drop(allow);
+
+    // A fresh, shallow clone is deepened until it finds the applied commit three commits back.
+    repo.git(&repo.work(), &["reset", "-q", "--hard", &a]);
+    for v in ["d1", "d2"] {
+        repo.commit(&tree(&format!("postgres://{v}")), None);
+    }
+    let d3 = repo.commit(&tree("postgres://d3"), None);
+    let deep = start_agent(&h, &repo.file_url(), logs.path(), "host-d", &[]);
+    assert!(
+        wait_for(
+            || applied_revision(&h) == Some(format!("main@sha1:{d3}")),
+            WAIT
+        ),
+        "a descendant found by deepening is applied"
+    );
+    assert_eq!(data(&h, "/app/db/url").as_deref(), Some("postgres://d3"));
+    // The first fetch was shallow (depth 1): finding the applied commit took a deepening.
+    assert!(deep.logs().contains("deepening"), "{}", deep.logs());
+}
+
+#[test]
+fn a_git_daemon_that_goes_away_keeps_the_last_good_commit_and_is_caught_up_with() {
+    let zk = common::zk();
+    let h = zk.connect_string();
+    let repo = Repo::new();
+    let logs = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let daemon = Daemon::start(&repo, port);
+    let a = repo.commit(&tree("postgres://a"), None);
+    // A credential in the URL is never shown: the git protocol has no use for one, so the
+    // fetch fails, and the error, the log, /status and /metrics all mask it.
+    let secret = "s3cret-token-XYZ";
+    let with_secret = format!("git://bot:{secret}@127.0.0.1:{port}/origin.git");
+    let leaky = start_agent(&h, &with_secret, logs.path(), "host-x", &[]);
+    assert!(
+        wait_for(|| source(&leaky)["error"].is_string(), WAIT),
+        "the refused URL is reported"
+    );
+    assert_eq!(
+        source(&leaky)["url"],
+        Value::from(format!("git://***@127.0.0.1:{port}/origin.git"))
+    );
+    assert!(leaky.healthy());
+    let status = leaky.get("/status").map(|r| r.1).unwrap_or_default();
+    let metrics = leaky.get("/metrics").map(|r| r.1).unwrap_or_default();
+    for (what, text) in [
+        ("log", leaky.logs()),
+        ("/status", status),
+        ("/metrics", metrics),
+    ] {
+        assert!(
+            !text.contains(secret),
+            "the credential appears in the {what}"
+        );
+        assert!(
+            !text.contains("bot:"),
+            "the user info appears in the {what}"
+        );
+    }
+    drop(leaky);
+
+    let url = format!("git://127.0.0.1:{port}/origin.git");
+    let agent = start_agent(&h, &url, logs.path(), "host-a", &[]);
+    assert!(
+        wait_for(
+            || data(&h, "/app/db/url").as_deref() == Some("postgres://a"),
+            WAIT
+        ),
+        "applied over git://"
+    );
+    assert!(wait_for(
+        || applied_revision(&h) == Some(format!("main@sha1:{a}")),
+        WAIT
+    ));
+    assert!(wait_for(|| agent.ready(), WAIT));
+
+    // The server goes away: the error is reported, the last good commit stays, the agent is
+    // healthy.
+    daemon.stop();
+    assert!(
+        wait_for(|| source(&agent)["error"].is_string(), WAIT),
+        "the failed fetch is reported"
+    );
+    let b = repo.commit(&tree("postgres://b"), None);
+    // Retried with backoff: a later attempt fails too, and nothing changes meanwhile.
+    let first = source(&agent)["time"].clone();
+    assert!(
+        wait_for(
+            || {
+                let s = source(&agent);
+                s["time"] != first && s["error"].is_string()
+            },
+            WAIT
+        ),
+        "the fetch is retried"
+    );
+    assert!(agent.healthy());
+    assert_eq!(data(&h, "/app/db/url").as_deref(), Some("postgres://a"));
+    assert_eq!(source(&agent)["applied"], Value::from(a.clone()));
+
+    // It comes back: the agent catches up.
+    let _daemon = Daemon::start(&repo, port);
+    assert!(
+        wait_for(
+            || data(&h, "/app/db/url").as_deref() == Some("postgres://b"),
+            WAIT
+        ),
+        "caught up after the server returned"
+    );
+    assert!(wait_for(
+        || applied_revision(&h) == Some(format!("main@sha1:{b}")),
+        WAIT
+    ));
+    assert!(wait_for(|| source(&agent)["error"].is_null(), WAIT));
+}
+
+/// `ssh-keygen -t ed25519` into `dir/name` (no passphrase); returns the private key path.
+fn keygen(dir: &Path, name: &str) -> PathBuf {
+    let key = dir.join(name);
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&key)
+        .output()
+        .expect("run ssh-keygen (openssh-client)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    key
+}
+
+fn public_key(key: &Path) -> String {
+    fs::read_to_string(key.with_extension("pub"))
+        .expect("public key")
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn only_commits_signed_by_an_allowed_signer_are_applied() {
+    let zk = common::zk();
+    let h = zk.connect_string();
+    let repo = Repo::new();
+    let logs = tempfile::tempdir().expect("tempdir");
+    let alice = keygen(logs.path(), "alice");
+    let mallory = keygen(logs.path(), "mallory");
+    let signers = logs.path().join("allowed_signers");
+    fs::write(
+        &signers,
+        format!(
+            "alice@example.org namespaces=\"git\" {}\n",
+            public_key(&alice)
+        ),
+    )
+    .expect("write allowed signers");
+    let verify = signers.display().to_string();
+
+    // Unsigned: refused, nothing applied.
+    let unsigned = repo.commit(&tree("postgres://unsigned"), None);
+    let agent = start_agent(
+        &h,
+        &repo.file_url(),
+        logs.path(),
+        "host-a",
+        &["--git-verify", &verify],
+    );
+    assert!(
+        wait_for(
+            || source(&agent)["refused"]["commit"] == unsigned.as_str(),
+            WAIT
+        ),
+        "the unsigned commit is refused"
+    );
+    assert_eq!(source(&agent)["refused"]["reason"], "unverified");
+    assert!(data(&h, "/app/db/url").is_none());
+
+    // Signed by a key not in the file: refused.
+    let unlisted = repo.commit(&tree("postgres://mallory"), Some(&mallory));
+    assert!(
+        wait_for(
+            || source(&agent)["refused"]["commit"] == unlisted.as_str(),
+            WAIT
+        ),
+        "the commit by an unlisted key is refused"
+    );
+    assert!(
+        source(&agent)["refused"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not in the allowed signers"))
+    );
+    assert!(data(&h, "/app/db/url").is_none());
+
+    // Signed by alice: applied, and /status names her.
+    let signed = repo.commit(&tree("postgres://alice"), Some(&alice));
+    assert!(
+        wait_for(
+            || data(&h, "/app/db/url").as_deref() == Some("postgres://alice"),
+            WAIT
+        ),
+        "the commit signed by an allowed signer is applied"
+    );
+    assert_eq!(applied_revision(&h), Some(format!("main@sha1:{signed}")));
+    assert!(wait_for(
+        || source(&agent)["signer"] == "alice@example.org",
+        WAIT
+    ));
+
+    // The same signature over another tree (swapped after signing): refused.
+    let raw_commit = repo.git(&repo.work(), &["cat-file", "commit", &signed]);
+    let other_tree = repo.git(
+        &repo.work(),
+        &["rev-parse", &format!("{unsigned}^{{tree}}")],
+    );
+    let signed_tree = repo.git(&repo.work(), &["rev-parse", &format!("{signed}^{{tree}}")]);
+    let forged = raw_commit
+        .replacen(
+            &format!("tree {signed_tree}"),
+            &format!("tree {other_tree}"),
+            1,
+        )
+        .replacen("parent ", &format!("parent {signed}\nparent "), 1);
+    let forged_id = repo.git_output(
+        &repo.work(),
+        &["hash-object", "-t", "commit", "-w", "--stdin"],
+        Some(format!("{forged}\n").as_bytes()),
+    );
+    repo.push(&forged_id);
+    assert!(
+        wait_for(
+            || source(&agent)["refused"]["commit"] == forged_id.as_str(),
+            WAIT
+        ),
+        "the swapped tree is refused"
+    );
+    assert!(
+        source(&agent)["refused"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("does not verify")),
+        "{}",
+        source(&agent)
+    );
+    assert_eq!(data(&h, "/app/db/url").as_deref(), Some("postgres://alice"));
+
+    // alice is removed from the allowed signers: the applied commit is reported unverified and
+    // nothing more is applied (drift is not reverted either).
+    fs::write(
+        &signers,
+        format!("mallory@example.org {}\n", public_key(&mallory)),
+    )
+    .expect("rewrite allowed signers");
+    assert!(
+        wait_for(
+            || source(&agent)["revoked"]
+                .as_str()
+                .is_some_and(|r| r.contains(&signed)),
+            WAIT
+        ),
+        "the applied commit is reported unverified"
+    );
+    assert!(source(&agent)["signer"].is_null());
+    raw::set(&h, "/app/db/url", b"drift");
+    assert!(
+        wait_for(
+            || agent
+                .status()
+                .is_some_and(|s| s["agent"]["lastPass"]["result"] == "refused"),
+            WAIT
+        ),
+        "the leader refuses to apply"
+    );
+    assert_eq!(data(&h, "/app/db/url").as_deref(), Some("drift"));
+}
