@@ -287,6 +287,8 @@ fn pushed_commits_are_applied_bad_ones_and_rewrites_are_refused() {
     assert!(wait_for(|| source(&agent)["applied"] == a.as_str(), WAIT));
     let s = source(&agent);
     assert_eq!(s["fetched"], Value::from(a.clone()));
+    // Without --webhook-secret-file there is no webhook.
+    assert_eq!(agent.get("/hooks/git").map(|r| r.0), Some(404));
     assert_eq!(s["ref"], "main");
     assert_eq!(s["url"], Value::from(repo.file_url()));
 
@@ -502,6 +504,21 @@ fn a_git_daemon_that_goes_away_keeps_the_last_good_commit_and_is_caught_up_with(
         WAIT
     ));
     assert!(wait_for(|| source(&agent)["error"].is_null(), WAIT));
+    // zkstate_source_fetch_total counted both outcomes.
+    let metrics = agent.get("/metrics").map(|r| r.1).unwrap_or_default();
+    let count = |result: &str| {
+        metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "zkstate_source_fetch_total{{result=\"{result}\"}} "
+                ))
+            })
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(count("ok") >= 2.0 && count("error") >= 1.0, "{metrics}");
+    assert!(metrics.contains("zkstate_source_last_fetch_timestamp_seconds"));
 }
 
 /// `ssh-keygen -t ed25519` into `dir/name` (no passphrase); returns the private key path.
@@ -662,4 +679,150 @@ fn only_commits_signed_by_an_allowed_signer_are_applied() {
         "the leader refuses to apply"
     );
     assert_eq!(data(&h, "/app/db/url").as_deref(), Some("drift"));
+}
+
+/// `POST path` on `127.0.0.1:port` with extra headers; the status code.
+fn http_post(port: u16, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let mut req = format!(
+        "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).ok()?;
+    s.write_all(body).ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    buf.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// GitHub's `X-Hub-Signature-256` value, computed by `openssl dgst` (not by zkstate's code).
+fn github_signature(secret: &str, body: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("openssl")
+        .args(["dgst", "-sha256", "-hmac", secret])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run openssl");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(body)
+        .expect("write to openssl");
+    let out = child.wait_with_output().expect("openssl output");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let hex = text.rsplit("= ").next().expect("openssl digest").trim();
+    format!("sha256={hex}")
+}
+
+#[test]
+fn a_signed_webhook_fetches_at_once_and_a_bad_one_fetches_nothing() {
+    let zk = common::zk();
+    let h = zk.connect_string();
+    let repo = Repo::new();
+    let logs = tempfile::tempdir().expect("tempdir");
+    let secret_file = logs.path().join("webhook-secret");
+    fs::write(&secret_file, "hook-s3cret\n").expect("write secret");
+    let secret_arg = secret_file.display().to_string();
+    repo.commit(&tree("postgres://a"), None);
+    // Polling once an hour: only the start and the webhook fetch.
+    let port = free_port();
+    let log = logs.path().join("hooked.log");
+    let child = common::zkstate()
+        .args(["--zk", &h, "--session-timeout", "4s", "agent", "--git"])
+        .arg(repo.file_url())
+        .args([
+            "--git-path",
+            "manifests",
+            "--git-interval",
+            "1h",
+            "--git-dir",
+        ])
+        .arg(logs.path().join("hooked-git"))
+        .args(["--webhook-secret-file", &secret_arg])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--host-id",
+            "hooked",
+        ])
+        .env("RUST_LOG", "zkstate=debug")
+        .env_remove("ZKSTATE_ZK")
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("spawn zkstate agent");
+    let agent = Agent::adopt(child, log, port);
+    assert!(
+        wait_for(
+            || data(&h, "/app/db/url").as_deref() == Some("postgres://a"),
+            WAIT
+        ),
+        "applied at start"
+    );
+    assert!(wait_for(|| agent.is_leader(), WAIT));
+    let b = repo.commit(&tree("postgres://b"), None);
+    let body = br#"{"ref":"refs/heads/main"}"#;
+
+    // Unsigned or wrongly signed: 401, nothing fetched.
+    assert_eq!(http_post(port, "/hooks/git", &[], body), Some(401));
+    let wrong = github_signature("not-the-secret", body);
+    assert_eq!(
+        http_post(port, "/hooks/git", &[("X-Hub-Signature-256", &wrong)], body),
+        Some(401)
+    );
+    assert_eq!(
+        http_post(port, "/hooks/git", &[("X-Gitlab-Token", "nope")], body),
+        Some(401)
+    );
+    // Nothing was fetched: with a poll of one hour, `fetched` stays at the start's commit.
+    assert!(!wait_for(
+        || source(&agent)["fetched"] == b.as_str(),
+        Duration::from_secs(2)
+    ));
+    assert_eq!(data(&h, "/app/db/url").as_deref(), Some("postgres://a"));
+
+    // GitHub's signature: 202 and applied within a second or so.
+    let good = github_signature("hook-s3cret", body);
+    let sent = std::time::Instant::now();
+    assert_eq!(
+        http_post(port, "/hooks/git", &[("X-Hub-Signature-256", &good)], body),
+        Some(202)
+    );
+    assert!(
+        wait_for(
+            || applied_revision(&h) == Some(format!("main@sha1:{b}")),
+            WAIT
+        ),
+        "the signed webhook is applied"
+    );
+    eprintln!("push → applied by webhook: {:?}", sent.elapsed());
+    assert_eq!(data(&h, "/app/db/url").as_deref(), Some("postgres://b"));
+
+    // GitLab's token.
+    let c = repo.commit(&tree("postgres://c"), None);
+    assert_eq!(
+        http_post(
+            port,
+            "/hooks/git",
+            &[("X-Gitlab-Token", "hook-s3cret")],
+            body
+        ),
+        Some(202)
+    );
+    assert!(
+        wait_for(
+            || applied_revision(&h) == Some(format!("main@sha1:{c}")),
+            WAIT
+        ),
+        "the GitLab webhook is applied"
+    );
+    assert!(!agent.logs().contains("hook-s3cret"));
 }

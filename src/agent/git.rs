@@ -41,6 +41,9 @@ pub struct GitSettings {
     pub allow_rewrite: bool,
     /// `--git-dir`: where the clone and the materialised trees live.
     pub dir: PathBuf,
+    /// `--webhook-secret-file`'s content (trailing whitespace trimmed): enables
+    /// `POST /hooks/git`.
+    pub webhook_secret: Option<String>,
 }
 
 impl GitSettings {
@@ -79,6 +82,10 @@ impl fmt::Debug for GitSettings {
             .field("verify", &self.verify)
             .field("allow_rewrite", &self.allow_rewrite)
             .field("dir", &self.dir)
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "***"),
+            )
             .finish()
     }
 }
@@ -503,7 +510,9 @@ impl GitSource {
                 self.failures = 0;
                 self.next_wait_ms
                     .store(millis(self.settings.interval), Ordering::Relaxed);
-                self.fetch_counts[0] += 1;
+                // A fetch that brought a commit this agent refuses is `rejected`.
+                let refused = matches!(r.verdict, Some(Verdict::Refused { .. }));
+                self.fetch_counts[if refused { 2 } else { 0 }] += 1;
             }
             self.fetch_error = r.fetch_error.clone();
         }
@@ -557,9 +566,6 @@ impl GitSource {
                     .is_none_or(|(c, _, w)| *c != commit || *w != why);
                 if new {
                     tracing::error!(commit = %commit, refusal = kind.as_str(), error = %why, "git: commit refused; the last good commit stays in force");
-                    if fetch {
-                        self.fetch_counts[2] += 1;
-                    }
                 }
                 self.refused = Some((commit, kind, why));
                 errors.extend(msg.lines().map(str::to_owned));

@@ -33,6 +33,7 @@ pub mod manifests;
 pub mod reload;
 mod report;
 pub mod signals;
+pub mod webhook;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -119,6 +120,8 @@ pub enum Reason {
     Retry,
     /// `--git`: the poll timer (or its backoff after a failed fetch).
     Git,
+    /// `--git`: a signed `POST /hooks/git`.
+    Hook,
 }
 
 impl Reason {
@@ -135,6 +138,7 @@ impl Reason {
             Reason::Check => "check",
             Reason::Retry => "retry",
             Reason::Git => "git",
+            Reason::Hook => "hook",
         }
     }
 
@@ -144,7 +148,7 @@ impl Reason {
     fn trusts_cache(&self) -> bool {
         matches!(
             self,
-            Reason::Tree(_) | Reason::Files | Reason::Check | Reason::Git
+            Reason::Tree(_) | Reason::Files | Reason::Check | Reason::Git | Reason::Hook
         )
     }
 
@@ -158,12 +162,16 @@ impl Reason {
                 | Reason::Resync
                 | Reason::Retry
                 | Reason::Git
+                | Reason::Hook
         )
     }
 
     /// Reasons that fetch from Git (`--git`); the others re-check what was fetched last.
     fn fetches(&self) -> bool {
-        matches!(self, Reason::Start | Reason::Reload | Reason::Git)
+        matches!(
+            self,
+            Reason::Start | Reason::Reload | Reason::Git | Reason::Hook
+        )
     }
 }
 
@@ -274,8 +282,9 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
     health.beat();
     let view = Arc::new(Mutex::new(StatusView::default()));
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
-    let http = serve_http(&settings, &metrics, &health, &view, http_stop_rx).await?;
     let (trig_tx, mut trig_rx) = mpsc::unbounded_channel::<Reason>();
+    let hook = git_hook(&settings, &metrics, &trig_tx);
+    let http = serve_http(&settings, &metrics, &health, &view, hook, http_stop_rx).await?;
     let (tree_tx, mut tree_rx) = mpsc::unbounded_channel::<String>();
     let (sess_tx, mut sess_rx) = mpsc::unbounded_channel::<(u64, SessionEvent)>();
     let mut l = AgentLoop::new(settings, metrics, health, view, trig_tx, tree_tx, sess_tx)?;
@@ -338,6 +347,7 @@ async fn serve_http(
     metrics: &Arc<Metrics>,
     health: &Arc<Health>,
     view: &Arc<Mutex<StatusView>>,
+    hook: Option<crate::telemetry::http::Hook>,
     stop: watch::Receiver<bool>,
 ) -> Result<Option<JoinHandle<()>>, AgentError> {
     let Some(addr) = settings.listen else {
@@ -352,6 +362,7 @@ async fn serve_http(
         metrics: metrics.clone(),
         health: health.clone(),
         status: status_source(view.clone(), metrics.clone()),
+        hook,
     };
     let mut stop = stop;
     Ok(Some(tokio::spawn(async move {
@@ -362,6 +373,29 @@ async fn serve_http(
             tracing::error!(error = %e, "HTTP server failed");
         }
     })))
+}
+
+/// `POST /hooks/git` with `--webhook-secret-file` (docs/contract.md §4a): 401 unless signed
+/// with the secret; signed: 202, and the leader fetches at once (a standby does nothing else).
+fn git_hook(
+    settings: &Settings,
+    metrics: &Arc<Metrics>,
+    triggers: &mpsc::UnboundedSender<Reason>,
+) -> Option<crate::telemetry::http::Hook> {
+    let secret = settings.git.as_ref()?.webhook_secret.clone()?;
+    let metrics = metrics.clone();
+    let triggers = triggers.clone();
+    Some(Arc::new(move |headers, body| {
+        if !webhook::is_signed(&secret, headers, body) {
+            tracing::warn!("POST /hooks/git without a valid signature; nothing fetched");
+            return 401;
+        }
+        if metrics.leader.get() == 1 {
+            tracing::info!("POST /hooks/git: fetching");
+            let _ = triggers.send(Reason::Hook);
+        }
+        202
+    }))
 }
 
 /// The agent's state between events; each handler owns one concern.
@@ -1008,6 +1042,12 @@ async fn pass(
     }
     report.manifest_errors = ctx.manifests.errors.clone();
     report.git = ctx.manifests.git.as_ref().map(git::GitSource::status);
+    report.git_fetches = ctx.manifests.git.as_ref().map(|g| {
+        let at = g
+            .last_fetch
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+        (g.fetch_counts, at.map(|d| d.as_secs_f64()))
+    });
     let mut opts = opts;
     if let Some(revision) = ctx.manifests.revision() {
         opts.revision = Some(revision);

@@ -81,6 +81,9 @@ pub(super) struct PassSummary {
     pub(super) cache_nodes: usize,
     /// `--git`: the source's status (docs/contract.md §4a).
     pub(super) git: Option<serde_json::Value>,
+    /// `--git`: fetches since start by result (`ok`, `error`, `rejected`) and the last
+    /// fetch's Unix time.
+    pub(super) git_fetches: Option<([u64; 3], Option<f64>)>,
 }
 
 /// What `/status` needs between passes.
@@ -198,6 +201,20 @@ pub(super) fn record(metrics: &Metrics, report: &PassSummary) {
             .inc();
     }
     metrics.cache_nodes.set(report.cache_nodes as i64);
+    if let Some((counts, last)) = &report.git_fetches {
+        for (result, n) in ["ok", "error", "rejected"].into_iter().zip(counts) {
+            let c = metrics.source_fetch_total.get_or_create(&ResultLabel {
+                result: result.to_owned(),
+            });
+            let seen = c.get();
+            if *n > seen {
+                c.inc_by(n - seen);
+            }
+        }
+        if let Some(t) = last {
+            metrics.source_last_fetch_timestamp.set(*t);
+        }
+    }
     for (queue, depth) in &report.queues {
         metrics
             .queue_depth

@@ -75,6 +75,10 @@ pub struct AgentArgs {
     /// Where the clone lives [default: $STATE_DIRECTORY/git, else a directory in the temp dir].
     #[arg(long, value_name = "DIR")]
     pub git_dir: Option<PathBuf>,
+    /// Enable POST /hooks/git on --listen, signed with the secret in this file (GitHub
+    /// X-Hub-Signature-256 or GitLab X-Gitlab-Token).
+    #[arg(long, value_name = "FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
 }
 
 pub fn run(args: &AgentArgs, global: &GlobalArgs) -> Exit {
@@ -329,6 +333,12 @@ fn resolve_git(
         }
     };
     let Some(url) = string("git", &args.git)? else {
+        if args.webhook_secret_file.is_some() || get("webhook-secret-file").is_some() {
+            return Err(fail(
+                Exit::Trouble,
+                "--webhook-secret-file needs --git: the webhook triggers a Git fetch",
+            ));
+        }
         return Ok(None);
     };
     let url = url.trim().to_owned();
@@ -399,7 +409,27 @@ fn resolve_git(
         Some(d) => d,
         None => default_git_dir(),
     };
+    let webhook_secret = match path("webhook-secret-file", &args.webhook_secret_file)? {
+        Some(p) => {
+            let secret = std::fs::read_to_string(&p).map_err(|e| {
+                fail(
+                    Exit::Trouble,
+                    format!("failed to read --webhook-secret-file {}: {e}", p.display()),
+                )
+            })?;
+            let secret = secret.trim_end().to_owned();
+            if secret.is_empty() {
+                return Err(fail(
+                    Exit::Trouble,
+                    format!("--webhook-secret-file {} is empty", p.display()),
+                ));
+            }
+            Some(secret)
+        }
+        None => None,
+    };
     Ok(Some(agent::git::GitSettings {
+        webhook_secret,
         url,
         reference,
         path: git_path,

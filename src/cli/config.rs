@@ -4,7 +4,8 @@
 //! to the config file), and the agent's own keys: `files`, `listen`,
 //! `observe`, `resync-interval`, `host-id`, `lock-format`, `prune-removed`, `max-deletes`,
 //! `debounce`, `allow-split`, `max-request-bytes`, and the Git source's `git`, `git-ref`,
-//! `git-path`, `git-interval`, `git-verify`, `git-allow-rewrite`, `git-dir`). Flags and their environment variables win
+//! `git-path`, `git-interval`, `git-verify`, `git-allow-rewrite`, `git-dir`,
+//! `webhook-secret-file`). Flags and their environment variables win
 //! over it. A key that is none of these is an error naming the file and line (a typo must never
 //! be silently ignored); keys another command uses are accepted and ignored.
 use std::path::Path;
@@ -31,7 +32,7 @@ const GLOBAL_KEYS: [&str; 13] = [
     "sasl-service",
 ];
 /// Keys only the agent reads.
-pub const AGENT_KEYS: [&str; 18] = [
+pub const AGENT_KEYS: [&str; 19] = [
     "files",
     "listen",
     "observe",
@@ -50,6 +51,7 @@ pub const AGENT_KEYS: [&str; 18] = [
     "git-verify",
     "git-allow-rewrite",
     "git-dir",
+    "webhook-secret-file",
 ];
 
 /// One `key: value` of the config file, with its line (1-based).

@@ -192,7 +192,7 @@ pub enum Command {
     /// Quick start: a throwaway local ZooKeeper, the manifests applied and kept in sync.
     Dev(DevArgs),
     /// The long-running reconciler: leader lock, watches, self-heal, host registrations.
-    Agent(agent::AgentArgs),
+    Agent(Box<agent::AgentArgs>),
     /// Print a shell completion script (`bash`, `zsh` or `fish`).
     Completions(CompletionsArgs),
     /// Write man pages (zkstate.1 and one per subcommand) into a directory.
