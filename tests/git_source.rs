@@ -342,6 +342,24 @@ fn pushed_commits_are_applied_bad_ones_and_rewrites_are_refused() {
     assert_eq!(applied_revision(&h), Some(format!("main@sha1:{b}")));
     assert!(agent.logs().contains(&bad), "the log names the commit");
 
+    // `file:` references resolve inside DIR: an absolute one (the host's files) is refused too.
+    let escape = repo.commit(&tree("{file: /etc/hostname}"), None);
+    assert!(
+        wait_for(
+            || source(&agent)["refused"]["commit"] == escape.as_str(),
+            WAIT
+        ),
+        "the escaping reference is refused"
+    );
+    assert!(
+        source(&agent)["refused"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("outside the manifest directory")),
+        "{}",
+        source(&agent)
+    );
+    assert_eq!(data(&h, "/app/db/url").as_deref(), Some("postgres://b"));
+
     // A fix on top of it is applied.
     let c = repo.commit(&tree("postgres://c"), None);
     assert!(

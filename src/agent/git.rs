@@ -413,9 +413,11 @@ impl GitSource {
     /// failed fetches back off).
     pub fn new(
         settings: GitSettings,
-        options: LoadOptions,
+        mut options: LoadOptions,
         triggers: UnboundedSender<Reason>,
     ) -> Self {
+        // A commit's `file:` and `schema:` references never leave DIR (docs/contract.md §4a).
+        options.confine_references = true;
         let next_wait_ms = Arc::new(AtomicU64::new(millis(settings.interval)));
         let wait = next_wait_ms.clone();
         let timer = tokio::spawn(async move {

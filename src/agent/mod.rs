@@ -446,6 +446,7 @@ impl AgentLoop {
     ) -> Result<Self, AgentError> {
         let load_options = LoadOptions {
             state_path: settings.pass.state.root.clone(),
+            ..LoadOptions::default()
         };
         let files_watch =
             manifests::watch_files(&settings.files, settings.debounce, trig_tx.clone())
