@@ -844,3 +844,136 @@ fn a_signed_webhook_fetches_at_once_and_a_bad_one_fetches_nothing() {
     );
     assert!(!agent.logs().contains("hook-s3cret"));
 }
+
+/// A real `sshd` on a loopback port, with a throwaway host key, accepting `client`'s key for
+/// the current user; killed on drop.
+struct Sshd {
+    child: Child,
+    port: u16,
+    known_hosts: PathBuf,
+}
+
+impl Sshd {
+    fn start(dir: &Path, client: &Path) -> Sshd {
+        let host_key = keygen(dir, "ssh_host_ed25519_key");
+        fs::copy(client.with_extension("pub"), dir.join("authorized_keys"))
+            .expect("authorized_keys");
+        let port = free_port();
+        let config = dir.join("sshd_config");
+        fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\n\
+                 PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
+                 PermitRootLogin prohibit-password\nStrictModes no\nPidFile {}\n",
+                host_key.display(),
+                dir.join("authorized_keys").display(),
+                dir.join("sshd.pid").display()
+            ),
+        )
+        .expect("sshd_config");
+        // sshd's privilege separation directory.
+        fs::create_dir_all("/run/sshd").expect("create /run/sshd");
+        let child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(dir.join("sshd.log")).expect("sshd log"))
+            .spawn()
+            .expect("start sshd (scripts/install-deps installs openssh-server)");
+        assert!(
+            wait_for(
+                || TcpStream::connect(("127.0.0.1", port)).is_ok(),
+                Duration::from_secs(10)
+            ),
+            "sshd did not listen: {}",
+            fs::read_to_string(dir.join("sshd.log")).unwrap_or_default()
+        );
+        let known_hosts = dir.join("known_hosts");
+        fs::write(
+            &known_hosts,
+            format!("[127.0.0.1]:{port} {}\n", public_key(&host_key)),
+        )
+        .expect("known_hosts");
+        Sshd {
+            child,
+            port,
+            known_hosts,
+        }
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn current_user() -> String {
+    let out = Command::new("id").arg("-un").output().expect("id -un");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn ssh_with_a_deploy_key_and_known_hosts() {
+    let zk = common::zk();
+    let h = zk.connect_string();
+    let repo = Repo::new();
+    let logs = tempfile::tempdir().expect("tempdir");
+    let deploy_key = keygen(logs.path(), "deploy");
+    let sshd = Sshd::start(logs.path(), &deploy_key);
+    let a = repo.commit(&tree("postgres://ssh"), None);
+    let url = format!(
+        "ssh://{}@127.0.0.1:{}{}",
+        current_user(),
+        sshd.port,
+        repo.origin().display()
+    );
+    let key = deploy_key.display().to_string();
+    let known = sshd.known_hosts.display().to_string();
+
+    // A host key that is not in known_hosts: refused, nothing applied.
+    let wrong_hosts = logs.path().join("other_known_hosts");
+    let other = keygen(logs.path(), "other_host");
+    fs::write(
+        &wrong_hosts,
+        format!("[127.0.0.1]:{} {}\n", sshd.port, public_key(&other)),
+    )
+    .expect("write known_hosts");
+    let wrong = wrong_hosts.display().to_string();
+    let strict = start_agent(
+        &h,
+        &url,
+        logs.path(),
+        "host-x",
+        &["--git-ssh-key", &key, "--git-known-hosts", &wrong],
+    );
+    assert!(
+        wait_for(|| source(&strict)["error"].is_string(), WAIT),
+        "an unknown host key fails the fetch"
+    );
+    // Only known_hosts differs from the agent below, which fetches: the host key is why.
+    assert!(data(&h, "/app/db/url").is_none());
+    drop(strict);
+
+    let agent = start_agent(
+        &h,
+        &url,
+        logs.path(),
+        "host-a",
+        &["--git-ssh-key", &key, "--git-known-hosts", &known],
+    );
+    assert!(
+        wait_for(
+            || data(&h, "/app/db/url").as_deref() == Some("postgres://ssh"),
+            WAIT
+        ),
+        "applied over ssh://: {}",
+        source(&agent)
+    );
+    assert!(wait_for(
+        || applied_revision(&h) == Some(format!("main@sha1:{a}")),
+        WAIT
+    ));
+}

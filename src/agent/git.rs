@@ -41,6 +41,10 @@ pub struct GitSettings {
     pub allow_rewrite: bool,
     /// `--git-dir`: where the clone and the materialised trees live.
     pub dir: PathBuf,
+    /// `--git-ssh-key`: the private key for `ssh://` (a deploy key).
+    pub ssh_key: Option<PathBuf>,
+    /// `--git-known-hosts`: the only host keys `ssh://` trusts.
+    pub known_hosts: Option<PathBuf>,
     /// `--webhook-secret-file`'s content (trailing whitespace trimmed): enables
     /// `POST /hooks/git`.
     pub webhook_secret: Option<String>,
@@ -614,7 +618,7 @@ fn backoff(failures: u32, interval: Duration) -> Duration {
 fn run_sync(job: Job) -> SyncResult {
     let mut out = SyncResult::default();
     let clean = |e: String| job.redactor.clean(&e);
-    let repo = match open_repo(&job.settings.dir.join("repo")) {
+    let repo = match open_repo(&job.settings.dir.join("repo"), &job.settings) {
         Ok(r) => r,
         Err(e) => {
             out.fetch_error = Some(clean(e));
@@ -725,17 +729,40 @@ fn evaluate(
     }
 }
 
-fn open_repo(dir: &Path) -> Result<gix::Repository, String> {
-    if dir.join("HEAD").exists() {
-        return gix::open_opts(dir, gix::open::Options::isolated())
-            .map_err(|e| format!("failed to open the clone {}: {e}", dir.display()));
+fn open_repo(dir: &Path, s: &GitSettings) -> Result<gix::Repository, String> {
+    if !dir.join("HEAD").exists() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("failed to create the clone {}: {e}", dir.display()))?;
+        gix::init_bare(dir)
+            .map_err(|e| format!("failed to create the clone {}: {e}", dir.display()))?;
     }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| format!("failed to create the clone {}: {e}", dir.display()))?;
-    gix::init_bare(dir)
-        .map_err(|e| format!("failed to create the clone {}: {e}", dir.display()))?;
-    gix::open_opts(dir, gix::open::Options::isolated())
+    // No user or system git config: what the agent does depends on its flags only.
+    let mut options = gix::open::Options::isolated();
+    if let Some(cmd) = ssh_command(s) {
+        options = options.config_overrides([format!("core.sshCommand={cmd}")]);
+    }
+    gix::open_opts(dir, options)
         .map_err(|e| format!("failed to open the clone {}: {e}", dir.display()))
+}
+
+/// `ssh` with the deploy key and known hosts of `--git-ssh-key` / `--git-known-hosts`, never
+/// asking anything (`BatchMode`): an unknown host key is an error, not a prompt.
+fn ssh_command(s: &GitSettings) -> Option<String> {
+    if s.ssh_key.is_none() && s.known_hosts.is_none() {
+        return None;
+    }
+    let quote = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
+    let mut cmd = String::from("ssh -o BatchMode=yes");
+    if let Some(k) = &s.ssh_key {
+        cmd.push_str(&format!(" -o IdentitiesOnly=yes -i {}", quote(k)));
+    }
+    if let Some(f) = &s.known_hosts {
+        cmd.push_str(&format!(
+            " -o StrictHostKeyChecking=yes -o UserKnownHostsFile={}",
+            quote(f)
+        ));
+    }
+    Some(cmd)
 }
 
 /// Fetches REF into [`FETCHED_REF`]: shallow (depth 1) into an empty clone, the new commits

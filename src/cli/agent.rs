@@ -75,6 +75,12 @@ pub struct AgentArgs {
     /// Where the clone lives [default: $STATE_DIRECTORY/git, else a directory in the temp dir].
     #[arg(long, value_name = "DIR")]
     pub git_dir: Option<PathBuf>,
+    /// The private key for ssh:// URLs (a deploy key).
+    #[arg(long, value_name = "FILE")]
+    pub git_ssh_key: Option<PathBuf>,
+    /// The known_hosts file for ssh:// URLs (only its keys are trusted).
+    #[arg(long, value_name = "FILE")]
+    pub git_known_hosts: Option<PathBuf>,
     /// Enable POST /hooks/git on --listen, signed with the secret in this file (GitHub
     /// X-Hub-Signature-256 or GitLab X-Gitlab-Token).
     #[arg(long, value_name = "FILE")]
@@ -429,6 +435,8 @@ fn resolve_git(
         None => None,
     };
     Ok(Some(agent::git::GitSettings {
+        ssh_key: path("git-ssh-key", &args.git_ssh_key)?,
+        known_hosts: path("git-known-hosts", &args.git_known_hosts)?,
         webhook_secret,
         url,
         reference,

@@ -5,7 +5,7 @@
 //! `observe`, `resync-interval`, `host-id`, `lock-format`, `prune-removed`, `max-deletes`,
 //! `debounce`, `allow-split`, `max-request-bytes`, and the Git source's `git`, `git-ref`,
 //! `git-path`, `git-interval`, `git-verify`, `git-allow-rewrite`, `git-dir`,
-//! `webhook-secret-file`). Flags and their environment variables win
+//! `git-ssh-key`, `git-known-hosts`, `webhook-secret-file`). Flags and their environment variables win
 //! over it. A key that is none of these is an error naming the file and line (a typo must never
 //! be silently ignored); keys another command uses are accepted and ignored.
 use std::path::Path;
@@ -32,7 +32,7 @@ const GLOBAL_KEYS: [&str; 13] = [
     "sasl-service",
 ];
 /// Keys only the agent reads.
-pub const AGENT_KEYS: [&str; 19] = [
+pub const AGENT_KEYS: [&str; 21] = [
     "files",
     "listen",
     "observe",
@@ -52,6 +52,8 @@ pub const AGENT_KEYS: [&str; 19] = [
     "git-allow-rewrite",
     "git-dir",
     "webhook-secret-file",
+    "git-ssh-key",
+    "git-known-hosts",
 ];
 
 /// One `key: value` of the config file, with its line (1-based).
