@@ -977,3 +977,53 @@ fn ssh_with_a_deploy_key_and_known_hosts() {
         WAIT
     ));
 }
+
+#[test]
+fn a_tag_or_a_commit_id_can_be_followed() {
+    let zk = common::zk();
+    let h = zk.connect_string();
+    let repo = Repo::new();
+    let logs = tempfile::tempdir().expect("tempdir");
+    let a = repo.commit(&tree("postgres://a"), None);
+    repo.git(&repo.work(), &["tag", "-a", "-m", "release", "v1", &a]);
+    repo.git(&repo.work(), &["push", "-q", "origin", "refs/tags/v1"]);
+    let b = repo.commit(&tree("postgres://b"), None);
+    repo.commit(&tree("postgres://c"), None);
+
+    // An annotated tag: its commit, recorded under the ref as given.
+    let tagged = start_agent(
+        &h,
+        &repo.file_url(),
+        logs.path(),
+        "host-t",
+        &["--git-ref", "refs/tags/v1"],
+    );
+    assert!(
+        wait_for(
+            || applied_revision(&h) == Some(format!("refs/tags/v1@sha1:{a}")),
+            WAIT
+        ),
+        "the tag is applied: {}",
+        source(&tagged)
+    );
+    assert_eq!(data(&h, "/app/db/url").as_deref(), Some("postgres://a"));
+    drop(tagged);
+
+    // A commit id (not the branch's tip).
+    let pinned = start_agent(
+        &h,
+        &repo.file_url(),
+        logs.path(),
+        "host-p",
+        &["--git-ref", &b],
+    );
+    assert!(
+        wait_for(
+            || applied_revision(&h) == Some(format!("{b}@sha1:{b}")),
+            WAIT
+        ),
+        "the commit id is applied: {}",
+        source(&pinned)
+    );
+    assert_eq!(data(&h, "/app/db/url").as_deref(), Some("postgres://b"));
+}
