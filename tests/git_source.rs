@@ -1027,3 +1027,71 @@ fn a_tag_or_a_commit_id_can_be_followed() {
     );
     assert_eq!(data(&h, "/app/db/url").as_deref(), Some("postgres://b"));
 }
+
+#[test]
+fn dev_follows_the_current_branch_of_the_local_repository() {
+    use std::io::{BufRead, BufReader};
+    let repo = Repo::new();
+    repo.git(&repo.work(), &["checkout", "-q", "-b", "trial"]);
+    repo.commit(&tree("postgres://first"), None);
+    let mut child = common::zkstate()
+        .args(["dev", "--git", ".", "--git-path", "manifests"])
+        .current_dir(repo.work())
+        .env_remove("ZKSTATE_ZK")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("spawn zkstate dev");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut hosts = None;
+    let mut lines = Vec::new();
+    while hosts.is_none() || !lines.iter().any(|l: &String| l.starts_with("Following ")) {
+        let line = rx
+            .recv_timeout(Duration::from_secs(90))
+            .unwrap_or_else(|_| panic!("no ready lines; got {lines:#?}"));
+        if let Some(rest) = line.strip_prefix("Local ZooKeeper running: --zk ") {
+            hosts = rest.split_whitespace().next().map(str::to_owned);
+        }
+        lines.push(line);
+    }
+    let hosts = hosts.expect("hosts");
+    assert!(
+        lines.iter().any(|l| l.contains("(ref trial)")),
+        "the current branch: {lines:#?}"
+    );
+    assert!(
+        wait_for(
+            || data(&hosts, "/app/db/url").as_deref() == Some("postgres://first"),
+            WAIT
+        ),
+        "the checked-out branch is applied"
+    );
+    // Committing an edit shows the loop (no push: dev follows the local repository).
+    let dir = repo.work().join("manifests");
+    fs::write(dir.join("app.yaml"), tree("postgres://edited")).expect("edit");
+    repo.git(&repo.work(), &["commit", "-q", "-am", "edit"]);
+    let edited = repo.head();
+    assert!(
+        wait_for(
+            || data(&hosts, "/app/db/url").as_deref() == Some("postgres://edited"),
+            WAIT
+        ),
+        "the committed edit is applied"
+    );
+    assert_eq!(
+        applied_revision(&hosts),
+        Some(format!("trial@sha1:{edited}"))
+    );
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
+}
