@@ -1095,3 +1095,218 @@ fn dev_follows_the_current_branch_of_the_local_repository() {
     }
     assert_eq!(child.wait().expect("wait").code(), Some(0));
 }
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A real lighttpd serving the repository's directory over HTTPS on a loopback port through
+/// `git http-backend` (smart HTTP), with basic auth (`user:password` in a plain user file) and
+/// a certificate for 127.0.0.1 from a throwaway CA (`ca.pem`); killed on drop.
+struct HttpsGit {
+    child: Child,
+    port: u16,
+    ca: PathBuf,
+}
+
+impl HttpsGit {
+    fn start(repo: &Repo, dir: &Path, user: &str, password: &str) -> HttpsGit {
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut ca = vec!["req", "-x509"];
+        ca.extend(ec);
+        ca.extend([
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=zkstate test CA",
+        ]);
+        openssl(dir, &ca);
+        let mut csr = vec!["req"];
+        csr.extend(ec);
+        csr.extend([
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        openssl(dir, &csr);
+        fs::write(
+            dir.join("server.ext"),
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+             extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
+        )
+        .expect("write ext");
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "server.ext",
+            ],
+        );
+        fs::write(dir.join("users"), format!("{user}:{password}\n")).expect("write users");
+        let port = free_port();
+        let exec_path = repo.git(repo.dir.path(), &["--exec-path"]);
+        let d = dir.display();
+        let base = repo.dir.path().display();
+        fs::write(
+            dir.join("lighttpd.conf"),
+            format!(
+                r#"server.modules = ("mod_alias", "mod_auth", "mod_authn_file", "mod_cgi", "mod_setenv", "mod_openssl")
+server.document-root = "{d}"
+server.bind = "127.0.0.1"
+server.port = {port}
+server.errorlog = "{d}/lighttpd.log"
+ssl.engine = "enable"
+ssl.pemfile = "{d}/server.pem"
+ssl.privkey = "{d}/server.key"
+alias.url = ("/git" => "{exec_path}/git-http-backend")
+$HTTP["url"] =~ "^/git" {{
+  cgi.assign = ("" => "")
+  setenv.set-environment = ("GIT_PROJECT_ROOT" => "{base}", "GIT_HTTP_EXPORT_ALL" => "1")
+}}
+auth.backend = "plain"
+auth.backend.plain.userfile = "{d}/users"
+auth.require = ("/git" => ("method" => "basic", "realm" => "git", "require" => "valid-user"))
+"#
+            ),
+        )
+        .expect("write lighttpd.conf");
+        let child = Command::new("lighttpd")
+            .args(["-D", "-f"])
+            .arg(dir.join("lighttpd.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start lighttpd (scripts/install-deps installs it)");
+        assert!(
+            wait_for(
+                || TcpStream::connect(("127.0.0.1", port)).is_ok(),
+                Duration::from_secs(10)
+            ),
+            "lighttpd did not listen: {}",
+            fs::read_to_string(dir.join("lighttpd.log")).unwrap_or_default()
+        );
+        HttpsGit {
+            child,
+            port,
+            ca: dir.join("ca.pem"),
+        }
+    }
+}
+
+impl Drop for HttpsGit {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn https_with_a_token_from_a_file() {
+    let zk = common::zk();
+    let h = zk.connect_string();
+    let repo = Repo::new();
+    let logs = tempfile::tempdir().expect("tempdir");
+    let token = "tok-9f8e7d6c5b4a";
+    let server = HttpsGit::start(&repo, logs.path(), "bot", token);
+    let a = repo.commit(&tree("postgres://https"), None);
+    let url = format!("https://bot@127.0.0.1:{}/git/origin.git", server.port);
+    let ca = server.ca.display().to_string();
+    // The agent trusts the test CA only through SSL_CERT_FILE (rustls' native roots read it).
+    let start = |name: &str, token_file: &Path, url: &str| -> Agent {
+        let port = free_port();
+        let log = logs.path().join(format!("{name}.log"));
+        let child = common::zkstate()
+            .args(["--zk", &h, "--session-timeout", "4s", "agent", "--git", url])
+            .args([
+                "--git-path",
+                "manifests",
+                "--git-interval",
+                "300ms",
+                "--git-dir",
+            ])
+            .arg(logs.path().join(format!("{name}-git")))
+            .arg("--git-token-file")
+            .arg(token_file)
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--host-id", name])
+            .env("RUST_LOG", "zkstate=debug")
+            .env("SSL_CERT_FILE", &ca)
+            .env_remove("ZKSTATE_ZK")
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("spawn zkstate agent");
+        Agent::adopt(child, log, port)
+    };
+
+    // A wrong token: the fetch fails, nothing applied, and the token is not shown.
+    let wrong_file = logs.path().join("wrong-token");
+    fs::write(&wrong_file, "not-the-token-123\n").expect("write token");
+    let wrong = start("host-x", &wrong_file, &url);
+    assert!(
+        wait_for(|| source(&wrong)["error"].is_string(), WAIT),
+        "a wrong token fails the fetch"
+    );
+    assert!(data(&h, "/app/db/url").is_none());
+    assert!(!wrong.logs().contains("not-the-token-123"));
+    drop(wrong);
+
+    // The right one (trailing newline trimmed) is sent as basic auth with the URL's user.
+    let token_file = logs.path().join("token");
+    fs::write(&token_file, format!("{token}\n")).expect("write token");
+    let agent = start("host-a", &token_file, &url);
+    assert!(
+        wait_for(
+            || data(&h, "/app/db/url").as_deref() == Some("postgres://https"),
+            WAIT
+        ),
+        "applied over https: {}",
+        source(&agent)
+    );
+    assert_eq!(applied_revision(&h), Some(format!("main@sha1:{a}")));
+    assert_eq!(
+        source(&agent)["url"],
+        Value::from(format!(
+            "https://***@127.0.0.1:{}/git/origin.git",
+            server.port
+        ))
+    );
+    let status = agent.get("/status").map(|r| r.1).unwrap_or_default();
+    for text in [agent.logs(), status] {
+        assert!(!text.contains(token));
+    }
+}

@@ -41,6 +41,9 @@ pub struct GitSettings {
     pub allow_rewrite: bool,
     /// `--git-dir`: where the clone and the materialised trees live.
     pub dir: PathBuf,
+    /// `--git-token-file`'s content: HTTP(S) basic auth, the URL's user name (or `git`) and
+    /// this token as the password.
+    pub token: Option<String>,
     /// `--git-ssh-key`: the private key for `ssh://` (a deploy key).
     pub ssh_key: Option<PathBuf>,
     /// `--git-known-hosts`: the only host keys `ssh://` trusts.
@@ -52,7 +55,41 @@ pub struct GitSettings {
 
 impl GitSettings {
     pub fn redactor(&self) -> Redactor {
-        Redactor::for_url(&self.url)
+        let mut r = Redactor::for_url(&self.url);
+        if let Some(t) = &self.token {
+            r.add(t);
+        }
+        r
+    }
+
+    /// HTTP(S) basic auth: the token (`--git-token-file`, else the URL's password) and the
+    /// URL's user name (or `git`).
+    fn credentials(&self) -> Option<(String, String)> {
+        let (_, rest) = self.url.split_once("://")?;
+        let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+        let userinfo = authority.rfind('@').map(|at| &authority[..at]);
+        let (user, password) = match userinfo {
+            Some(u) => match u.split_once(':') {
+                Some((user, pass)) => (percent_decode(user), Some(percent_decode(pass))),
+                None => (percent_decode(u), None),
+            },
+            None => (String::new(), None),
+        };
+        let token = self.token.clone().or(password)?;
+        let user = if user.is_empty() { "git".into() } else { user };
+        Some((user, token))
+    }
+
+    /// The URL without its user info (the credentials go through [`Self::credentials`]).
+    fn fetch_url(&self) -> String {
+        if self.url.starts_with("http://") || self.url.starts_with("https://") {
+            let (scheme, rest) = self.url.split_once("://").unwrap_or_default();
+            let end = rest.find('/').unwrap_or(rest.len());
+            if let Some(at) = rest[..end].rfind('@') {
+                return format!("{scheme}://{}", &rest[at + 1..]);
+            }
+        }
+        self.url.clone()
     }
 
     pub fn redacted_url(&self) -> String {
@@ -86,6 +123,7 @@ impl fmt::Debug for GitSettings {
             .field("verify", &self.verify)
             .field("allow_rewrite", &self.allow_rewrite)
             .field("dir", &self.dir)
+            .field("token", &self.token.as_ref().map(|_| "***"))
             .field(
                 "webhook_secret",
                 &self.webhook_secret.as_ref().map(|_| "***"),
@@ -141,6 +179,15 @@ impl Redactor {
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
         Redactor { secrets }
+    }
+
+    /// Masks `secret` too (a token from a file).
+    pub fn add(&mut self, secret: &str) {
+        if secret.len() >= 3 {
+            self.secrets.push(secret.to_owned());
+            self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+            self.secrets.dedup();
+        }
     }
 
     pub fn clean(&self, text: &str) -> String {
@@ -770,7 +817,7 @@ fn ssh_command(s: &GitSettings) -> Option<String> {
 fn fetch(repo: &gix::Repository, s: &GitSettings, deepen: Option<u32>) -> Result<(), String> {
     use gix::remote::Direction;
     let remote = repo
-        .remote_at(s.url.as_str())
+        .remote_at(s.fetch_url().as_str())
         .map_err(|e| format!("invalid Git URL: {e}"))?
         .with_refspecs([s.refspec().as_str()], Direction::Fetch)
         .map_err(|e| format!("invalid --git-ref {:?}: {e}", s.reference))?;
@@ -783,9 +830,24 @@ fn fetch(repo: &gix::Repository, s: &GitSettings, deepen: Option<u32>) -> Result
         None => gix::remote::fetch::Shallow::NoChange,
     };
     let interrupt = AtomicBool::new(false);
+    let credentials = s.credentials();
     remote
         .connect(Direction::Fetch)
         .map_err(|e| format!("failed to connect to the Git server: {e}"))?
+        // Never git's credential helpers or a prompt: only what the flags give.
+        .with_credentials(move |action| match (action, &credentials) {
+            (gix::credentials::helper::Action::Get(ctx), Some((user, token))) => {
+                Ok(Some(gix::credentials::protocol::Outcome {
+                    identity: gix::sec::identity::Account {
+                        username: user.clone(),
+                        password: token.clone(),
+                        oauth_refresh_token: None,
+                    },
+                    next: ctx.into(),
+                }))
+            }
+            _ => Ok(None),
+        })
         .prepare_fetch(gix::progress::Discard, Default::default())
         .map_err(|e| format!("failed to fetch {:?}: {e}", s.reference))?
         .with_shallow(shallow)

@@ -54,7 +54,8 @@ pub struct AgentArgs {
     /// 1048575].
     #[arg(long)]
     pub max_request_bytes: Option<usize>,
-    /// Follow this Git repository instead of -f (file://, git://, ssh://; docs/contract.md §4a).
+    /// Follow this Git repository instead of -f (https://, http://, ssh://, git://, file://;
+    /// docs/contract.md §4a).
     #[arg(long, value_name = "URL")]
     pub git: Option<String>,
     /// The branch, tag (refs/tags/...) or commit id to follow [default: main].
@@ -75,6 +76,10 @@ pub struct AgentArgs {
     /// Where the clone lives [default: $STATE_DIRECTORY/git, else a directory in the temp dir].
     #[arg(long, value_name = "DIR")]
     pub git_dir: Option<PathBuf>,
+    /// A file holding the token for https:// (basic auth: the URL's user name or `git`, and
+    /// the token as the password).
+    #[arg(long, value_name = "FILE")]
+    pub git_token_file: Option<PathBuf>,
     /// The private key for ssh:// URLs (a deploy key).
     #[arg(long, value_name = "FILE")]
     pub git_ssh_key: Option<PathBuf>,
@@ -351,19 +356,13 @@ fn resolve_git(
     let redacted = agent::git::redact_url(&url);
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
-        Some("file" | "git" | "ssh") => {}
-        Some("http" | "https") => {
-            return Err(fail(
-                Exit::Trouble,
-                format!(
-                    "--git {redacted}: HTTP(S) is not built yet in this version; use file://, git:// or ssh:// (docs/agent.md, \"Following Git\")"
-                ),
-            ));
-        }
+        Some("file" | "git" | "ssh" | "http" | "https") => {}
         _ => {
             return Err(fail(
                 Exit::Trouble,
-                format!("--git {redacted}: expected a file://, git:// or ssh:// URL"),
+                format!(
+                    "--git {redacted}: expected an https://, http://, ssh://, git:// or file:// URL"
+                ),
             ));
         }
     }
@@ -434,7 +433,20 @@ fn resolve_git(
         }
         None => None,
     };
+    let token = match path("git-token-file", &args.git_token_file)? {
+        Some(p) => {
+            let t = std::fs::read_to_string(&p).map_err(|e| {
+                fail(
+                    Exit::Trouble,
+                    format!("failed to read --git-token-file {}: {e}", p.display()),
+                )
+            })?;
+            Some(t.trim_end().to_owned()).filter(|t| !t.is_empty())
+        }
+        None => None,
+    };
     Ok(Some(agent::git::GitSettings {
+        token,
         ssh_key: path("git-ssh-key", &args.git_ssh_key)?,
         known_hosts: path("git-known-hosts", &args.git_known_hosts)?,
         webhook_secret,
