@@ -1310,3 +1310,95 @@ fn https_with_a_token_from_a_file() {
         assert!(!text.contains(token));
     }
 }
+
+fn fetch_count(agent: &Agent) -> f64 {
+    let metrics = agent.get("/metrics").map(|r| r.1).unwrap_or_default();
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("zkstate_source_fetch_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn only_the_leader_polls_and_a_standby_follows_the_applied_record() {
+    let zk = common::zk();
+    let h = zk.connect_string();
+    let repo = Repo::new();
+    let logs = tempfile::tempdir().expect("tempdir");
+    let a = repo.commit(&tree("postgres://a"), None);
+    let url = repo.file_url();
+    let first = start_agent(&h, &url, logs.path(), "host-a", &[]);
+    assert!(wait_for(|| first.is_leader(), WAIT));
+    let second = start_agent(&h, &url, logs.path(), "host-b", &[]);
+    assert!(
+        wait_for(
+            || second
+                .status()
+                .is_some_and(|s| s["agent"]["lastPass"]["result"] == "standby"),
+            WAIT
+        ),
+        "a standby"
+    );
+    assert!(wait_for(|| source(&second)["applied"] == a.as_str(), WAIT));
+    let b = repo.commit(&tree("postgres://b"), None);
+    assert!(wait_for(
+        || applied_revision(&h) == Some(format!("main@sha1:{b}")),
+        WAIT
+    ));
+    // The standby takes the commit the applied record names.
+    assert!(
+        wait_for(|| source(&second)["applied"] == b.as_str(), WAIT),
+        "the standby follows the record"
+    );
+    // The leader polls every 300ms; the standby fetched only when the record moved.
+    let leader_before = fetch_count(&first);
+    assert!(wait_for(
+        || fetch_count(&first) >= leader_before + 5.0,
+        WAIT
+    ));
+    assert!(
+        fetch_count(&second) <= 3.0,
+        "the standby polls: {} fetches",
+        fetch_count(&second)
+    );
+
+    // The leader goes: the standby takes over and applies the next commit.
+    drop(first);
+    let c = repo.commit(&tree("postgres://c"), None);
+    assert!(
+        wait_for(
+            || applied_revision(&h) == Some(format!("main@sha1:{c}")),
+            WAIT
+        ),
+        "the new leader applies"
+    );
+    assert_eq!(data(&h, "/app/db/url").as_deref(), Some("postgres://c"));
+
+    // A standby that joins while REF is ahead of the applied record (the leader is suspended)
+    // takes the record's commit, fetched by id: its shallow fetch of REF did not bring it.
+    assert_eq!(common::run(&h, &["suspend"]).0, 0);
+    let d = repo.commit(&tree("postgres://d"), None);
+    assert!(wait_for(|| source(&second)["fetched"] == d.as_str(), WAIT));
+    assert_eq!(applied_revision(&h), Some(format!("main@sha1:{c}")));
+    let third = start_agent(&h, &url, logs.path(), "host-c", &[]);
+    assert!(
+        wait_for(|| source(&third)["applied"] == c.as_str(), WAIT),
+        "the joining standby takes the record's commit: {}",
+        source(&third)
+    );
+    assert_eq!(source(&third)["fetched"], Value::from(d.clone()));
+    assert!(
+        logs.path().join("host-c-git/repo/refs/zkstate/record").exists(),
+        "fetched by id"
+    );
+    assert_eq!(common::run(&h, &["resume"]).0, 0);
+    assert!(wait_for(
+        || applied_revision(&h) == Some(format!("main@sha1:{d}")),
+        WAIT
+    ));
+    assert!(
+        wait_for(|| source(&third)["applied"] == d.as_str(), WAIT),
+        "and follows the record when it moves"
+    );
+}

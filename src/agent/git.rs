@@ -673,7 +673,7 @@ fn run_sync(job: Job) -> SyncResult {
         }
     };
     if job.fetch {
-        match fetch(&repo, &job.settings, None) {
+        match fetch(&repo, &job.settings, None, None) {
             Ok(()) => out.fetched_now = true,
             Err(e) => out.fetch_error = Some(clean(e)),
         }
@@ -703,9 +703,19 @@ fn run_sync(job: Job) -> SyncResult {
     };
     if job.follow_record
         && let Some(base) = job.base.as_ref()
-        && object_id(base).is_ok_and(|id| repo.has_object(id))
+        && let Ok(id) = object_id(base)
     {
-        tip = base.clone();
+        // A standby takes the record's commit; a shallow fetch of REF may not have brought it
+        // (REF moved on since): then it is fetched by id.
+        if !repo.has_object(id) && job.fetch {
+            let spec = format!("+{base}:refs/zkstate/record");
+            if let Err(e) = fetch(&repo, &job.settings, None, Some(&spec)) {
+                tracing::debug!(error = %job.redactor.clean(&e), "git: failed to fetch the applied record's commit by id");
+            }
+        }
+        if repo.has_object(id) {
+            tip = base.clone();
+        }
     }
     if Some(&tip) == job.current.as_ref() {
         return out;
@@ -814,12 +824,19 @@ fn ssh_command(s: &GitSettings) -> Option<String> {
 
 /// Fetches REF into [`FETCHED_REF`]: shallow (depth 1) into an empty clone, the new commits
 /// otherwise; `deepen` extends a shallow clone by that many commits (0: all history).
-fn fetch(repo: &gix::Repository, s: &GitSettings, deepen: Option<u32>) -> Result<(), String> {
+/// `spec` replaces REF's refspec (a standby fetching the applied record's commit by id).
+fn fetch(
+    repo: &gix::Repository,
+    s: &GitSettings,
+    deepen: Option<u32>,
+    spec: Option<&str>,
+) -> Result<(), String> {
     use gix::remote::Direction;
+    let refspec = spec.map_or_else(|| s.refspec(), str::to_owned);
     let remote = repo
         .remote_at(s.fetch_url().as_str())
         .map_err(|e| format!("invalid Git URL: {e}"))?
-        .with_refspecs([s.refspec().as_str()], Direction::Fetch)
+        .with_refspecs([refspec.as_str()], Direction::Fetch)
         .map_err(|e| format!("invalid --git-ref {:?}: {e}", s.reference))?;
     let shallow = match deepen {
         Some(0) => gix::remote::fetch::Shallow::undo(),
@@ -897,7 +914,7 @@ fn descends(
                     step,
                     "git: deepening the shallow clone to find the applied commit"
                 );
-                fetch(repo, s, Some(step))?;
+                fetch(repo, s, Some(step), None)?;
             }
         }
     }
