@@ -697,6 +697,35 @@ fn only_commits_signed_by_an_allowed_signer_are_applied() {
         "the leader refuses to apply"
     );
     assert_eq!(data(&h, "/app/db/url").as_deref(), Some("drift"));
+
+    // A commit verified by the current keys (an RSA key, as `ssh-keygen -t rsa` makes) lifts
+    // the hold: it is applied, and drift is reverted again.
+    let carol = logs.path().join("carol");
+    let out = Command::new("ssh-keygen")
+        .args([
+            "-q", "-t", "rsa", "-b", "3072", "-N", "", "-C", "carol", "-f",
+        ])
+        .arg(&carol)
+        .output()
+        .expect("run ssh-keygen");
+    assert!(out.status.success());
+    fs::write(
+        &signers,
+        format!("carol@example.org {}\n", public_key(&carol)),
+    )
+    .expect("rewrite allowed signers");
+    let by_carol = repo.commit(&tree("postgres://carol"), Some(&carol));
+    assert!(
+        wait_for(
+            || data(&h, "/app/db/url").as_deref() == Some("postgres://carol"),
+            WAIT
+        ),
+        "the commit signed by a current key is applied: {}",
+        source(&agent)
+    );
+    assert_eq!(applied_revision(&h), Some(format!("main@sha1:{by_carol}")));
+    assert_eq!(source(&agent)["signer"], "carol@example.org");
+    assert!(source(&agent)["revoked"].is_null());
 }
 
 /// `POST path` on `127.0.0.1:port` with extra headers; the status code.
@@ -1389,7 +1418,9 @@ fn only_the_leader_polls_and_a_standby_follows_the_applied_record() {
     );
     assert_eq!(source(&third)["fetched"], Value::from(d.clone()));
     assert!(
-        logs.path().join("host-c-git/repo/refs/zkstate/record").exists(),
+        logs.path()
+            .join("host-c-git/repo/refs/zkstate/record")
+            .exists(),
         "fetched by id"
     );
     assert_eq!(common::run(&h, &["resume"]).0, 0);
