@@ -665,6 +665,10 @@ fn backoff(failures: u32, interval: Duration) -> Duration {
 fn run_sync(job: Job) -> SyncResult {
     let mut out = SyncResult::default();
     let clean = |e: String| job.redactor.clean(&e);
+    if let Err(e) = private_dir(&job.settings.dir) {
+        out.fetch_error = Some(clean(e));
+        return out;
+    }
     let repo = match open_repo(&job.settings.dir.join("repo"), &job.settings) {
         Ok(r) => r,
         Err(e) => {
@@ -784,6 +788,20 @@ fn evaluate(
         },
         Err(diags) => refused(Refusal::Invalid, diags.to_string().trim_end().to_owned()),
     }
+}
+
+/// Creates `--git-dir` readable by this user only (the clone may hold what a token can read);
+/// an existing directory is left as it is (under systemd, `StateDirectory=` owns its mode).
+fn private_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("failed to create --git-dir {}: {e}", dir.display()))
 }
 
 fn open_repo(dir: &Path, s: &GitSettings) -> Result<gix::Repository, String> {
