@@ -1021,19 +1021,28 @@ async fn pass(
     };
     if reasons.iter().any(Reason::reloads) || ctx.manifests.current.is_none() {
         let before = ctx.manifests.current.as_ref().map(|s| s.digest.clone());
-        // Git: the applied record names the commit a new one must descend from.
+        // Git: the applied record names the commit a new one must descend from. When it cannot
+        // be read, no new commit is taken (the rewrite check must not fail open).
         let base = match ctx.manifests.git {
             Some(_) => applied_commit(&session, &opts).await,
-            None => None,
+            None => Ok(None),
         };
-        // Only the leader polls; a standby fetches when the applied record moves past the
-        // commit it holds, and takes that commit (docs/contract.md §4a).
-        let fetch = match (&leader, ctx.manifests.git.as_ref()) {
-            (Some(_), _) => reasons.iter().any(Reason::fetches),
-            (None, Some(g)) => base.is_some() && base != g.applied,
-            (None, None) => false,
-        };
-        ctx.manifests.refresh(fetch, base, leader.is_none()).await;
+        match base {
+            Ok(base) => {
+                // Only the leader polls; a standby fetches when the applied record moves past
+                // the commit it holds, and takes that commit (docs/contract.md §4a).
+                let fetch = match (&leader, ctx.manifests.git.as_ref()) {
+                    (Some(_), _) => reasons.iter().any(Reason::fetches),
+                    (None, Some(g)) => base.is_some() && base != g.applied,
+                    (None, None) => false,
+                };
+                ctx.manifests.refresh(fetch, base, leader.is_none()).await;
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                "failed to read the applied record; no new Git commit is taken this pass"
+            ),
+        }
         let after = ctx.manifests.current.as_ref().map(|s| s.digest.clone());
         if (before != after || ctx.host == HostDesired::default())
             && let Some(set) = &ctx.manifests.current
@@ -1173,15 +1182,22 @@ async fn pass(
     (ctx, report)
 }
 
-/// The commit the applied record names (`<ref>@sha1:<id>`), if any; unreadable counts as none.
-async fn applied_commit(session: &Session, opts: &PassOptions) -> Option<String> {
+/// The commit the applied record names (`<ref>@sha1:<id>`); `None` without a record or when
+/// its revision is not a Git one (e.g. after `-f`).
+///
+/// # Errors
+/// The record cannot be read or parsed.
+async fn applied_commit(session: &Session, opts: &PassOptions) -> Result<Option<String>, String> {
     let data = session
         .child_data(&opts.state.root, &["applied".to_owned()])
         .await
-        .ok()?;
-    let (_, bytes, _) = data.into_iter().next()?;
-    let record: crate::records::AppliedRecord = serde_json::from_slice(&bytes).ok()?;
-    git::commit_of_revision(&record.revision)
+        .map_err(|e| e.to_string())?;
+    let Some((_, bytes, _)) = data.into_iter().next() else {
+        return Ok(None);
+    };
+    let record: crate::records::AppliedRecord = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("failed to parse the applied record: {e}"))?;
+    Ok(git::commit_of_revision(&record.revision))
 }
 
 /// Paths the tree watches named between two passes (bounded: past
