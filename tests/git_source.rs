@@ -507,6 +507,11 @@ fn a_git_daemon_that_goes_away_keeps_the_last_good_commit_and_is_caught_up_with(
     assert!(agent.healthy());
     assert_eq!(data(&h, "/app/db/url").as_deref(), Some("postgres://a"));
     assert_eq!(source(&agent)["applied"], Value::from(a.clone()));
+    // Not a manifest error: the commit in force is valid.
+    assert_eq!(
+        agent.status().map(|s| s["agent"]["manifestErrors"].clone()),
+        Some(Value::Array(Vec::new()))
+    );
 
     // It comes back: the agent catches up.
     let _daemon = Daemon::start(&repo, port);

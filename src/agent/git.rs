@@ -569,9 +569,8 @@ impl GitSource {
             }
             self.fetch_error = r.fetch_error.clone();
         }
-        if let Some(e) = &self.fetch_error {
-            errors.push(format!("git: {e}"));
-        }
+        // A failed fetch is not a manifest error (`zkstate_manifest_errors` stays about the
+        // commits): it is `source.error` and `zkstate_source_fetch_total{result="error"}`.
         if r.tip.is_some() {
             self.fetched = r.tip.clone();
         }
