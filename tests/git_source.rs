@@ -1438,3 +1438,71 @@ fn only_the_leader_polls_and_a_standby_follows_the_applied_record() {
         "and follows the record when it moves"
     );
 }
+
+#[test]
+fn config_keys_flags_and_sighup() {
+    let zk = common::zk();
+    let h = zk.connect_string();
+    let repo = Repo::new();
+    let logs = tempfile::tempdir().expect("tempdir");
+    let a = repo.commit(&tree("postgres://a"), None);
+
+    // `-f` and `--git` together, or a webhook secret without --git: exit 2, saying why.
+    let (code, _, err) = common::run(&h, &["agent", "-f", "x.yaml", "--git", &repo.file_url()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot be used together"), "{err}");
+    let (code, _, err) = common::run(&h, &["agent", "-f", "x.yaml", "--webhook-secret-file", "s"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("needs --git"), "{err}");
+    let (code, _, err) = common::run(&h, &["agent", "--git", "ftp://127.0.0.1/x"]);
+    assert_eq!(code, 2, "{err}");
+
+    // The config keys, `git-dir` relative to the config file; polling once an hour.
+    let config = logs.path().join("agent.yaml");
+    let port = free_port();
+    fs::write(
+        &config,
+        format!(
+            "zk: {h}\ngit: {}\ngit-ref: main\ngit-path: manifests\ngit-interval: 1h\n\
+             git-dir: clone\nlisten: 127.0.0.1:{port}\nhost-id: cfg\n",
+            repo.file_url()
+        ),
+    )
+    .expect("write config");
+    let log = logs.path().join("cfg.log");
+    let child = common::zkstate()
+        .arg("--config")
+        .arg(&config)
+        .arg("agent")
+        .env("RUST_LOG", "zkstate=debug")
+        .env_remove("ZKSTATE_ZK")
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("spawn zkstate agent");
+    let agent = Agent::adopt(child, log, port);
+    assert!(
+        wait_for(
+            || applied_revision(&h) == Some(format!("main@sha1:{a}")),
+            WAIT
+        ),
+        "applied from the config keys"
+    );
+    assert!(
+        logs.path().join("clone/repo").is_dir(),
+        "git-dir is relative to the config file"
+    );
+    assert!(wait_for(|| agent.is_leader(), WAIT));
+
+    // SIGHUP fetches at once (the interval is an hour).
+    let b = repo.commit(&tree("postgres://b"), None);
+    agent.signal(libc::SIGHUP);
+    assert!(
+        wait_for(
+            || applied_revision(&h) == Some(format!("main@sha1:{b}")),
+            WAIT
+        ),
+        "SIGHUP fetched"
+    );
+    assert_eq!(data(&h, "/app/db/url").as_deref(), Some("postgres://b"));
+}
