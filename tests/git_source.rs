@@ -1506,3 +1506,54 @@ fn config_keys_flags_and_sighup() {
     );
     assert_eq!(data(&h, "/app/db/url").as_deref(), Some("postgres://b"));
 }
+
+#[test]
+fn without_git_dir_the_clone_is_private_to_the_process_and_removed_at_stop() {
+    use std::os::unix::fs::PermissionsExt;
+    let zk = common::zk();
+    let h = zk.connect_string();
+    let repo = Repo::new();
+    let logs = tempfile::tempdir().expect("tempdir");
+    let tmp = logs.path().join("tmp");
+    fs::create_dir(&tmp).expect("mkdir");
+    let a = repo.commit(&tree("postgres://a"), None);
+    let port = free_port();
+    let log = logs.path().join("tmpdir.log");
+    let child = common::zkstate()
+        .args([
+            "--zk",
+            &h,
+            "agent",
+            "--git",
+            &repo.file_url(),
+            "--git-path",
+            "manifests",
+        ])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("TMPDIR", &tmp)
+        .env_remove("STATE_DIRECTORY")
+        .env_remove("ZKSTATE_ZK")
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("spawn zkstate agent");
+    let mut agent = Agent::adopt(child, log, port);
+    assert!(wait_for(
+        || applied_revision(&h) == Some(format!("main@sha1:{a}")),
+        WAIT
+    ));
+    let clone = tmp.join(format!("zkstate-git-{}", agent.pid()));
+    assert!(
+        clone.join("repo").is_dir(),
+        "the clone is in {}",
+        clone.display()
+    );
+    let mode = fs::metadata(&clone)
+        .expect("clone dir")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "only this user may read it: {mode:o}");
+    agent.signal(libc::SIGTERM);
+    assert_eq!(agent.wait_exit(WAIT), Some(0));
+    assert!(!clone.exists(), "removed at stop");
+}

@@ -41,6 +41,8 @@ pub struct GitSettings {
     pub allow_rewrite: bool,
     /// `--git-dir`: where the clone and the materialised trees live.
     pub dir: PathBuf,
+    /// `dir` is this process's own (the default outside systemd): removed when the agent stops.
+    pub remove_dir: bool,
     /// `--git-token-file`'s content: HTTP(S) basic auth, the URL's user name (or `git`) and
     /// this token as the password.
     pub token: Option<String>,
@@ -456,6 +458,12 @@ pub struct GitSource {
 impl Drop for GitSource {
     fn drop(&mut self) {
         self.timer.abort();
+        if self.settings.remove_dir
+            && let Err(e) = std::fs::remove_dir_all(&self.settings.dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(dir = %self.settings.dir.display(), error = %e, "failed to remove the clone");
+        }
     }
 }
 

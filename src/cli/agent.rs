@@ -410,8 +410,8 @@ fn resolve_git(
             Some((f, e)) => as_bool(&e.value).ok_or_else(|| f.bad(e, "true or false"))?,
             None => false,
         };
-    let dir = match path("git-dir", &args.git_dir)? {
-        Some(d) => d,
+    let (dir, remove_dir) = match path("git-dir", &args.git_dir)? {
+        Some(d) => (d, false),
         None => default_git_dir(),
     };
     let webhook_secret = match path("webhook-secret-file", &args.webhook_secret_file)? {
@@ -446,6 +446,7 @@ fn resolve_git(
         None => None,
     };
     Ok(Some(agent::git::GitSettings {
+        remove_dir,
         token,
         ssh_key: path("git-ssh-key", &args.git_ssh_key)?,
         known_hosts: path("git-known-hosts", &args.git_known_hosts)?,
@@ -460,9 +461,9 @@ fn resolve_git(
     }))
 }
 
-/// `$STATE_DIRECTORY/git` under systemd's `StateDirectory=`, otherwise a directory of this
-/// process under the temp dir.
-fn default_git_dir() -> PathBuf {
+/// `$STATE_DIRECTORY/git` under systemd's `StateDirectory=` (kept), otherwise a directory of
+/// this process under the temp dir (removed when the agent stops: true).
+fn default_git_dir() -> (PathBuf, bool) {
     match std::env::var_os("STATE_DIRECTORY") {
         Some(d) if !d.is_empty() => {
             // systemd lists several directories separated by ':' when the unit names several.
@@ -472,8 +473,11 @@ fn default_git_dir() -> PathBuf {
                 .next()
                 .unwrap_or_default()
                 .to_owned();
-            PathBuf::from(first).join("git")
+            (PathBuf::from(first).join("git"), false)
         }
-        _ => std::env::temp_dir().join(format!("zkstate-git-{}", std::process::id())),
+        _ => (
+            std::env::temp_dir().join(format!("zkstate-git-{}", std::process::id())),
+            true,
+        ),
     }
 }
