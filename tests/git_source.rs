@@ -1557,3 +1557,45 @@ fn without_git_dir_the_clone_is_private_to_the_process_and_removed_at_stop() {
     assert_eq!(agent.wait_exit(WAIT), Some(0));
     assert!(!clone.exists(), "removed at stop");
 }
+
+#[test]
+fn kill_9_between_fetch_and_apply_leaves_no_partial_state() {
+    let zk = common::zk();
+    let h = zk.connect_string();
+    let repo = Repo::new();
+    let logs = tempfile::tempdir().expect("tempdir");
+    let mut values = std::collections::BTreeMap::new();
+    let first = repo.commit(&tree("postgres://0"), None);
+    values.insert(first, "postgres://0".to_owned());
+    // The same --git-dir across kills: a restarted agent reuses what the killed one left.
+    let mut agent = start_agent(&h, &repo.file_url(), logs.path(), "host-k", &[]);
+    for round in 1..=4u64 {
+        let value = format!("postgres://{round}");
+        let commit = repo.commit(&tree(&value), None);
+        values.insert(commit.clone(), value.clone());
+        // Somewhere in fetch, checkout, load or apply (the poll is 300ms).
+        std::thread::sleep(Duration::from_millis(round * 97 % 400));
+        agent.signal(libc::SIGKILL);
+        let _ = agent.wait_exit(WAIT);
+        // Whatever landed is whole: the data is the value of the commit the record names.
+        if let Some(rev) = applied_revision(&h) {
+            let id = rev.rsplit("@sha1:").next().expect("commit id").to_owned();
+            assert_eq!(
+                data(&h, "/app/db/url").as_ref(),
+                values.get(&id),
+                "round {round}: the record names {id}"
+            );
+        }
+        drop(agent);
+        agent = start_agent(&h, &repo.file_url(), logs.path(), "host-k", &[]);
+        assert!(
+            wait_for(
+                || applied_revision(&h) == Some(format!("main@sha1:{commit}")),
+                WAIT
+            ),
+            "round {round}: the restarted agent applies the pushed commit: {}",
+            source(&agent)
+        );
+        assert_eq!(data(&h, "/app/db/url"), Some(value));
+    }
+}
