@@ -3,6 +3,9 @@
 //! A reload that fails (a half-written file, a YAML error, an unset variable, an empty set)
 //! never replaces the last good set: it stays in force, and the errors are kept for logs,
 //! `/status` and `zkstate_manifest_errors` until a good set is on disk again.
+//!
+//! With `--git` the set comes from a Git commit instead ([`super::git`]): the same rule holds
+//! for an invalid, unverified or rewritten commit.
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +15,7 @@ use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::Reason;
+use super::git::GitSource;
 use crate::manifest::{self, LoadOptions, LoadedSet};
 
 /// The last good manifest set and the errors of the newest one on disk.
@@ -20,6 +24,8 @@ pub struct ManifestSource {
     options: LoadOptions,
     pub current: Option<Arc<LoadedSet>>,
     pub errors: Vec<String>,
+    /// `--git`: the set comes from the commits of this source, not from `files`.
+    pub git: Option<GitSource>,
 }
 
 impl ManifestSource {
@@ -29,7 +35,50 @@ impl ManifestSource {
             options,
             current: None,
             errors: Vec::new(),
+            git: None,
         }
+    }
+
+    /// A source following Git (docs/contract.md §4a) instead of files.
+    pub fn from_git(git: GitSource, options: LoadOptions) -> Self {
+        ManifestSource {
+            git: Some(git),
+            ..ManifestSource::new(Vec::new(), options)
+        }
+    }
+
+    /// Git: fetches when `fetch` (or when no commit is in force yet) and takes the fetched
+    /// commit if it is valid, verified and descends from `base` (the applied record's commit).
+    /// Returns true when a new set took effect. Without Git: [`Self::reload`].
+    /// `follow_record` (a standby): take the applied record's commit rather than REF's tip.
+    pub async fn refresh(
+        &mut self,
+        fetch: bool,
+        base: Option<String>,
+        follow_record: bool,
+    ) -> bool {
+        let Some(git) = self.git.as_mut() else {
+            return self.reload().await;
+        };
+        let fetch = fetch || git.applied.is_none();
+        match git.sync(fetch, base, follow_record, &mut self.errors).await {
+            Some(set) => {
+                tracing::info!(digest = %set.digest, documents = set.documents.len(), "manifest set loaded");
+                self.current = Some(Arc::new(set));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The revision an apply of the set in force records (`<ref>@sha1:<id>` with Git).
+    pub fn revision(&self) -> Option<String> {
+        self.git.as_ref().and_then(GitSource::revision)
+    }
+
+    /// Why the leader must not apply the set in force (its commit is no longer verified).
+    pub fn hold(&self) -> Option<String> {
+        self.git.as_ref().and_then(|g| g.revoked.clone())
     }
 
     pub fn set_files(&mut self, files: Vec<PathBuf>) {

@@ -30,11 +30,13 @@
 //!   session timeout), then the lock is released and the session closed, so ephemeral nodes
 //!   vanish at once.
 pub mod calls;
+pub mod git;
 pub mod host;
 pub mod manifests;
 pub mod reload;
 mod report;
 pub mod signals;
+pub mod webhook;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -75,6 +77,8 @@ use crate::zk::watch::{TreeWatches, WatchSet, watch};
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub files: Vec<PathBuf>,
+    /// `--git`: follow a Git repository instead of `files` (docs/contract.md §4a).
+    pub git: Option<git::GitSettings>,
     pub connect: ConnectOptions,
     /// Engine options (state paths, max deletes, identifier = host id, ...).
     pub pass: PassOptions,
@@ -117,6 +121,10 @@ pub enum Reason {
     Check,
     /// Retrying after a failed pass.
     Retry,
+    /// `--git`: the poll timer (or its backoff after a failed fetch).
+    Git,
+    /// `--git`: a signed `POST /hooks/git`.
+    Hook,
 }
 
 impl Reason {
@@ -132,6 +140,8 @@ impl Reason {
             Reason::Standby => "standby",
             Reason::Check => "check",
             Reason::Retry => "retry",
+            Reason::Git => "git",
+            Reason::Hook => "hook",
         }
     }
 
@@ -139,14 +149,31 @@ impl Reason {
     /// (start, reconnect, a new leader, the resync, a reload, a retry) reads the tree in full
     /// (docs/agent.md, "The live cache").
     fn trusts_cache(&self) -> bool {
-        matches!(self, Reason::Tree(_) | Reason::Files | Reason::Check)
+        matches!(
+            self,
+            Reason::Tree(_) | Reason::Files | Reason::Check | Reason::Git | Reason::Hook
+        )
     }
 
     /// Reasons that re-read the manifest files.
     fn reloads(&self) -> bool {
         matches!(
             self,
-            Reason::Start | Reason::Files | Reason::Reload | Reason::Resync | Reason::Retry
+            Reason::Start
+                | Reason::Files
+                | Reason::Reload
+                | Reason::Resync
+                | Reason::Retry
+                | Reason::Git
+                | Reason::Hook
+        )
+    }
+
+    /// Reasons that fetch from Git (`--git`); the others re-check what was fetched last.
+    fn fetches(&self) -> bool {
+        matches!(
+            self,
+            Reason::Start | Reason::Reload | Reason::Git | Reason::Hook
         )
     }
 }
@@ -258,8 +285,9 @@ pub async fn run(settings: Settings, mut controls: Controls) -> Result<(), Agent
     health.beat();
     let view = Arc::new(Mutex::new(StatusView::default()));
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
-    let http = serve_http(&settings, &metrics, &health, &view, http_stop_rx).await?;
     let (trig_tx, mut trig_rx) = mpsc::unbounded_channel::<Reason>();
+    let hook = git_hook(&settings, &metrics, &trig_tx);
+    let http = serve_http(&settings, &metrics, &health, &view, hook, http_stop_rx).await?;
     let (tree_tx, mut tree_rx) = mpsc::unbounded_channel::<String>();
     let (sess_tx, mut sess_rx) = mpsc::unbounded_channel::<(u64, SessionEvent)>();
     let mut l = AgentLoop::new(settings, metrics, health, view, trig_tx, tree_tx, sess_tx)?;
@@ -322,6 +350,7 @@ async fn serve_http(
     metrics: &Arc<Metrics>,
     health: &Arc<Health>,
     view: &Arc<Mutex<StatusView>>,
+    hook: Option<crate::telemetry::http::Hook>,
     stop: watch::Receiver<bool>,
 ) -> Result<Option<JoinHandle<()>>, AgentError> {
     let Some(addr) = settings.listen else {
@@ -336,6 +365,7 @@ async fn serve_http(
         metrics: metrics.clone(),
         health: health.clone(),
         status: status_source(view.clone(), metrics.clone()),
+        hook,
     };
     let mut stop = stop;
     Ok(Some(tokio::spawn(async move {
@@ -346,6 +376,29 @@ async fn serve_http(
             tracing::error!(error = %e, "HTTP server failed");
         }
     })))
+}
+
+/// `POST /hooks/git` with `--webhook-secret-file` (docs/contract.md §4a): 401 unless signed
+/// with the secret; signed: 202, and the leader fetches at once (a standby does nothing else).
+fn git_hook(
+    settings: &Settings,
+    metrics: &Arc<Metrics>,
+    triggers: &mpsc::UnboundedSender<Reason>,
+) -> Option<crate::telemetry::http::Hook> {
+    let secret = settings.git.as_ref()?.webhook_secret.clone()?;
+    let metrics = metrics.clone();
+    let triggers = triggers.clone();
+    Some(Arc::new(move |headers, body| {
+        if !webhook::is_signed(&secret, headers, body) {
+            tracing::warn!("POST /hooks/git without a valid signature; nothing fetched");
+            return 401;
+        }
+        if metrics.leader.get() == 1 {
+            tracing::info!("POST /hooks/git: fetching");
+            let _ = triggers.send(Reason::Hook);
+        }
+        202
+    }))
 }
 
 /// The agent's state between events; each handler owns one concern.
@@ -396,12 +449,20 @@ impl AgentLoop {
     ) -> Result<Self, AgentError> {
         let load_options = LoadOptions {
             state_path: settings.pass.state.root.clone(),
+            ..LoadOptions::default()
         };
         let files_watch =
             manifests::watch_files(&settings.files, settings.debounce, trig_tx.clone())
                 .map_err(AgentError::Watch)?;
+        let manifests = match &settings.git {
+            Some(g) => ManifestSource::from_git(
+                git::GitSource::new(g.clone(), load_options.clone(), trig_tx.clone()),
+                load_options,
+            ),
+            None => ManifestSource::new(settings.files.clone(), load_options),
+        };
         let ctx = Some(Box::new(PassCtx {
-            manifests: ManifestSource::new(settings.files.clone(), load_options),
+            manifests,
             keeper: HostKeeper::new(settings.host_id.clone(), settings.hooks, trig_tx.clone()),
             host: HostDesired::default(),
             cache: None,
@@ -963,7 +1024,28 @@ async fn pass(
     };
     if reasons.iter().any(Reason::reloads) || ctx.manifests.current.is_none() {
         let before = ctx.manifests.current.as_ref().map(|s| s.digest.clone());
-        ctx.manifests.reload().await;
+        // Git: the applied record names the commit a new one must descend from. When it cannot
+        // be read, no new commit is taken (the rewrite check must not fail open).
+        let base = match ctx.manifests.git {
+            Some(_) => applied_commit(&session, &opts).await,
+            None => Ok(None),
+        };
+        match base {
+            Ok(base) => {
+                // Only the leader polls; a standby fetches when the applied record moves past
+                // the commit it holds, and takes that commit (docs/contract.md §4a).
+                let fetch = match (&leader, ctx.manifests.git.as_ref()) {
+                    (Some(_), _) => reasons.iter().any(Reason::fetches),
+                    (None, Some(g)) => base.is_some() && base != g.applied,
+                    (None, None) => false,
+                };
+                ctx.manifests.refresh(fetch, base, leader.is_none()).await;
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                "failed to read the applied record; no new Git commit is taken this pass"
+            ),
+        }
         let after = ctx.manifests.current.as_ref().map(|s| s.digest.clone());
         if (before != after || ctx.host == HostDesired::default())
             && let Some(set) = &ctx.manifests.current
@@ -972,6 +1054,17 @@ async fn pass(
         }
     }
     report.manifest_errors = ctx.manifests.errors.clone();
+    report.git = ctx.manifests.git.as_ref().map(git::GitSource::status);
+    report.git_fetches = ctx.manifests.git.as_ref().map(|g| {
+        let at = g
+            .last_fetch
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+        (g.fetch_counts, at.map(|d| d.as_secs_f64()))
+    });
+    let mut opts = opts;
+    if let Some(revision) = ctx.manifests.revision() {
+        opts.revision = Some(revision);
+    }
     let Some(set) = ctx.manifests.current.clone() else {
         report.result = PassResult::NoManifests;
         report.error = Some("no valid manifest set yet".into());
@@ -999,6 +1092,13 @@ async fn pass(
         finish(&report, started);
         return (ctx, report);
     };
+    // Git: the commit in force lost its signer; nothing is applied until a verified one comes.
+    if let Some(why) = ctx.manifests.hold() {
+        report.error = Some(why);
+        report.result = PassResult::Refused;
+        finish(&report, started);
+        return (ctx, report);
+    }
     // Drift of declared data alone (the usual out-of-band `set`) is reverted from the paths the
     // watch events name, without reading the whole tree (docs/agent.md, "How a pass is
     // triggered"); anything else, or any doubt, falls through to the full pass.
@@ -1020,7 +1120,6 @@ async fn pass(
             Err(e) => tracing::debug!(error = %e, "targeted revert failed; full pass"),
         }
     }
-    let mut opts = opts;
     let trust = reasons.iter().all(Reason::trusts_cache);
     let result = if observe {
         opts.planner.observe_all = true;
@@ -1084,6 +1183,24 @@ async fn pass(
     read_queue_depths(&mut report, &session, &set.state, &opts).await;
     finish(&report, started);
     (ctx, report)
+}
+
+/// The commit the applied record names (`<ref>@sha1:<id>`); `None` without a record or when
+/// its revision is not a Git one (e.g. after `-f`).
+///
+/// # Errors
+/// The record cannot be read or parsed.
+async fn applied_commit(session: &Session, opts: &PassOptions) -> Result<Option<String>, String> {
+    let data = session
+        .child_data(&opts.state.root, &["applied".to_owned()])
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some((_, bytes, _)) = data.into_iter().next() else {
+        return Ok(None);
+    };
+    let record: crate::records::AppliedRecord = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("failed to parse the applied record: {e}"))?;
+    Ok(git::commit_of_revision(&record.revision))
 }
 
 /// Paths the tree watches named between two passes (bounded: past

@@ -79,6 +79,11 @@ pub(super) struct PassSummary {
     pub(super) source: Option<&'static str>,
     /// Nodes the live cache holds after the pass.
     pub(super) cache_nodes: usize,
+    /// `--git`: the source's status (docs/contract.md §4a).
+    pub(super) git: Option<serde_json::Value>,
+    /// `--git`: fetches since start by result (`ok`, `error`, `rejected`) and the last
+    /// fetch's Unix time.
+    pub(super) git_fetches: Option<([u64; 3], Option<f64>)>,
 }
 
 /// What `/status` needs between passes.
@@ -196,6 +201,20 @@ pub(super) fn record(metrics: &Metrics, report: &PassSummary) {
             .inc();
     }
     metrics.cache_nodes.set(report.cache_nodes as i64);
+    if let Some((counts, last)) = &report.git_fetches {
+        for (result, n) in ["ok", "error", "rejected"].into_iter().zip(counts) {
+            let c = metrics.source_fetch_total.get_or_create(&ResultLabel {
+                result: result.to_owned(),
+            });
+            let seen = c.get();
+            if *n > seen {
+                c.inc_by(n - seen);
+            }
+        }
+        if let Some(t) = last {
+            metrics.source_last_fetch_timestamp.set(*t);
+        }
+    }
     for (queue, depth) in &report.queues {
         metrics
             .queue_depth
@@ -254,6 +273,7 @@ pub(super) fn update_view(
         "manifestErrors": report.manifest_errors,
         "registered": host.registered,
         "elected": host.elected,
+        "git": report.git,
     });
 }
 
@@ -290,6 +310,10 @@ pub(super) fn status_source(view: Arc<Mutex<StatusView>>, metrics: Arc<Metrics>)
             record_queues(&metrics, &report);
             let mut v = serde_json::to_value(&report).map_err(|e| e.to_string())?;
             if let Some(obj) = v.as_object_mut() {
+                // docs/contract.md §4a: `source` at the top, the same as `agent.git`.
+                if let Some(git) = agent.get("git").filter(|g| !g.is_null()) {
+                    obj.insert("source".into(), git.clone());
+                }
                 obj.insert("agent".into(), agent);
             }
             Ok(v)

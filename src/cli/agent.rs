@@ -54,6 +54,42 @@ pub struct AgentArgs {
     /// 1048575].
     #[arg(long)]
     pub max_request_bytes: Option<usize>,
+    /// Follow this Git repository instead of -f (https://, http://, ssh://, git://, file://;
+    /// docs/contract.md §4a).
+    #[arg(long, value_name = "URL")]
+    pub git: Option<String>,
+    /// The branch, tag (refs/tags/...) or commit id to follow [default: main].
+    #[arg(long, value_name = "REF")]
+    pub git_ref: Option<String>,
+    /// The manifest directory inside the repository [default: its root].
+    #[arg(long, value_name = "DIR")]
+    pub git_path: Option<PathBuf>,
+    /// How often the leader fetches [default: 60s].
+    #[arg(long, value_name = "DUR")]
+    pub git_interval: Option<humantime::Duration>,
+    /// Apply only commits with an SSH signature by a key in this allowed-signers file.
+    #[arg(long, value_name = "FILE")]
+    pub git_verify: Option<PathBuf>,
+    /// Apply a commit that does not descend from the applied one (a force-push, a rollback).
+    #[arg(long)]
+    pub git_allow_rewrite: bool,
+    /// Where the clone lives [default: $STATE_DIRECTORY/git, else a directory in the temp dir].
+    #[arg(long, value_name = "DIR")]
+    pub git_dir: Option<PathBuf>,
+    /// A file holding the token for https:// (basic auth: the URL's user name or `git`, and
+    /// the token as the password).
+    #[arg(long, value_name = "FILE")]
+    pub git_token_file: Option<PathBuf>,
+    /// The private key for ssh:// URLs (a deploy key).
+    #[arg(long, value_name = "FILE")]
+    pub git_ssh_key: Option<PathBuf>,
+    /// The known_hosts file for ssh:// URLs (only its keys are trusted).
+    #[arg(long, value_name = "FILE")]
+    pub git_known_hosts: Option<PathBuf>,
+    /// Enable POST /hooks/git on --listen, signed with the secret in this file (GitHub
+    /// X-Hub-Signature-256 or GitLab X-Gitlab-Token).
+    #[arg(long, value_name = "FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
 }
 
 pub fn run(args: &AgentArgs, global: &GlobalArgs) -> Exit {
@@ -180,10 +216,17 @@ pub fn resolve(args: &AgentArgs, global: &GlobalArgs) -> Result<Settings, Exit> 
             None => Vec::new(),
         }
     };
-    if files.is_empty() {
+    let git = resolve_git(args, file.as_ref())?;
+    if git.is_some() && !files.is_empty() {
         return Err(fail(
             Exit::Trouble,
-            "no manifests given: pass -f PATH (repeatable) or `files:` in --config",
+            "-f (or `files:`) and --git (or `git:`) cannot be used together",
+        ));
+    }
+    if files.is_empty() && git.is_none() {
+        return Err(fail(
+            Exit::Trouble,
+            "no manifests given: pass -f PATH (repeatable), `files:` in --config, or --git URL",
         ));
     }
     let listen = match string("listen", &args.listen)? {
@@ -250,6 +293,7 @@ pub fn resolve(args: &AgentArgs, global: &GlobalArgs) -> Result<Settings, Exit> 
     pass.planner.prune_removed = prune_removed;
     Ok(Settings {
         files,
+        git,
         connect,
         pass,
         observe: flag_or_bool("observe", args.observe)?,
@@ -271,4 +315,169 @@ fn relative_to_config(file: &ConfigFile, p: String) -> PathBuf {
         return p;
     }
     file.path.parent().map(|d| d.join(&p)).unwrap_or(p)
+}
+
+/// The `--git*` flags over their config keys (docs/contract.md §4a); `None` without `--git`.
+fn resolve_git(
+    args: &AgentArgs,
+    file: Option<&ConfigFile>,
+) -> Result<Option<agent::git::GitSettings>, Exit> {
+    let get = |key: &str| file.and_then(|f| f.get(key).map(|e| (f, e)));
+    let string = |key: &str, flag: &Option<String>| -> Result<Option<String>, Exit> {
+        if flag.is_some() {
+            return Ok(flag.clone());
+        }
+        match get(key) {
+            Some((f, e)) => as_string(&e.value)
+                .map(Some)
+                .ok_or_else(|| f.bad(e, "a string")),
+            None => Ok(None),
+        }
+    };
+    let path = |key: &str, flag: &Option<PathBuf>| -> Result<Option<PathBuf>, Exit> {
+        if flag.is_some() {
+            return Ok(flag.clone());
+        }
+        match get(key) {
+            Some((f, e)) => f.path_value(e).map(Some),
+            None => Ok(None),
+        }
+    };
+    let Some(url) = string("git", &args.git)? else {
+        if args.webhook_secret_file.is_some() || get("webhook-secret-file").is_some() {
+            return Err(fail(
+                Exit::Trouble,
+                "--webhook-secret-file needs --git: the webhook triggers a Git fetch",
+            ));
+        }
+        return Ok(None);
+    };
+    let url = url.trim().to_owned();
+    let redacted = agent::git::redact_url(&url);
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("file" | "git" | "ssh" | "http" | "https") => {}
+        _ => {
+            return Err(fail(
+                Exit::Trouble,
+                format!(
+                    "--git {redacted}: expected an https://, http://, ssh://, git:// or file:// URL"
+                ),
+            ));
+        }
+    }
+    let reference = string("git-ref", &args.git_ref)?.unwrap_or_else(|| "main".into());
+    if reference.trim().is_empty() || reference.contains(char::is_whitespace) {
+        return Err(fail(
+            Exit::Trouble,
+            "--git-ref must be a branch, tag or commit id",
+        ));
+    }
+    let git_path = match &args.git_path {
+        Some(p) => p.clone(),
+        None => match get("git-path") {
+            Some((f, e)) => PathBuf::from(as_string(&e.value).ok_or_else(|| f.bad(e, "a path"))?),
+            None => PathBuf::new(),
+        },
+    };
+    if git_path.is_absolute()
+        || git_path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(fail(
+            Exit::Trouble,
+            format!(
+                "--git-path {}: must be a directory inside the repository",
+                git_path.display()
+            ),
+        ));
+    }
+    let interval: Duration = match args.git_interval {
+        Some(d) => d.into(),
+        None => match get("git-interval") {
+            Some((f, e)) => as_string(&e.value)
+                .and_then(|s| humantime::parse_duration(&s).ok())
+                .ok_or_else(|| f.bad(e, "a duration like 60s"))?,
+            None => Duration::from_secs(60),
+        },
+    };
+    if interval < Duration::from_millis(100) {
+        return Err(fail(Exit::Trouble, "--git-interval must be at least 100ms"));
+    }
+    let allow_rewrite = args.git_allow_rewrite
+        || match get("git-allow-rewrite") {
+            Some((f, e)) => as_bool(&e.value).ok_or_else(|| f.bad(e, "true or false"))?,
+            None => false,
+        };
+    let (dir, remove_dir) = match path("git-dir", &args.git_dir)? {
+        Some(d) => (d, false),
+        None => default_git_dir(),
+    };
+    let webhook_secret = match path("webhook-secret-file", &args.webhook_secret_file)? {
+        Some(p) => {
+            let secret = std::fs::read_to_string(&p).map_err(|e| {
+                fail(
+                    Exit::Trouble,
+                    format!("failed to read --webhook-secret-file {}: {e}", p.display()),
+                )
+            })?;
+            let secret = secret.trim_end().to_owned();
+            if secret.is_empty() {
+                return Err(fail(
+                    Exit::Trouble,
+                    format!("--webhook-secret-file {} is empty", p.display()),
+                ));
+            }
+            Some(secret)
+        }
+        None => None,
+    };
+    let token = match path("git-token-file", &args.git_token_file)? {
+        Some(p) => {
+            let t = std::fs::read_to_string(&p).map_err(|e| {
+                fail(
+                    Exit::Trouble,
+                    format!("failed to read --git-token-file {}: {e}", p.display()),
+                )
+            })?;
+            Some(t.trim_end().to_owned()).filter(|t| !t.is_empty())
+        }
+        None => None,
+    };
+    Ok(Some(agent::git::GitSettings {
+        remove_dir,
+        token,
+        ssh_key: path("git-ssh-key", &args.git_ssh_key)?,
+        known_hosts: path("git-known-hosts", &args.git_known_hosts)?,
+        webhook_secret,
+        url,
+        reference,
+        path: git_path,
+        interval,
+        verify: path("git-verify", &args.git_verify)?,
+        allow_rewrite,
+        dir,
+    }))
+}
+
+/// `$STATE_DIRECTORY/git` under systemd's `StateDirectory=` (kept), otherwise a directory of
+/// this process under the temp dir (removed when the agent stops: true).
+fn default_git_dir() -> (PathBuf, bool) {
+    match std::env::var_os("STATE_DIRECTORY") {
+        Some(d) if !d.is_empty() => {
+            // systemd lists several directories separated by ':' when the unit names several.
+            let first = d
+                .to_string_lossy()
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            (PathBuf::from(first).join("git"), false)
+        }
+        _ => (
+            std::env::temp_dir().join(format!("zkstate-git-{}", std::process::id())),
+            true,
+        ),
+    }
 }

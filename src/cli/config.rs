@@ -3,7 +3,9 @@
 //! `tls-cert`, `tls-key`, `sasl`, `sasl-principal`, `keytab`, `sasl-service` (files relative
 //! to the config file), and the agent's own keys: `files`, `listen`,
 //! `observe`, `resync-interval`, `host-id`, `lock-format`, `prune-removed`, `max-deletes`,
-//! `debounce`, `allow-split`, `max-request-bytes`). Flags and their environment variables win
+//! `debounce`, `allow-split`, `max-request-bytes`, and the Git source's `git`, `git-ref`,
+//! `git-path`, `git-interval`, `git-verify`, `git-allow-rewrite`, `git-dir`,
+//! `git-token-file`, `git-ssh-key`, `git-known-hosts`, `webhook-secret-file`). Flags and their environment variables win
 //! over it. A key that is none of these is an error naming the file and line (a typo must never
 //! be silently ignored); keys another command uses are accepted and ignored.
 use std::path::Path;
@@ -30,7 +32,7 @@ const GLOBAL_KEYS: [&str; 13] = [
     "sasl-service",
 ];
 /// Keys only the agent reads.
-pub const AGENT_KEYS: [&str; 11] = [
+pub const AGENT_KEYS: [&str; 22] = [
     "files",
     "listen",
     "observe",
@@ -42,6 +44,17 @@ pub const AGENT_KEYS: [&str; 11] = [
     "debounce",
     "allow-split",
     "max-request-bytes",
+    "git",
+    "git-ref",
+    "git-path",
+    "git-interval",
+    "git-verify",
+    "git-allow-rewrite",
+    "git-dir",
+    "webhook-secret-file",
+    "git-ssh-key",
+    "git-known-hosts",
+    "git-token-file",
 ];
 
 /// One `key: value` of the config file, with its line (1-based).

@@ -6,6 +6,11 @@
 //! environment, not run, unless `--run-hooks` (docs/contract.md §2). Ctrl-C or SIGTERM cancel the token; the
 //! agent stops (lock released, session closed), the server is stopped and its data removed. Exit 0
 //! after Ctrl-C, 2 if ZooKeeper cannot start.
+//!
+//! `zkstate dev --git URL` runs the agent following that repository instead (docs/agent.md,
+//! "Following Git"), fetching every 2s; `--git .` is the current branch of the repository in
+//! the working directory, so committing an edit shows the whole loop. The clone goes to a temp
+//! dir removed at the end.
 use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
@@ -68,7 +73,9 @@ pub fn run(args: &DevArgs, global: &GlobalArgs) -> Exit {
 fn apply_args(args: &DevArgs) -> ApplyArgs {
     ApplyArgs {
         plan: PlanArgs {
-            files: args.files.clone(),
+            files: super::FilesArgs {
+                files: args.files.clone(),
+            },
             output: PlanOutput::Text,
             prune_removed: false,
         },
@@ -108,6 +115,11 @@ async fn pass(
 
 /// Applies, shows the status, then re-applies every `--resync-interval` until `shutdown`.
 async fn reconcile_loop(args: &DevArgs, global: &GlobalArgs, shutdown: &CancellationToken) {
+    if args.git.is_some() {
+        // The agent's first pass applies the commit and reports it.
+        run_agent(args, global, shutdown).await;
+        return;
+    }
     let apply = apply_args(args);
     let mut engine = match engine(global, String::new()).await {
         Ok(e) => e,
@@ -128,7 +140,7 @@ async fn reconcile_loop(args: &DevArgs, global: &GlobalArgs, shutdown: &Cancella
         );
     }
     println!();
-    if let Ok(m) = load_manifests(&args.files.files, global) {
+    if let Ok(m) = load_manifests(&args.files, global) {
         match engine.status(Some(&m.desired)).await {
             Ok(report) => print!("{}", super::status::text(&report)),
             Err(e) => {
@@ -145,8 +157,41 @@ async fn run_agent(args: &DevArgs, global: &GlobalArgs, shutdown: &CancellationT
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or(9464);
+    let git = match args.git.as_deref().map(local_git).transpose() {
+        Ok(g) => g,
+        Err(e) => {
+            let _ = fail(Exit::Trouble, e);
+            shutdown.cancelled().await;
+            return;
+        }
+    };
+    let clone = match git.as_ref().map(|_| tempfile::tempdir()).transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = fail(Exit::Trouble, format!("failed to create a temp dir: {e}"));
+            shutdown.cancelled().await;
+            return;
+        }
+    };
+    if let Some((url, branch)) = &git {
+        println!(
+            "Following {url} (ref {}) every 2s",
+            args.git_ref
+                .as_deref()
+                .or(branch.as_deref())
+                .unwrap_or("main")
+        );
+    }
     let agent_args = super::agent::AgentArgs {
-        files: args.files.files.clone(),
+        files: args.files.clone(),
+        git: git.as_ref().map(|(url, _)| url.clone()),
+        git_ref: args
+            .git_ref
+            .clone()
+            .or_else(|| git.as_ref().and_then(|(_, b)| b.clone())),
+        git_path: args.git_path.clone(),
+        git_interval: git.as_ref().map(|_| Duration::from_secs(2).into()),
+        git_dir: clone.as_ref().map(|d| d.path().to_path_buf()),
         listen: Some(format!("127.0.0.1:{port}")),
         resync_interval: Some(args.resync_interval),
         host_id: Some("dev".into()),
@@ -184,4 +229,25 @@ async fn run_agent(args: &DevArgs, global: &GlobalArgs, shutdown: &CancellationT
         let _ = fail(Exit::Trouble, e);
         shutdown.cancelled().await;
     }
+}
+
+/// `--git`: a URL as given (branch: none), or a local path (`.`): `file://` of its repository's
+/// work tree and its current branch.
+fn local_git(given: &str) -> Result<(String, Option<String>), String> {
+    if given.contains("://") {
+        return Ok((given.to_owned(), None));
+    }
+    let repo = gix::discover(given)
+        .map_err(|e| format!("--git {given}: not inside a Git repository: {e}"))?;
+    let dir = repo
+        .workdir()
+        .unwrap_or_else(|| repo.git_dir())
+        .to_path_buf();
+    let dir = std::path::absolute(&dir).map_err(|e| format!("--git {given}: {e}"))?;
+    let branch = repo
+        .head_name()
+        .ok()
+        .flatten()
+        .map(|n| n.shorten().to_string());
+    Ok((format!("file://{}", dir.display()), branch))
 }

@@ -192,7 +192,7 @@ pub enum Command {
     /// Quick start: a throwaway local ZooKeeper, the manifests applied and kept in sync.
     Dev(DevArgs),
     /// The long-running reconciler: leader lock, watches, self-heal, host registrations.
-    Agent(agent::AgentArgs),
+    Agent(Box<agent::AgentArgs>),
     /// Print a shell completion script (`bash`, `zsh` or `fish`).
     Completions(CompletionsArgs),
     /// Write man pages (zkstate.1 and one per subcommand) into a directory.
@@ -219,8 +219,25 @@ pub struct ManArgs {
 /// `dev` flags.
 #[derive(Debug, Clone, Args)]
 pub struct DevArgs {
-    #[command(flatten)]
-    pub files: FilesArgs,
+    /// Manifest file or directory (repeatable).
+    #[arg(
+        short = 'f',
+        long = "file",
+        required_unless_present = "git",
+        conflicts_with = "git"
+    )]
+    pub files: Vec<PathBuf>,
+    /// Follow a Git repository instead (docs/agent.md, "Following Git"); `.` (or a local
+    /// path) is the current branch of the repository there.
+    #[arg(long, value_name = "URL")]
+    pub git: Option<String>,
+    /// With --git: the branch, tag or commit id [default: the current branch for a local
+    /// path, else main].
+    #[arg(long, value_name = "REF", requires = "git")]
+    pub git_ref: Option<String>,
+    /// With --git: the manifest directory inside the repository [default: its root].
+    #[arg(long, value_name = "DIR", requires = "git")]
+    pub git_path: Option<PathBuf>,
     /// How often to re-apply the manifests.
     #[arg(long, default_value = "10s")]
     pub resync_interval: humantime::Duration,

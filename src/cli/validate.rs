@@ -44,7 +44,10 @@ pub fn load_reporting(files: &[PathBuf], global: &GlobalArgs) -> Result<LoadedSe
             return Err(Exit::Trouble);
         }
     };
-    let options = LoadOptions { state_path };
+    let options = LoadOptions {
+        state_path,
+        ..LoadOptions::default()
+    };
     manifest::load(files, &manifest::process_env, &options).map_err(|diags| {
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "{diags}");

@@ -311,6 +311,7 @@ fn path_rules() {
     ]);
     let options = LoadOptions {
         state_path: p("/ops/zkstate"),
+        ..LoadOptions::default()
     };
     assert_eq!(
         set.load_with(&options).unwrap_err(),

@@ -1,7 +1,8 @@
 //! The agent's HTTP endpoints on `--listen` (docs/contract.md §4): `/metrics` (Prometheus text),
 //! `/healthz` (200 while the agent loop is alive, even when ZooKeeper is down), `/readyz`
 //! (200 while connected and either leader after a completed reconcile, or standby) and
-//! `/status` (the status report as JSON). Served by axum; the status itself comes from a
+//! `/status` (the status report as JSON), and with a webhook secret `POST /hooks/git`
+//! (docs/contract.md §4a; the agent's callback decides the answer). Served by axum; the status itself comes from a
 //! function the agent passes in, so this module never talks to ZooKeeper.
 use std::future::Future;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use futures::future::BoxFuture;
 
 use super::metrics::Metrics;
@@ -59,12 +60,17 @@ impl Health {
 pub type StatusSource =
     Arc<dyn Fn() -> BoxFuture<'static, Result<serde_json::Value, String>> + Send + Sync>;
 
+/// Answers `POST /hooks/git` from the request's headers and body: the HTTP status code.
+pub type Hook = Arc<dyn Fn(&[(String, String)], &[u8]) -> u16 + Send + Sync>;
+
 /// What the endpoints read.
 #[derive(Clone)]
 pub struct Endpoints {
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
     pub status: StatusSource,
+    /// `POST /hooks/git`; without one the path does not exist (404).
+    pub hook: Option<Hook>,
 }
 
 /// Serves the endpoints on `listener` until `shutdown` completes.
@@ -73,12 +79,15 @@ pub async fn serve(
     endpoints: Endpoints,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/status", get(status))
-        .with_state(endpoints);
+        .route("/status", get(status));
+    if endpoints.hook.is_some() {
+        app = app.route("/hooks/git", post(hook));
+    }
+    let app = app.with_state(endpoints);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
@@ -93,6 +102,22 @@ async fn metrics(State(e): State<Endpoints>) -> Response {
         e.metrics.render(),
     )
         .into_response()
+}
+
+async fn hook(
+    State(e): State<Endpoints>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(hook) = e.hook.as_ref() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let code = StatusCode::from_u16(hook(&headers, &body)).unwrap_or(StatusCode::BAD_REQUEST);
+    (code, code.canonical_reason().unwrap_or_default()).into_response()
 }
 
 async fn healthz(State(e): State<Endpoints>) -> Response {

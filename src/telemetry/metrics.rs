@@ -59,6 +59,9 @@ pub struct Metrics {
     pub manifest_errors: Gauge,
     pub pass_sources: Family<SourceLabel, Counter>,
     pub cache_nodes: Gauge,
+    /// `--git` (docs/contract.md §4a): fetches by result (`ok`, `error`, `rejected`).
+    pub source_fetch_total: Family<ResultLabel, Counter>,
+    pub source_last_fetch_timestamp: Gauge<f64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -85,6 +88,8 @@ impl Metrics {
             manifest_errors: Gauge::default(),
             pass_sources: Family::default(),
             cache_nodes: Gauge::default(),
+            source_fetch_total: Family::default(),
+            source_last_fetch_timestamp: Gauge::default(),
             registry: Registry::default(),
         };
         // The counter type adds the `_total` suffix itself.
@@ -157,6 +162,16 @@ impl Metrics {
             "zkstate_manifest_errors",
             "Errors in the newest manifest set on disk (0 = valid)",
             m.manifest_errors.clone(),
+        );
+        registry.register(
+            "zkstate_source_fetch",
+            "Git fetches by result (ok, error, rejected: a fetched commit refused)",
+            m.source_fetch_total.clone(),
+        );
+        registry.register(
+            "zkstate_source_last_fetch_timestamp_seconds",
+            "When the agent last fetched from Git (Unix time)",
+            m.source_last_fetch_timestamp.clone(),
         );
         let mut m = m;
         m.registry = registry;

@@ -110,7 +110,8 @@ impl Expander<'_, '_, '_> {
         if let Some(f) = &spec.file {
             let at = format!("{}/file", n.ptr());
             let path = self.ctx.source(doc).dir.join(f);
-            if let Some(real) = escapes(f, &path, &self.ctx.source(doc).root) {
+            let confine = self.ctx.options.confine_references;
+            if let Some(real) = escapes(f, &path, &self.ctx.source(doc).root, confine) {
                 self.problem_on(doc, escape_problem(at, "file", f, &real), &n.znode());
                 return None;
             }
@@ -209,9 +210,15 @@ impl Expander<'_, '_, '_> {
 }
 
 /// Where a relative `file:` reference really resolves (symlinks followed), when
-/// that is outside the `-f` root `root`. Absolute references are the operator's explicit choice.
-pub(super) fn escapes(reference: &str, resolved: &Path, root: &Path) -> Option<PathBuf> {
-    if Path::new(reference).is_absolute() {
+/// that is outside the `-f` root `root`. Absolute references are the operator's explicit choice,
+/// unless `confine` (a set from a Git commit).
+pub(super) fn escapes(
+    reference: &str,
+    resolved: &Path,
+    root: &Path,
+    confine: bool,
+) -> Option<PathBuf> {
+    if Path::new(reference).is_absolute() && !confine {
         return None;
     }
     let real = std::fs::canonicalize(resolved).ok()?;

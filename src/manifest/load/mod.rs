@@ -62,12 +62,16 @@ use prepare::prepare;
 pub struct LoadOptions {
     /// zkstate's own subtree (`--state-path`): no manifest may declare anything in it.
     pub state_path: ZPath,
+    /// `file:` and `schema:` references must resolve inside the manifest directory, absolute
+    /// ones too: a set from a Git commit never reads the host's files (docs/contract.md §4a).
+    pub confine_references: bool,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
         LoadOptions {
             state_path: ZPath::parse("/zkstate").unwrap_or_else(|_| ZPath::root()),
+            confine_references: false,
         }
     }
 }

@@ -22,6 +22,20 @@ impl Expander<'_, '_, '_> {
     ) {
         let schema_at = format!("{}/schema", n.ptr());
         let path = self.ctx.source(doc).dir.join(schema);
+        if self.ctx.options.confine_references
+            && let Some(real) =
+                super::data::escapes(schema, &path, &self.ctx.source(doc).root, true)
+        {
+            let d = self
+                .ctx
+                .diag(
+                    doc,
+                    &super::data::escape_problem(schema_at, "schema", schema, &real),
+                )
+                .znode(n.znode());
+            self.diags.push(d);
+            return;
+        }
         let entry = self.load_schema(&path);
         let validator = match entry.as_ref() {
             Ok(v) => v,
