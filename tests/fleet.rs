@@ -181,6 +181,13 @@ async fn wait_data(c: &zkc::Client, path: &str, want: &[u8]) {
             Err(zkc::Error::ConnectionLoss) => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            // The ensemble member this client reads from may not have the node yet (reads are
+            // served by any member, which may lag the leader): wait for it to appear.
+            Err(zkc::Error::NoNode) => {
+                if let Ok((_, w)) = c.check_and_watch_stat(path).await {
+                    let _ = tokio::time::timeout(Duration::from_secs(5), w.changed()).await;
+                }
+            }
             Err(e) => panic!("read {path}: {e}"),
         }
     }
