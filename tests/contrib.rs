@@ -6,7 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use zkstate::telemetry::metrics::{Metrics, QueueLabel, ResultLabel, ServiceLabel, TreeLabel};
+use zkstate::telemetry::metrics::{
+    Metrics, QueueLabel, ResultLabel, ServiceLabel, SourceLabel, TreeLabel,
+};
 
 /// Labels Prometheus adds to every scraped series.
 const TARGET_LABELS: [&str; 2] = ["job", "instance"];
@@ -39,6 +41,16 @@ fn exported() -> BTreeMap<String, BTreeSet<String>> {
             service: "s".into(),
         })
         .set(1);
+    m.pass_sources
+        .get_or_create(&SourceLabel {
+            source: "cache".into(),
+        })
+        .inc();
+    m.source_fetch_total
+        .get_or_create(&ResultLabel {
+            result: "ok".into(),
+        })
+        .inc();
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for line in m.render().lines().filter(|l| !l.starts_with('#')) {
         let (series, _) = line.rsplit_once(' ').expect("name value");
