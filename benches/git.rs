@@ -222,11 +222,12 @@ fn github_signature() -> String {
 struct Agent {
     child: Child,
     port: u16,
+    log: PathBuf,
 }
 
 impl Agent {
     fn start(hosts: &str, url: &str, dir: &Path, name: &str, extra: &[&str]) -> Agent {
-        let secret = dir.join("webhook-secret");
+        let secret = dir.join(format!("{name}-webhook-secret"));
         fs::write(&secret, SECRET).expect("write secret");
         let git_dir = dir.join(format!("{name}-git"));
         let mut args: Vec<&std::ffi::OsStr> = ["--git", url, "--git-path", "manifests"]
@@ -252,23 +253,33 @@ impl Agent {
 
     fn spawn(hosts: &str, dir: &Path, name: &str, args: &[&std::ffi::OsStr]) -> Agent {
         let port = free_port();
+        let log = dir.join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_zkstate"))
-            .args(["--zk", hosts, "-q", "agent"])
+            .args(["--zk", hosts, "agent"])
             .args(args)
             .args(["--host-id", name, "--resync-interval", "60s"])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .env_remove("ZKSTATE_ZK")
             .stdout(Stdio::null())
-            .stderr(fs::File::create(dir.join(format!("{name}.log"))).expect("log"))
+            .stderr(fs::File::create(&log).expect("log"))
             .spawn()
             .expect("spawn agent");
-        Agent { child, port }
+        Agent { child, port, log }
     }
 
     fn wait(&self, what: &str, mut cond: impl FnMut(&Agent) -> bool, limit: Duration) {
         let deadline = Instant::now() + limit;
         while !cond(self) {
-            assert!(Instant::now() < deadline, "agent: never {what}");
+            if Instant::now() >= deadline {
+                let log = fs::read_to_string(&self.log).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                panic!(
+                    "agent {}: never {what}; /status: {}\nlog tail:\n{}",
+                    self.log.display(),
+                    self.status(),
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
     }
