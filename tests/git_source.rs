@@ -3,7 +3,9 @@
 //! (docs/contract.md §4a): a pushed commit is applied with its `<ref>@sha1:<id>` revision, an
 //! invalid commit keeps the last good one, a force-push back is refused (and followed with
 //! `--git-allow-rewrite`), SSH-signed commits against an allowed-signers file, a URL
-//! credential never shown, and a Git server that goes away and comes back.
+//! credential never shown, a Git server that goes away and comes back, kill -9 of the agent
+//! between fetch and apply, and kill -9 of a 3-node ensemble's leader during Git-triggered
+//! passes (`ZKSTATE_FAULT_TRIALS`, default 3 there).
 mod common;
 
 use std::fs;
@@ -1598,4 +1600,160 @@ fn kill_9_between_fetch_and_apply_leaves_no_partial_state() {
         );
         assert_eq!(data(&h, "/app/db/url"), Some(value));
     }
+}
+
+/// `git://` URL of the repository served by `daemon`.
+fn daemon_url(daemon: &Daemon) -> String {
+    format!("git://127.0.0.1:{}/origin.git", daemon.port)
+}
+
+/// Trials of the ensemble-leader kill: 3 unless `ZKSTATE_FAULT_TRIALS` asks for more (or fewer).
+fn leader_kill_trials() -> usize {
+    std::env::var("ZKSTATE_FAULT_TRIALS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
+}
+
+/// A ZooKeeper leader kill during a Git-triggered pass (issue 19, the proof suites extended;
+/// docs/contract.md §4a): an agent on a 3-node ensemble follows a repository served by
+/// `git daemon`; each trial pushes a commit that updates 200, creates 40 and deletes 40 nodes of
+/// 1 KB, kills -9 the ensemble's leader at a random point of the push → commit window measured
+/// beforehand, and restarts it. Every trial: one state at the first read a quorum answers (old
+/// or new, the inventory naming exactly the tree), then the pushed commit applied once, its id
+/// in the applied record's revision, and the agent still running.
+/// `ZKSTATE_FAULT_TRIALS` (default 3) and `ZKSTATE_FAULT_SEED` as in tests/faults_agent.rs.
+#[test]
+fn kill_9_of_the_ensemble_leader_during_git_triggered_passes() {
+    use common::ZkEnsemble;
+    use common::faults::{
+        ENSEMBLE_SHAPE, Observed, Rng, Side, manifest, nodes, observe_between_commits,
+    };
+    use std::collections::BTreeSet;
+    use std::time::Instant;
+
+    let mut ensemble = ZkEnsemble::start(3).expect("ensemble");
+    let h = ensemble.connect_string();
+    let repo = Repo::new();
+    let daemon = Daemon::start(&repo, free_port());
+    let logs = tempfile::tempdir().expect("tempdir");
+    let mut rng = Rng::from_env("git-leader");
+    let shape = ENSEMBLE_SHAPE;
+    let first = repo.commit(&manifest(Side::Old, shape), None);
+    // A session that outlives an election (the agent waits on disconnect); the poll is 300ms.
+    let port = free_port();
+    let log = logs.path().join("git-leader.log");
+    let child = common::zkstate()
+        .args(["--zk", &h, "--session-timeout", "10s", "agent", "--git"])
+        .arg(daemon_url(&daemon))
+        .args(["--git-path", "manifests", "--git-interval", "300ms"])
+        .arg("--git-dir")
+        .arg(logs.path().join("git-leader-git"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--host-id", "git-leader", "--max-deletes", "100000"])
+        .env("RUST_LOG", "zkstate=debug")
+        .env_remove("ZKSTATE_ZK")
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("spawn zkstate agent");
+    let mut agent = Agent::adopt(child, log, port);
+    let is = |seen: &Observed, side: Side| seen.tree == nodes(side, shape);
+    let names = |o: &Observed| o.tree.keys().cloned().collect::<BTreeSet<String>>();
+    let named = |commit: &str| Some(format!("main@sha1:{commit}"));
+    assert!(
+        wait_for(|| applied_revision(&h) == named(&first), WAIT),
+        "the first commit is applied"
+    );
+    assert!(is(&observe_between_commits(&h), Side::Old));
+    // The window: from the end of the push to the commit, measured without faults.
+    let mut window = Duration::ZERO;
+    for side in [Side::New, Side::Old] {
+        let before = observe_between_commits(&h).applied_version;
+        let commit = repo.commit(&manifest(side, shape), None);
+        let pushed = Instant::now();
+        assert!(
+            wait_for(|| applied_revision(&h) == named(&commit), WAIT),
+            "a pushed commit is applied"
+        );
+        window = window.max(pushed.elapsed());
+        let seen = observe_between_commits(&h);
+        assert!(is(&seen, side));
+        assert_eq!(seen.applied_version, before + 1, "one commit per push");
+    }
+    println!("git-leader: push → commit window {window:?}");
+    let mut side = Side::Old;
+    let (mut before_kill, mut during_election, mut after_kill) = (0, 0, 0);
+    let n = leader_kill_trials();
+    for trial in 0..n {
+        let target = side.flip();
+        let before = observe_between_commits(&h);
+        assert!(
+            is(&before, side),
+            "trial {trial}: converged before the push"
+        );
+        let leader = ensemble.leader().expect("a leader");
+        let delay = rng.below(window + window / 4);
+        let commit = repo.commit(&manifest(target, shape), None);
+        std::thread::sleep(delay);
+        let committed_before_kill = applied_revision(&h) == named(&commit);
+        ensemble.kill(leader).expect("kill the leader");
+        // As soon as a quorum answers: one state, old or new, never a mix.
+        let first = observe_between_commits(&h);
+        let first_new = is(&first, target);
+        assert!(
+            first_new || is(&first, side),
+            "trial {trial}: partial state after a leader kill {delay:?} after the push"
+        );
+        assert_eq!(first.recorded, names(&first), "trial {trial}: inventory");
+        assert_eq!(
+            first.applied_version,
+            before.applied_version + i32::from(first_new),
+            "trial {trial}: the applied record moves with the commit, once"
+        );
+        // The agent converges once a new leader is elected: the pushed commit, named.
+        assert!(
+            wait_for(
+                || applied_revision(&h) == named(&commit),
+                Duration::from_secs(60)
+            ),
+            "trial {trial}: the pushed commit was not applied after the leader kill\n{}",
+            agent.logs()
+        );
+        let done = observe_between_commits(&h);
+        assert!(
+            is(&done, target),
+            "trial {trial}: converged to a partial tree"
+        );
+        assert_eq!(done.recorded, names(&done), "trial {trial}: inventory");
+        assert_eq!(
+            done.applied_version,
+            before.applied_version + 1,
+            "trial {trial}: applied twice"
+        );
+        assert!(agent.alive(), "trial {trial}: the agent exited");
+        if committed_before_kill {
+            before_kill += 1;
+        } else if first_new {
+            during_election += 1;
+        } else {
+            after_kill += 1;
+        }
+        ensemble.rejoin(leader).expect("the old leader rejoins");
+        println!(
+            "git-leader: trial {trial}: leader {leader} killed {delay:?} after the push: {}",
+            if committed_before_kill {
+                "the commit had landed"
+            } else if first_new {
+                "committed before the first read after the kill"
+            } else {
+                "old tree after the kill; committed later"
+            }
+        );
+        side = target;
+    }
+    assert!(agent.healthy(), "the agent is healthy at the end");
+    println!(
+        "RESULT kill-leader-git: trials={n} committed-before-the-kill={before_kill} committed-before-the-first-read={during_election} old-at-first-read-then-committed={after_kill} partial=0 applied-twice=0 agent-alive=yes"
+    );
 }
